@@ -1,0 +1,84 @@
+import type { Arch } from '../arch.ts';
+import type { ComponentName } from '../components/types.ts';
+import builtIn from '../data/checksums.json' with { type: 'json' };
+import { parseSha256Sums } from './sums.ts';
+
+/** Where an expected digest came from: shown in the plan and in every mismatch error. */
+export type DigestSource =
+  | { kind: 'pinned'; from: 'built-in' }
+  | { kind: 'pinned'; from: 'checksums-file'; file: string }
+  | { kind: 'published'; url: string; alsoApiDigest?: boolean };
+
+export function describeDigestSource(source: DigestSource): string {
+  switch (source.kind) {
+    case 'pinned':
+      return source.from === 'built-in' ? 'pinned (built in)' : `pinned (--checksums ${source.file})`;
+    case 'published':
+      return `published with the release (${source.url})`;
+  }
+}
+
+/** The key the built-in table uses for each component. */
+const TABLE_KEY: Record<ComponentName, string> = {
+  containerd: 'containerd',
+  runc: 'runc',
+  cni: 'cni-plugins',
+  nerdctl: 'nerdctl',
+  crictl: 'crictl',
+};
+
+type Table = Record<string, Record<string, Partial<Record<Arch, string>>>>;
+const BUILT_IN = builtIn as unknown as Table;
+
+/** Versions that carry a built-in pin for this component (for every arch in `arches`). */
+export function pinnedVersions(component: ComponentName, arches: readonly Arch[]): string[] {
+  const rows = BUILT_IN[TABLE_KEY[component]] ?? {};
+  return Object.keys(rows).filter((v) => arches.every((a) => typeof rows[v]?.[a] === 'string'));
+}
+
+export interface PinLookup {
+  component: ComponentName;
+  version: string;
+  arch: Arch;
+  asset: string;
+  /** The download URL path, for `--checksums` lines that name `TAG/ASSET` (runc's asset names carry no version). */
+  urlPath: string;
+}
+
+export interface Pin {
+  sha256: string;
+  source: DigestSource;
+}
+
+/**
+ * Pinned digests: the built-in table plus an optional `--checksums` file (sha256sum format, which
+ * wins). A `--checksums` line names an asset file; since `runc.amd64` is the same name for every runc
+ * version, a line may also name `TAG/ASSET` (or any longer suffix of the download path) to be exact.
+ */
+export class PinSet {
+  private readonly extra: Map<string, string>;
+
+  constructor(
+    extraText?: string,
+    private readonly extraFile?: string,
+  ) {
+    this.extra = extraText === undefined ? new Map() : parseSha256Sums(extraText);
+  }
+
+  lookup(q: PinLookup): Pin | undefined {
+    if (this.extraFile !== undefined) {
+      let best: { key: string; hex: string } | undefined;
+      for (const [key, hex] of this.extra) {
+        const matches = key === q.asset || q.urlPath.endsWith(`/${key}`);
+        if (matches && (!best || key.length > best.key.length)) best = { key, hex };
+      }
+      if (best) return { sha256: best.hex, source: { kind: 'pinned', from: 'checksums-file', file: this.extraFile } };
+    }
+    const hex = BUILT_IN[TABLE_KEY[q.component]]?.[q.version]?.[q.arch];
+    return typeof hex === 'string' ? { sha256: hex, source: { kind: 'pinned', from: 'built-in' } } : undefined;
+  }
+
+  get extraCount(): number {
+    return this.extra.size;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The command line: argv in, exit code out. Only option parsing and help are loaded up front; each
+ * command's code is imported when that command runs, so `--help` and `--version` start fast.
+ */
+import { helpFor } from './cli/help.ts';
+import { parseArgv, type Options } from './cli/options.ts';
+import { NodePrepError, NotImplementedError } from './errors.ts';
+import { VERSION } from './version.ts';
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIo: Io = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+export async function main(argv: string[], env: Record<string, string | undefined>, io: Io = processIo): Promise<number> {
+  let json = argv.includes('--json');
+  let verbose = argv.includes('--verbose');
+  try {
+    const parsed = parseArgv(argv, env);
+    if (parsed.kind === 'help') {
+      io.stdout(helpFor(parsed.command));
+      return 0;
+    }
+    if (parsed.kind === 'version') {
+      io.stdout(`${VERSION}\n`);
+      return 0;
+    }
+    json = parsed.options.json;
+    verbose = parsed.options.verbose;
+    const result = await run(parsed.options);
+    io.stdout(json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text);
+    return 0;
+  } catch (err) {
+    return reportError(err, { json, verbose }, io);
+  }
+}
+
+async function run(options: Options): Promise<{ data: unknown; text: string }> {
+  const { createContext } = await import('./cli/context.ts');
+  const ctx = await createContext(options);
+  try {
+    switch (options.command) {
+      case 'plan':
+      case 'install': {
+        if (options.command === 'install' && !options.dryRun) throw new NotImplementedError('install');
+        const { planCommand } = await import('./commands/plan.ts');
+        const { plan, text } = await planCommand(ctx);
+        return { data: plan, text };
+      }
+      case 'versions': {
+        const { versionsCommand } = await import('./commands/versions.ts');
+        const { report, text } = await versionsCommand(ctx);
+        return { data: report, text };
+      }
+      case 'download':
+      case 'smoke':
+      case 'status':
+      case 'uninstall':
+      case 'doctor':
+        throw new NotImplementedError(options.command);
+    }
+  } finally {
+    await ctx.close();
+  }
+}
+
+function reportError(err: unknown, flags: { json: boolean; verbose: boolean }, io: Io): number {
+  const known = err instanceof NodePrepError ? err : undefined;
+  const code = known?.exitCode ?? 1;
+  if (flags.json) {
+    const error = known ? known.toJSON() : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+    io.stdout(`${JSON.stringify({ kind: 'error', exitCode: code, error }, null, 2)}\n`);
+  }
+  const message = known ? known.message : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
+  io.stderr(`node-prep: ${message}\n`);
+  if (known?.hint) io.stderr(`  ${known.hint}\n`);
+  if (flags.verbose && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
+  else if (!known) io.stderr('  Run again with --verbose for details.\n');
+  return code;
+}

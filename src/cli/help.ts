@@ -1,0 +1,157 @@
+import type { Command } from './options.ts';
+
+const VERSIONS = `Component versions (each: 2.2.0, v2.2.0, ^2.2, ~2.1, 2.2.x, latest, or none for the optional ones):
+  --containerd SPEC        containerd (default 2.3.4)
+  --runc SPEC              runc (default 1.4.3)
+  --cni SPEC               CNI plugins, optional (default 1.9.1)
+  --nerdctl SPEC           nerdctl, optional (default 2.3.0)
+  --crictl SPEC            crictl, optional (default 1.36.0)`;
+
+const FETCH = `Downloads:
+  --mirror URL             replaces https://github.com in download URLs   [NODE_PREP_MIRROR]
+  --github-api URL         replaces https://api.github.com                [NODE_PREP_GITHUB_API]
+  --checksums FILE         extra pinned digests (sha256sum lines), win over built-in pins [NODE_PREP_CHECKSUMS]
+  --cache-dir DIR          download cache (default /var/cache/node-prep)  [NODE_PREP_CACHE_DIR]
+  --verify default|strict  strict: fail when a published signature cannot be verified
+  --keyring FILE           trust these OpenPGP keys too
+  --timeout SECONDS        give up on a silent connection after this long [NODE_PREP_TIMEOUT]`;
+
+const TARGET = `Target:
+  --arch amd64|arm64       target architecture (default: this machine's)
+  --root DIR               install into an image root; starts nothing, changes nothing outside DIR
+  --prefix DIR             where binaries go (default /usr/local)
+  --bundle DIR             use an offline bundle made by \`node-prep download\`, no network`;
+
+const CONFIG = `Configuration:
+  --sandbox-image REF      pause image for the CRI plugin (default: the one matching containerd)
+  --cgroup-driver D        systemd or cgroupfs (default: systemd when the target boots with systemd)
+  --registry-mirror H=URL  registry mirror, written as /etc/containerd/certs.d/H/hosts.toml (repeatable)
+  --namespace NS           nerdctl's default namespace (default k8s.io, where the kubelet's containers live)`;
+
+const OUTPUT = `Output:
+  --json                   one JSON document on stdout, logs on stderr
+  --quiet, -q              only errors and the result
+  --verbose                more detail, and stack traces on errors
+  --yes, -y                do not ask`;
+
+const ENV = `Environment: GITHUB_TOKEN (sent to the GitHub API only), HTTPS_PROXY, HTTP_PROXY, NO_PROXY, CI,
+  NODE_PREP_MIRROR, NODE_PREP_GITHUB_API, NODE_PREP_CACHE_DIR, NODE_PREP_CHECKSUMS, NODE_PREP_TIMEOUT,
+  NODE_PREP_RETRY_DELAYS (milliseconds between download retries, comma-separated; default 500,2000,5000)`;
+
+export const MAIN_HELP = `node-prep: turn a Linux machine or an image root into a containerd node
+
+Usage: node-prep <command> [options]
+
+Commands:
+  install     resolve, download, verify, install, configure, start, smoke-test
+  plan        print what install would do and change nothing (= install --dry-run)
+  download    fetch and verify into an offline bundle: --bundle DIR [--arch amd64,arm64]
+  smoke       run the smoke test against what is installed
+  status      what is installed: versions, files, drift
+  uninstall   remove exactly what node-prep installed; restore what it backed up
+  versions    the versions that can be installed: versions [COMPONENT]
+  doctor      preflight: arch, libc, kernel modules, cgroups, init system, existing runtimes
+
+Example:
+  npx node-prep install --nerdctl 2.2.0
+
+${VERSIONS}
+
+${FETCH}
+
+${TARGET}
+
+${CONFIG}
+
+Install:
+  --no-start               do not start or restart containerd
+  --skip-smoke             do not run the smoke test
+  --dry-run                print the plan, change nothing
+
+${OUTPUT}
+
+${ENV}
+
+Exit codes: 0 success, 1 failure, 2 usage error.
+Run \`node-prep <command> --help\` for one command.
+`;
+
+const COMMAND_HELP: Record<Command, string> = {
+  install: `Usage: node-prep install [versions] [options]
+
+Resolve versions, download and verify every artifact, install, configure, start containerd and run
+the smoke test. A second run with the same inputs changes nothing.
+
+${VERSIONS}
+
+${FETCH}
+
+${TARGET}
+
+${CONFIG}
+
+  --no-start               do not start or restart containerd
+  --skip-smoke             do not run the smoke test
+  --dry-run                print the plan, change nothing
+  --force                  replace files changed since node-prep wrote them
+
+${OUTPUT}`,
+  plan: `Usage: node-prep plan [versions] [options]
+
+Print what install would do: resolved versions, every artifact with its URL, expected sha256 and where
+that digest comes from, and the files install would write. Changes nothing. Same flags as install.
+
+${VERSIONS}
+
+${FETCH}
+
+${TARGET}
+
+${CONFIG}
+
+${OUTPUT}`,
+  download: `Usage: node-prep download --bundle DIR [--arch amd64,arm64] [versions] [options]
+
+Fetch and verify every artifact into DIR with its checksum and signature files and a lock manifest,
+for \`install --bundle DIR\` on a machine without network.
+
+${VERSIONS}
+
+${FETCH}
+
+${OUTPUT}`,
+  smoke: `Usage: node-prep smoke [--root DIR] [--prefix DIR]
+
+Run the smoke test against what is installed: versions, socket, effective config, CRI, a container.
+
+${OUTPUT}`,
+  status: `Usage: node-prep status [--root DIR]
+
+Show installed versions and files changed or missing since node-prep wrote them.
+
+${OUTPUT}`,
+  uninstall: `Usage: node-prep uninstall [--purge] [--root DIR]
+
+Remove exactly the files node-prep installed and restore the files it backed up.
+  --purge                  also remove containerd's state (/var/lib/containerd, /run/containerd)
+  --force                  also remove files changed since node-prep wrote them
+  --dry-run                print what would be removed
+
+${OUTPUT}`,
+  versions: `Usage: node-prep versions [COMPONENT] [--mirror URL] [--github-api URL]
+
+List the versions that can be installed: the built-in defaults and pinned versions, and the releases
+the GitHub API lists. COMPONENT is one of containerd, runc, cni, nerdctl, crictl.
+
+${OUTPUT}`,
+  doctor: `Usage: node-prep doctor [--root DIR]
+
+Preflight: arch, kernel, libc, cgroups, init system, kernel modules and sysctls, existing runtimes,
+free disk. Exits 1 when a blocker is found.
+
+${OUTPUT}`,
+};
+
+export function helpFor(command: Command | undefined): string {
+  return command ? `${COMMAND_HELP[command]}\n` : MAIN_HELP;
+}

@@ -1,0 +1,275 @@
+/**
+ * argv + environment -> Options, in one place. The environment is read once, here, through an
+ * allow-list of documented variables; nothing else in node-prep reads process.env.
+ */
+import { parseArgs } from 'node:util';
+import { parseArch, type Arch } from '../arch.ts';
+import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
+import { UsageError } from '../errors.ts';
+import { parseVersionSpec, type VersionSpec } from '../versions/spec.ts';
+
+export const COMMANDS = ['install', 'plan', 'download', 'smoke', 'status', 'uninstall', 'versions', 'doctor'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+export interface Options {
+  command: Command;
+  positionals: string[];
+  specs: Record<ComponentName, VersionSpec>;
+  /** undefined: detect from the machine. */
+  arch: Arch | undefined;
+  /** `download --arch amd64,arm64` */
+  arches: Arch[] | undefined;
+  root: string;
+  prefix: string;
+  mirror: string;
+  githubApi: string;
+  githubToken: string | undefined;
+  bundle: string | undefined;
+  cacheDir: string | undefined;
+  checksums: string | undefined;
+  sandboxImage: string | undefined;
+  cgroupDriver: 'systemd' | 'cgroupfs' | undefined;
+  registryMirrors: Array<{ host: string; url: string }>;
+  namespace: string;
+  start: boolean;
+  smoke: boolean;
+  dryRun: boolean;
+  json: boolean;
+  yes: boolean;
+  verbose: boolean;
+  quiet: boolean;
+  force: boolean;
+  purge: boolean;
+  verify: 'default' | 'strict';
+  keyring: string | undefined;
+  proxy: { http?: string | undefined; https?: string | undefined; no?: string | undefined };
+  retryDelaysMs: number[] | undefined;
+  timeoutMs: number | undefined;
+  ci: boolean;
+}
+
+/** The environment variables node-prep reads; documented in the README's reference. */
+export const ENV_VARS = [
+  'NODE_PREP_MIRROR',
+  'NODE_PREP_GITHUB_API',
+  'NODE_PREP_CACHE_DIR',
+  'NODE_PREP_CHECKSUMS',
+  'NODE_PREP_TIMEOUT',
+  'NODE_PREP_RETRY_DELAYS',
+  'GITHUB_TOKEN',
+  'HTTPS_PROXY',
+  'HTTP_PROXY',
+  'NO_PROXY',
+  'CI',
+] as const;
+
+const FLAGS = {
+  containerd: { type: 'string' },
+  runc: { type: 'string' },
+  nerdctl: { type: 'string' },
+  cni: { type: 'string' },
+  crictl: { type: 'string' },
+  arch: { type: 'string' },
+  root: { type: 'string' },
+  prefix: { type: 'string' },
+  mirror: { type: 'string' },
+  'github-api': { type: 'string' },
+  bundle: { type: 'string' },
+  'cache-dir': { type: 'string' },
+  checksums: { type: 'string' },
+  'sandbox-image': { type: 'string' },
+  'cgroup-driver': { type: 'string' },
+  'registry-mirror': { type: 'string', multiple: true },
+  namespace: { type: 'string' },
+  'no-start': { type: 'boolean' },
+  'skip-smoke': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  verbose: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  force: { type: 'boolean' },
+  purge: { type: 'boolean' },
+  verify: { type: 'string' },
+  keyring: { type: 'string' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+type Flag = keyof typeof FLAGS;
+
+const VERSION_FLAGS: Flag[] = [...COMPONENT_NAMES];
+const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout'];
+const PLAN_FLAGS: Flag[] = [
+  ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver',
+  'registry-mirror', 'namespace', 'no-start', 'skip-smoke',
+];
+const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
+
+/** Which flags each command takes; anything else is a usage error for that command. */
+export const COMMAND_FLAGS: Record<Command, Flag[]> = {
+  install: [...PLAN_FLAGS, 'dry-run', 'force'],
+  plan: PLAN_FLAGS,
+  download: [...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'bundle'],
+  smoke: ['root', 'prefix'],
+  status: ['root', 'prefix'],
+  uninstall: ['root', 'prefix', 'purge', 'force', 'dry-run', 'no-start'],
+  versions: ['mirror', 'github-api', 'timeout', 'arch'],
+  doctor: ['root', 'arch'],
+};
+
+export type ParsedArgv =
+  | { kind: 'help'; command?: Command | undefined }
+  | { kind: 'version' }
+  | { kind: 'run'; options: Options };
+
+export function parseArgv(argv: string[], env: Record<string, string | undefined>): ParsedArgv {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(cleanParseError(err));
+  }
+  const { values, positionals } = parsed;
+  if (values.version) return { kind: 'version' };
+  const [first, ...rest] = positionals;
+  if (first === 'help') return { kind: 'help', command: asCommand(rest[0]) };
+  if (first === undefined) {
+    if (values.help) return { kind: 'help' };
+    throw new UsageError('No command given.', 'Run `node-prep --help` for the commands.');
+  }
+  const command = asCommand(first);
+  if (!command) throw new UsageError(`Unknown command ${JSON.stringify(first)}.`, `Commands: ${COMMANDS.join(', ')}.`);
+  if (values.help) return { kind: 'help', command };
+
+  const allowed = new Set<string>([...COMMAND_FLAGS[command], ...COMMON]);
+  for (const key of Object.keys(values)) {
+    if (!allowed.has(key)) throw new UsageError(`\`node-prep ${command}\` does not take --${key}.`, `Run \`node-prep ${command} --help\` for its flags.`);
+  }
+  const maxPositionals = command === 'versions' ? 1 : 0;
+  if (rest.length > maxPositionals) throw new UsageError(`Unexpected argument ${JSON.stringify(rest[maxPositionals])}.`);
+
+  const specs = {} as Record<ComponentName, VersionSpec>;
+  for (const name of COMPONENT_NAMES) {
+    const spec = parseVersionSpec(name, values[name]);
+    if (spec.kind === 'none' && (name === 'containerd' || name === 'runc')) {
+      throw new UsageError(`--${name} none: ${name} is what makes the node and cannot be skipped.`, 'Only --nerdctl, --cni and --crictl take none.');
+    }
+    specs[name] = spec;
+  }
+
+  let arch: Arch | undefined;
+  let arches: Arch[] | undefined;
+  if (values.arch !== undefined) {
+    const list = values.arch.split(',').map((a) => a.trim()).filter(Boolean);
+    if (list.length === 0) throw new UsageError('--arch needs a value: amd64 or arm64.');
+    arches = [...new Set(list.map((a) => parseArch(a, '--arch')))];
+    if (arches.length > 1 && command !== 'download') throw new UsageError(`\`node-prep ${command}\` takes one --arch; only download takes a list.`);
+    arch = arches[0];
+  }
+
+  const cgroup = values['cgroup-driver'];
+  if (cgroup !== undefined && cgroup !== 'systemd' && cgroup !== 'cgroupfs') {
+    throw new UsageError(`--cgroup-driver ${JSON.stringify(cgroup)}: use systemd or cgroupfs.`);
+  }
+  const verify = values.verify ?? 'default';
+  if (verify !== 'default' && verify !== 'strict') throw new UsageError(`--verify ${JSON.stringify(verify)}: use default or strict.`);
+
+  const root = values.root ?? '/';
+  if (!root.startsWith('/')) throw new UsageError(`--root ${JSON.stringify(root)} must be an absolute path.`);
+  const prefix = values.prefix ?? '/usr/local';
+  if (!prefix.startsWith('/')) throw new UsageError(`--prefix ${JSON.stringify(prefix)} must be an absolute path.`);
+
+  const timeoutRaw = values.timeout ?? env.NODE_PREP_TIMEOUT;
+  const timeoutMs = timeoutRaw === undefined ? undefined : parseSeconds(timeoutRaw);
+
+  return {
+    kind: 'run',
+    options: {
+      command,
+      positionals: rest,
+      specs,
+      arch,
+      arches,
+      root: stripTrailingSlash(root),
+      prefix: stripTrailingSlash(prefix),
+      mirror: parseBaseUrl('--mirror', values.mirror ?? env.NODE_PREP_MIRROR ?? 'https://github.com'),
+      githubApi: parseBaseUrl('--github-api', values['github-api'] ?? env.NODE_PREP_GITHUB_API ?? 'https://api.github.com'),
+      githubToken: env.GITHUB_TOKEN || undefined,
+      bundle: values.bundle,
+      cacheDir: values['cache-dir'] ?? env.NODE_PREP_CACHE_DIR,
+      checksums: values.checksums ?? env.NODE_PREP_CHECKSUMS,
+      sandboxImage: values['sandbox-image'],
+      cgroupDriver: cgroup,
+      registryMirrors: (values['registry-mirror'] ?? []).map(parseRegistryMirror),
+      namespace: values.namespace ?? 'k8s.io',
+      start: !values['no-start'],
+      smoke: !values['skip-smoke'],
+      dryRun: Boolean(values['dry-run']) || command === 'plan',
+      json: Boolean(values.json),
+      yes: Boolean(values.yes),
+      verbose: Boolean(values.verbose),
+      quiet: Boolean(values.quiet),
+      force: Boolean(values.force),
+      purge: Boolean(values.purge),
+      verify,
+      keyring: values.keyring,
+      proxy: {
+        https: env.HTTPS_PROXY ?? env.https_proxy,
+        http: env.HTTP_PROXY ?? env.http_proxy,
+        no: env.NO_PROXY ?? env.no_proxy,
+      },
+      retryDelaysMs: env.NODE_PREP_RETRY_DELAYS === undefined ? undefined : parseDelays(env.NODE_PREP_RETRY_DELAYS),
+      timeoutMs,
+      ci: Boolean(env.CI && env.CI !== 'false' && env.CI !== '0'),
+    },
+  };
+}
+
+function asCommand(s: string | undefined): Command | undefined {
+  return (COMMANDS as readonly string[]).includes(s ?? '') ? (s as Command) : undefined;
+}
+
+function cleanParseError(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  // node's messages carry advice for script authors ("To specify a positional argument ..."); keep line one.
+  return msg.split('\n')[0]!.replace(/^Unknown option '([^']+)'.*$/, 'Unknown flag $1.');
+}
+
+function parseBaseUrl(flag: string, raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new UsageError(`${flag} ${JSON.stringify(raw)} is not a URL.`, 'Give an http:// or https:// URL, e.g. https://mirror.example.com/github.');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`${flag} must be an http:// or https:// URL.`);
+  return raw.replace(/\/+$/, '');
+}
+
+function parseRegistryMirror(raw: string): { host: string; url: string } {
+  const eq = raw.indexOf('=');
+  const host = raw.slice(0, eq).trim();
+  const url = raw.slice(eq + 1).trim();
+  if (eq <= 0 || !/^[A-Za-z0-9.-]+(:\d+)?$/.test(host) || !/^https?:\/\/\S+$/.test(url)) {
+    throw new UsageError(`--registry-mirror ${JSON.stringify(raw)}: use HOST=URL, e.g. docker.io=https://mirror.example.com.`);
+  }
+  return { host, url };
+}
+
+function parseSeconds(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--timeout ${JSON.stringify(raw)}: give a number of seconds.`);
+  return Math.round(n * 1000);
+}
+
+function parseDelays(raw: string): number[] {
+  const list = raw.split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isFinite(n) || n < 0)) throw new UsageError(`NODE_PREP_RETRY_DELAYS ${JSON.stringify(raw)}: give milliseconds, comma-separated.`);
+  return list;
+}
+
+function stripTrailingSlash(p: string): string {
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
+}

@@ -1,0 +1,46 @@
+import semver from 'semver';
+import type { Arch } from '../arch.ts';
+import type { Component, InstallEntry } from './types.ts';
+
+const REPO = 'containerd/containerd';
+
+/** `Makefile.linux` COMMANDS: 1.x also ships the v1 shims, removed in 2.0. */
+function binaries(version: string): Array<[string, boolean]> {
+  const common: Array<[string, boolean]> = [
+    ['containerd', true],
+    ['ctr', true],
+    ['containerd-shim-runc-v2', true],
+    ['containerd-stress', false],
+  ];
+  return semver.major(version) < 2 ? [...common, ['containerd-shim', false], ['containerd-shim-runc-v1', false]] : common;
+}
+
+export const containerd: Component = {
+  name: 'containerd',
+  title: 'containerd',
+  repo: REPO,
+  optional: false,
+  flag: 'containerd',
+  release(version: string, arch: Arch) {
+    // The tag has a `v`, the file name does not: containerd-2.3.4-linux-amd64.tar.gz
+    const asset = `containerd-${version}-linux-${arch}.tar.gz`;
+    const install: InstallEntry[] = binaries(version).map(([name, required]) => ({
+      member: `bin/${name}`,
+      dest: { base: 'prefix', dir: 'bin' },
+      name,
+      mode: 0o755,
+      required,
+    }));
+    return {
+      component: 'containerd',
+      version,
+      tag: `v${version}`,
+      arch,
+      repo: REPO,
+      asset: { name: asset, kind: 'tar.gz' },
+      checksum: { format: 'sha256sum', file: `${asset}.sha256sum` },
+      signatures: [],
+      install,
+    };
+  },
+};

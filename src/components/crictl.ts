@@ -1,0 +1,27 @@
+import type { Arch } from '../arch.ts';
+import type { Component } from './types.ts';
+
+const REPO = 'kubernetes-sigs/cri-tools';
+
+export const crictl: Component = {
+  name: 'crictl',
+  title: 'crictl',
+  repo: REPO,
+  optional: true,
+  flag: 'crictl',
+  release(version: string, arch: Arch) {
+    // The file name keeps the `v`; the .sha256 file holds the bare hex digest with no file name.
+    const asset = `crictl-v${version}-linux-${arch}.tar.gz`;
+    return {
+      component: 'crictl',
+      version,
+      tag: `v${version}`,
+      arch,
+      repo: REPO,
+      asset: { name: asset, kind: 'tar.gz' },
+      checksum: { format: 'bare-hex', file: `${asset}.sha256` },
+      signatures: [],
+      install: [{ member: 'crictl', dest: { base: 'prefix', dir: 'bin' }, name: 'crictl', mode: 0o755, required: true }],
+    };
+  },
+};

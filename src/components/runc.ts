@@ -1,0 +1,30 @@
+import type { Arch } from '../arch.ts';
+import type { Component } from './types.ts';
+
+const REPO = 'opencontainers/runc';
+
+export const runc: Component = {
+  name: 'runc',
+  title: 'runc',
+  repo: REPO,
+  optional: false,
+  flag: 'runc',
+  release(version: string, arch: Arch) {
+    // runc publishes a bare static binary per arch, and one clear-signed runc.sha256sum for all of them.
+    const asset = `runc.${arch}`;
+    return {
+      component: 'runc',
+      version,
+      tag: `v${version}`,
+      arch,
+      repo: REPO,
+      asset: { name: asset, kind: 'binary' },
+      checksum: { format: 'sha256sum', file: 'runc.sha256sum', clearsigned: true },
+      signatures: [
+        { kind: 'clearsigned-checksums', file: 'runc.sha256sum', keyring: 'runc' },
+        { kind: 'detached', file: `${asset}.asc`, signs: asset, keyring: 'runc' },
+      ],
+      install: [{ member: '', dest: { base: 'prefix', dir: 'sbin' }, name: 'runc', mode: 0o755, required: true }],
+    };
+  },
+};

@@ -1,0 +1,57 @@
+import type { Arch } from '../arch.ts';
+
+export const COMPONENT_NAMES = ['containerd', 'runc', 'cni', 'nerdctl', 'crictl'] as const;
+export type ComponentName = (typeof COMPONENT_NAMES)[number];
+
+/** How a project publishes the sha256 of an asset next to it in the release. */
+export type PublishedChecksum =
+  /** A coreutils `sha256sum` file: `<hex>  <name>` lines (containerd, CNI, nerdctl, runc). */
+  | { format: 'sha256sum'; file: string; clearsigned?: boolean }
+  /** A file holding only the bare hex digest (crictl). */
+  | { format: 'bare-hex'; file: string };
+
+/** A detached or inline OpenPGP signature published with the release. */
+export type PublishedSignature =
+  | { kind: 'clearsigned-checksums'; file: string; keyring: 'runc' | 'nerdctl' }
+  | { kind: 'detached'; file: string; signs: string; keyring: 'runc' | 'nerdctl' };
+
+/** Where an installed file goes; `prefix` is --prefix (default /usr/local), paths are inside --root. */
+export type Destination = { base: 'prefix'; dir: 'bin' | 'sbin' } | { base: 'absolute'; dir: string };
+
+/** One file a component installs: which member of the archive (or the bare asset) and where it goes. */
+export interface InstallEntry {
+  /** Path of the member inside the archive, normalised without `./`; '' for a bare binary asset. */
+  member: string;
+  dest: Destination;
+  /** File name at the destination. */
+  name: string;
+  mode: number;
+  /** A required member that is missing from the archive fails the install. */
+  required: boolean;
+}
+
+/** Everything node-prep needs to know about one component at one version for one arch. */
+export interface ComponentRelease {
+  component: ComponentName;
+  version: string;
+  tag: string;
+  arch: Arch;
+  repo: string;
+  asset: { name: string; kind: 'tar.gz' | 'binary' };
+  checksum: PublishedChecksum;
+  signatures: PublishedSignature[];
+  install: InstallEntry[];
+}
+
+/** A component description: data about a GitHub project and its release layout. */
+export interface Component {
+  name: ComponentName;
+  title: string;
+  /** `owner/name` on GitHub. */
+  repo: string;
+  /** containerd and runc are what makes a node; the others can be skipped with `none`. */
+  optional: boolean;
+  /** What the user types: `--containerd`, `--cni` ... */
+  flag: string;
+  release(version: string, arch: Arch): ComponentRelease;
+}

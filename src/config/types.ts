@@ -1,0 +1,4 @@
+export interface RegistryMirror {
+  host: string;
+  url: string;
+}

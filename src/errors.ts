@@ -1,0 +1,108 @@
+/**
+ * Errors are data: a stable code, a one-line message, a hint that says what to do, and the fields a
+ * machine reader needs. The CLI prints message + hint; the stack only with --verbose.
+ */
+export class NodePrepError extends Error {
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly fields: Record<string, unknown>;
+  /** 1 for failures, 2 for usage errors. */
+  readonly exitCode: number = 1;
+
+  constructor(code: string, message: string, opts: { hint?: string; fields?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'NodePrepError';
+    this.code = code;
+    this.hint = opts.hint;
+    this.fields = opts.fields ?? {};
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, hint: this.hint, ...this.fields };
+  }
+}
+
+/** A bad flag, a bad version spec, an unknown arch: exit 2. */
+export class UsageError extends NodePrepError {
+  override readonly exitCode = 2;
+  constructor(message: string, hint?: string) {
+    super('USAGE', message, { hint: hint ?? 'Run `node-prep --help` for the flags each command takes.' });
+    this.name = 'UsageError';
+  }
+}
+
+export class HttpError extends NodePrepError {
+  constructor(readonly url: string, readonly status: number, message?: string, hint?: string) {
+    super('HTTP', message ?? `GET ${url} answered ${status}`, { hint, fields: { url, status } });
+    this.name = 'HttpError';
+  }
+}
+
+export class NetworkError extends NodePrepError {
+  constructor(readonly url: string, reason: string, hint?: string, cause?: unknown) {
+    super('NETWORK', `GET ${url} failed: ${reason}`, {
+      hint: hint ?? 'Check the network, HTTPS_PROXY/NO_PROXY, or use --mirror URL or --bundle DIR.',
+      fields: { url, reason },
+      cause,
+    });
+    this.name = 'NetworkError';
+  }
+}
+
+export class RateLimitError extends NodePrepError {
+  constructor(readonly url: string, resetAt: Date | undefined, authenticated: boolean) {
+    const when = resetAt ? ` until ${resetAt.toISOString()}` : '';
+    super('RATE_LIMIT', `The GitHub API rate limit is used up${when} (${url}).`, {
+      hint: authenticated
+        ? 'Wait for the reset, or pin exact versions (they need no API call).'
+        : 'Set GITHUB_TOKEN to raise the limit, pin exact versions (they need no API call), or wait for the reset.',
+      fields: { url, resetAt: resetAt?.toISOString() },
+    });
+    this.name = 'RateLimitError';
+  }
+}
+
+export class VersionNotFoundError extends NodePrepError {
+  constructor(component: string, spec: string, nearest: string[]) {
+    const near = nearest.length > 0 ? ` Nearest that exist: ${nearest.join(', ')}.` : '';
+    super('VERSION_NOT_FOUND', `${component} has no release matching ${spec}.${near}`, {
+      hint: `Run \`node-prep versions ${component}\` for the versions that can be installed.`,
+      fields: { component, spec, nearest },
+    });
+    this.name = 'VersionNotFoundError';
+  }
+}
+
+export class NoAssetError extends NodePrepError {
+  constructor(component: string, version: string, arch: string, url: string) {
+    super('NO_ASSET', `${component} ${version} publishes no linux/${arch} asset (${url} answered 404).`, {
+      hint: `Choose another version with --${component} or another --arch.`,
+      fields: { component, version, arch, url },
+    });
+    this.name = 'NoAssetError';
+  }
+}
+
+export class ChecksumMismatchError extends NodePrepError {
+  constructor(fields: { artifact: string; url: string; expected: string; actual: string; expectedFrom: string }) {
+    super(
+      'CHECKSUM_MISMATCH',
+      `sha256 of ${fields.artifact} does not match: expected ${fields.expected} (${fields.expectedFrom}), got ${fields.actual} (downloaded from ${fields.url}).`,
+      {
+        hint: 'Nothing was installed. The download or the mirror is corrupt or tampered with; check --mirror and --checksums.',
+        fields,
+      },
+    );
+    this.name = 'ChecksumMismatchError';
+  }
+}
+
+export class NotImplementedError extends NodePrepError {
+  constructor(command: string) {
+    super('NOT_IMPLEMENTED', `\`node-prep ${command}\` is not available in this version of node-prep.`, {
+      hint: 'Run `node-prep plan` to see what an install would do.',
+      fields: { command },
+    });
+    this.name = 'NotImplementedError';
+  }
+}

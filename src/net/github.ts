@@ -1,0 +1,103 @@
+/**
+ * GitHub release lookups: the `/releases/latest` redirect (no API call, no rate limit) and the releases
+ * API with Link pagination. URLs are built from the mirror and API bases so a local mirror works.
+ */
+import semver from 'semver';
+import { header, type Http } from './http.ts';
+
+export interface ReleaseAsset {
+  name: string;
+  /** sha256 hex from the API's `digest` field (`sha256:<hex>`), when GitHub computed one. */
+  sha256?: string | undefined;
+}
+
+export interface Release {
+  tag: string;
+  version: string;
+  assets: ReleaseAsset[];
+}
+
+interface ApiRelease {
+  tag_name: string;
+  draft: boolean;
+  prerelease: boolean;
+  assets?: Array<{ name: string; digest?: string | null }>;
+}
+
+/** Release tags node-prep installs: `vX.Y.Z` only (containerd's `api/v*` tags and pre-releases are not). */
+const RELEASE_TAG = /^v(\d+\.\d+\.\d+)$/;
+
+export function versionOfTag(tag: string): string | undefined {
+  return RELEASE_TAG.exec(tag)?.[1];
+}
+
+/** The URL of the `rel="next"` page in a GitHub `Link` header, if any. */
+export function nextLink(link: string | undefined): string | undefined {
+  if (!link) return undefined;
+  for (const part of link.split(',')) {
+    const m = /<([^>]+)>\s*;\s*rel="?([^";]+)"?/.exec(part.trim());
+    if (m && m[2] === 'next') return m[1];
+  }
+  return undefined;
+}
+
+export class GitHub {
+  constructor(
+    private readonly http: Http,
+    /** Replaces https://github.com (the --mirror). */
+    readonly downloadBase: string,
+    /** Replaces https://api.github.com (--github-api). */
+    readonly apiBase: string,
+  ) {}
+
+  downloadUrl(repo: string, tag: string, asset: string): string {
+    return `${trimSlash(this.downloadBase)}/${repo}/releases/download/${encodeURIComponent(tag)}/${encodeURIComponent(asset)}`;
+  }
+
+  /** The tag `/releases/latest` redirects to, read from the Location header without following it. */
+  async latestTag(repo: string): Promise<string> {
+    const url = `${trimSlash(this.downloadBase)}/${repo}/releases/latest`;
+    return this.http.withRetry(url, async () => {
+      const res = await this.http.open(url, { follow: false });
+      await res.body.dump();
+      const location = header(res.headers, 'location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        const tag = decodeURIComponent(new URL(location, url).pathname.split('/').filter(Boolean).pop() ?? '');
+        if (tag) return tag;
+      }
+      throw res.status >= 300 && res.status < 400
+        ? this.http.statusError(url, res, 'redirect without a release tag')
+        : this.http.statusError(url, res, res.status === 200 ? 'expected a redirect to the latest release' : '');
+    });
+  }
+
+  /** Every published release (no drafts, no pre-releases, no non-version tags), newest first. */
+  async listReleases(repo: string): Promise<Release[]> {
+    const out: Release[] = [];
+    let url: string | undefined = `${trimSlash(this.apiBase)}/repos/${repo}/releases?per_page=100`;
+    for (let page = 0; url && page < 50; page++) {
+      const { data, headers }: { data: ApiRelease[]; headers: Record<string, string | string[] | undefined> } =
+        await this.http.getJson<ApiRelease[]>(url);
+      for (const r of Array.isArray(data) ? data : []) {
+        const version = versionOfTag(r.tag_name);
+        if (!version || r.draft || r.prerelease) continue;
+        out.push({
+          tag: r.tag_name,
+          version,
+          assets: (r.assets ?? []).map((a) => ({ name: a.name, sha256: parseApiDigest(a.digest) })),
+        });
+      }
+      url = nextLink(header(headers, 'link'));
+    }
+    return out.sort((a, b) => semver.rcompare(a.version, b.version));
+  }
+}
+
+function parseApiDigest(digest: string | null | undefined): string | undefined {
+  const m = /^sha256:([0-9a-f]{64})$/i.exec(digest ?? '');
+  return m ? m[1]!.toLowerCase() : undefined;
+}
+
+function trimSlash(s: string): string {
+  return s.replace(/\/+$/, '');
+}

@@ -1,0 +1,196 @@
+/**
+ * The one HTTP module: every request node-prep makes goes through here. It owns the undici dispatcher
+ * (proxy from HTTPS_PROXY/HTTP_PROXY/NO_PROXY as read once at start), the User-Agent, the GitHub token
+ * (sent only to the API origin, never across a redirect to another host), timeouts and redaction.
+ * Nothing else imports undici.
+ */
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { HttpError, NetworkError, RateLimitError } from '../errors.ts';
+import { redactUrl } from './redact.ts';
+
+export interface HttpConfig {
+  userAgent: string;
+  /** Origin that receives the GitHub token (the API base). */
+  apiBase: string;
+  githubToken?: string | undefined;
+  proxy: { http?: string | undefined; https?: string | undefined; no?: string | undefined };
+  connectTimeoutMs: number;
+  /** Longest silence allowed while waiting for headers or between body chunks. */
+  idleTimeoutMs: number;
+  /** Backoff before retry n (0-based); its length is the number of retries. Tests set it to zeros. */
+  retryDelaysMs: readonly number[];
+}
+
+export const DEFAULT_HTTP: Omit<HttpConfig, 'userAgent' | 'apiBase' | 'proxy'> = {
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  retryDelaysMs: [500, 2_000, 5_000],
+};
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  url: string;
+}
+
+const MAX_REDIRECTS = 10;
+
+export function header(headers: HttpResponse['headers'], name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Network errors, 5xx, 408 and 429 (not a rate-limit answer) are worth another try; 4xx are not. */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+export class Http {
+  readonly dispatcher: Dispatcher;
+  private readonly apiOrigin: string;
+
+  constructor(readonly config: HttpConfig) {
+    const timeouts = {
+      connect: { timeout: config.connectTimeoutMs },
+      headersTimeout: config.idleTimeoutMs,
+      bodyTimeout: config.idleTimeoutMs,
+    };
+    const { http, https, no } = config.proxy;
+    this.dispatcher =
+      http || https
+        ? new EnvHttpProxyAgent({ ...timeouts, httpProxy: http, httpsProxy: https ?? http, noProxy: no ?? '' })
+        : new Agent(timeouts);
+    this.apiOrigin = new URL(config.apiBase).origin;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private headersFor(url: URL, extra: Record<string, string>): Record<string, string> {
+    const h: Record<string, string> = { 'user-agent': this.config.userAgent, ...extra };
+    if (this.config.githubToken && url.origin === this.apiOrigin) h.authorization = `Bearer ${this.config.githubToken}`;
+    return h;
+  }
+
+  /**
+   * One GET (or HEAD), following redirects by hand so the token is only ever sent to the API origin
+   * and every hop is visible. `follow: false` returns the 3xx itself (for /releases/latest).
+   */
+  async open(
+    url: string,
+    opts: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; follow?: boolean; signal?: AbortSignal } = {},
+  ): Promise<HttpResponse> {
+    let current = new URL(url);
+    for (let hop = 0; ; hop++) {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(current, {
+          method: opts.method ?? 'GET',
+          headers: this.headersFor(current, opts.headers ?? {}),
+          dispatcher: this.dispatcher,
+          signal: opts.signal,
+        });
+      } catch (err) {
+        throw new NetworkError(redactUrl(current.href), describeNetworkError(err), undefined, err);
+      }
+      const location = header(res.headers, 'location');
+      if (opts.follow !== false && res.statusCode >= 300 && res.statusCode < 400 && location) {
+        await res.body.dump();
+        if (hop >= MAX_REDIRECTS) throw new HttpError(redactUrl(url), res.statusCode, `${redactUrl(url)}: too many redirects`);
+        current = new URL(location, current);
+        continue;
+      }
+      return { status: res.statusCode, headers: res.headers, body: res.body, url: current.href };
+    }
+  }
+
+  /** GET a small document, with retries for transient failures; throws on any non-2xx. */
+  async getText(url: string, opts: { headers?: Record<string, string> } = {}): Promise<{ text: string; headers: HttpResponse['headers'] }> {
+    return this.withRetry(url, async () => {
+      const res = await this.open(url, opts);
+      if (res.status < 200 || res.status >= 300) {
+        const text = await res.body.text().catch(() => '');
+        throw this.statusError(url, res, text);
+      }
+      return { text: await res.body.text(), headers: res.headers };
+    });
+  }
+
+  async getJson<T>(url: string): Promise<{ data: T; headers: HttpResponse['headers'] }> {
+    const { text, headers } = await this.getText(url, { headers: { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' } });
+    try {
+      return { data: JSON.parse(text) as T, headers };
+    } catch {
+      throw new HttpError(redactUrl(url), 200, `${redactUrl(url)} did not answer with JSON`);
+    }
+  }
+
+  /** Retry transient failures (network errors, 5xx, 408, 429) with the configured backoff. */
+  async withRetry<T>(url: string, attempt: (n: number) => Promise<T>, onRetry?: (n: number, err: unknown) => void): Promise<T> {
+    for (let n = 0; ; n++) {
+      try {
+        return await attempt(n);
+      } catch (err) {
+        const retryable = err instanceof NetworkError || (err instanceof HttpError && isRetryableStatus(err.status));
+        if (!retryable || n >= this.config.retryDelaysMs.length) throw err;
+        onRetry?.(n + 1, err);
+        await sleep(this.config.retryDelaysMs[n]!);
+      }
+    }
+  }
+
+  /** Turn a non-2xx answer into an error; a GitHub rate-limit answer gets its own error with the reset time. */
+  statusError(url: string, res: HttpResponse, bodyText = ''): Error {
+    const remaining = header(res.headers, 'x-ratelimit-remaining');
+    if ((res.status === 403 || res.status === 429) && remaining === '0') {
+      const reset = Number(header(res.headers, 'x-ratelimit-reset'));
+      return new RateLimitError(redactUrl(url), Number.isFinite(reset) && reset > 0 ? new Date(reset * 1000) : undefined, Boolean(this.config.githubToken));
+    }
+    const detail = bodyText ? `: ${oneLine(bodyText)}` : '';
+    const hint =
+      res.status === 401 || res.status === 403
+        ? 'Check GITHUB_TOKEN (a wrong or expired token is refused) and any proxy in between.'
+        : undefined;
+    return new HttpError(redactUrl(url), res.status, `GET ${redactUrl(url)} answered ${res.status}${detail}`, hint);
+  }
+}
+
+function oneLine(text: string): string {
+  let msg = text;
+  try {
+    const j = JSON.parse(text) as { message?: unknown };
+    if (typeof j.message === 'string') msg = j.message;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  const line = msg.replace(/\s+/g, ' ').trim();
+  return line.length > 160 ? `${line.slice(0, 157)}...` : line;
+}
+
+export function describeNetworkError(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e?.cause?.code ?? e?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return 'connection reset';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host name not found';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect timed out';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'no data within the idle timeout';
+    default:
+      return e?.cause?.message ?? e?.message ?? String(err);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}

@@ -1,0 +1,105 @@
+/**
+ * From a component release to a planned artifact: download URL, expected sha256 and where that digest
+ * comes from. A pin needs no network; otherwise the digest the release publishes is fetched and, when
+ * the releases API listed one, cross-checked with the asset's `digest`.
+ */
+import type { Arch } from '../arch.ts';
+import { type DigestSource, type PinSet } from '../checksums/pins.ts';
+import { clearsignedBody, parseBareHex, parseSha256Sums } from '../checksums/sums.ts';
+import { COMPONENTS } from '../components/index.ts';
+import type { ComponentRelease } from '../components/types.ts';
+import { HttpError, NoAssetError, NodePrepError, VersionNotFoundError } from '../errors.ts';
+import type { GitHub, Release } from '../net/github.ts';
+import { redactUrl } from '../net/redact.ts';
+import { nearestVersions, type ResolvedVersion } from '../versions/resolve.ts';
+import type { PlannedArtifact } from './types.ts';
+
+export interface ArtifactDeps {
+  github: () => GitHub;
+  pins: PinSet;
+  fetchText: (url: string) => Promise<string>;
+}
+
+export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: ArtifactDeps): Promise<PlannedArtifact> {
+  const release = COMPONENTS[resolved.component].release(resolved.version, arch);
+  const gh = deps.github();
+  const url = gh.downloadUrl(release.repo, release.tag, release.asset.name);
+  const checksumUrl = gh.downloadUrl(release.repo, release.tag, release.checksum.file);
+  const base = {
+    component: release.component,
+    version: release.version,
+    arch,
+    name: release.asset.name,
+    kind: release.asset.kind,
+    url,
+    checksumFile: { name: release.checksum.file, url: checksumUrl },
+    signatures: release.signatures.map((s) => ({ name: s.file, url: gh.downloadUrl(release.repo, release.tag, s.file) })),
+  };
+  const pin = deps.pins.lookup({
+    component: release.component,
+    version: release.version,
+    arch,
+    asset: release.asset.name,
+    urlPath: new URL(url).pathname,
+  });
+  if (pin) return { ...base, sha256: pin.sha256, digestSource: pin.source };
+  const published = await publishedDigest(release, checksumUrl, resolved, deps);
+  return { ...base, ...published };
+}
+
+async function publishedDigest(
+  release: ComponentRelease,
+  checksumUrl: string,
+  resolved: ResolvedVersion,
+  deps: ArtifactDeps,
+): Promise<{ sha256: string; digestSource: DigestSource }> {
+  let text: string;
+  try {
+    text = await deps.fetchText(checksumUrl);
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 404) throw await explainMissing(release, checksumUrl, resolved, deps);
+    throw err;
+  }
+  const sha256 = digestFromChecksumFile(release, text);
+  if (!sha256) {
+    throw new NodePrepError('CHECKSUM_FILE', `${release.checksum.file} of ${release.component} ${release.version} lists no sha256 for ${release.asset.name}.`, {
+      hint: 'Pin the digest with --checksums FILE, or choose another version.',
+      fields: { url: redactUrl(checksumUrl), asset: release.asset.name },
+    });
+  }
+  const apiDigest = resolved.release?.assets.find((a) => a.name === release.asset.name)?.sha256;
+  if (apiDigest && apiDigest !== sha256) {
+    throw new NodePrepError(
+      'CHECKSUM_DISAGREE',
+      `${release.asset.name}: the release's ${release.checksum.file} says ${sha256} but the GitHub API digest is ${apiDigest}.`,
+      { hint: 'The release or the mirror is inconsistent; nothing was installed. Pin a digest with --checksums.', fields: { url: redactUrl(checksumUrl) } },
+    );
+  }
+  return { sha256, digestSource: { kind: 'published', url: redactUrl(checksumUrl), ...(apiDigest ? { alsoApiDigest: true } : {}) } };
+}
+
+/** Read the asset's digest out of the checksum file, in the format this project publishes. */
+export function digestFromChecksumFile(release: ComponentRelease, text: string): string | undefined {
+  switch (release.checksum.format) {
+    case 'bare-hex':
+      return parseBareHex(text);
+    case 'sha256sum': {
+      const body = release.checksum.clearsigned ? clearsignedBody(text) : text;
+      return parseSha256Sums(body).get(release.asset.name);
+    }
+  }
+}
+
+/** A 404 for the checksum file: either the version does not exist, or it has no asset for this arch. */
+async function explainMissing(release: ComponentRelease, url: string, resolved: ResolvedVersion, deps: ArtifactDeps): Promise<Error> {
+  let releases: Release[];
+  try {
+    releases = resolved.release ? [resolved.release] : await deps.github().listReleases(release.repo);
+  } catch {
+    return new VersionNotFoundError(release.component, release.version, []);
+  }
+  if (releases.some((r) => r.version === release.version)) {
+    return new NoAssetError(release.component, release.version, release.arch, redactUrl(url));
+  }
+  return new VersionNotFoundError(release.component, release.version, nearestVersions(releases.map((r) => r.version), release.version));
+}

@@ -1,0 +1,64 @@
+import semver from 'semver';
+import { COMPONENTS, DEFAULT_VERSIONS, type ComponentName } from '../components/index.ts';
+import { VersionNotFoundError } from '../errors.ts';
+import type { GitHub, Release } from '../net/github.ts';
+import { versionOfTag } from '../net/github.ts';
+import { describeSpec, type VersionSpec } from './spec.ts';
+
+export type ResolvedFrom = 'default' | 'exact' | 'range' | 'latest';
+
+export interface ResolvedVersion {
+  component: ComponentName;
+  version: string;
+  spec: string;
+  from: ResolvedFrom;
+  /** The API's view of the release, when resolution listed releases (carries asset digests). */
+  release?: Release | undefined;
+}
+
+/**
+ * Turn a spec into a version. Defaults and exact versions need no network; `latest` reads the
+ * `/releases/latest` redirect; ranges list releases through the API.
+ */
+export async function resolveVersion(
+  component: ComponentName,
+  spec: VersionSpec,
+  github: () => GitHub,
+): Promise<ResolvedVersion | undefined> {
+  const label = describeSpec(spec);
+  switch (spec.kind) {
+    case 'none':
+      return undefined;
+    case 'default':
+      return { component, version: DEFAULT_VERSIONS[component], spec: label, from: 'default' };
+    case 'exact':
+      return { component, version: spec.version, spec: label, from: 'exact' };
+    case 'latest': {
+      const tag = await github().latestTag(COMPONENTS[component].repo);
+      const version = versionOfTag(tag);
+      if (!version) throw new VersionNotFoundError(component, `latest (it points to ${tag}, not a vX.Y.Z release)`, []);
+      return { component, version, spec: label, from: 'latest' };
+    }
+    case 'range': {
+      const releases = await github().listReleases(COMPONENTS[component].repo);
+      const best = releases.find((r) => semver.satisfies(r.version, spec.range));
+      if (!best) throw new VersionNotFoundError(component, spec.range, nearestVersions(releases.map((r) => r.version), spec.range));
+      return { component, version: best.version, spec: label, from: 'range', release: best };
+    }
+  }
+}
+
+/**
+ * The versions to name when a spec matches nothing: for an exact version, its neighbours on each side;
+ * for a range, the newest few. Input order does not matter.
+ */
+export function nearestVersions(versions: string[], wanted: string, count = 4): string[] {
+  const sorted = [...new Set(versions)].filter((v) => semver.valid(v)).sort(semver.compare);
+  const exact = semver.valid(wanted.replace(/^v/, ''));
+  // For a range that matched nothing, the newest releases are the useful suggestion.
+  if (!exact) return sorted.slice(-count).reverse();
+  const idx = sorted.findIndex((v) => semver.gt(v, exact));
+  const at = idx < 0 ? sorted.length : idx;
+  const start = Math.max(0, Math.min(at - Math.floor(count / 2), sorted.length - count));
+  return sorted.slice(start, start + count).reverse();
+}
