@@ -5,6 +5,7 @@
 import { helpFor } from './cli/help.ts';
 import { parseArgv, type Options } from './cli/options.ts';
 import { NodePrepError, NotImplementedError } from './errors.ts';
+import type { Emit } from './events.ts';
 import { VERSION } from './version.ts';
 
 export interface Io {
@@ -32,7 +33,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     }
     json = parsed.options.json;
     verbose = parsed.options.verbose;
-    const result = await run(parsed.options);
+    const result = await run(parsed.options, io);
     io.stdout(json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text);
     return 0;
   } catch (err) {
@@ -40,7 +41,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
   }
 }
 
-async function run(options: Options): Promise<{ data: unknown; text: string }> {
+async function run(options: Options, io: Io): Promise<{ data: unknown; text: string }> {
   const { createContext } = await import('./cli/context.ts');
   const ctx = await createContext(options);
   try {
@@ -57,7 +58,11 @@ async function run(options: Options): Promise<{ data: unknown; text: string }> {
         const { report, text } = await versionsCommand(ctx);
         return { data: report, text };
       }
-      case 'download':
+      case 'download': {
+        const { downloadCommand } = await import('./commands/download.ts');
+        const { lock, text } = await downloadCommand(ctx, lineReporter(options, io));
+        return { data: lock, text };
+      }
       case 'smoke':
       case 'status':
       case 'uninstall':
@@ -67,6 +72,29 @@ async function run(options: Options): Promise<{ data: unknown; text: string }> {
   } finally {
     await ctx.close();
   }
+}
+
+/** Plain progress lines on stderr (stdout stays for the result, and for --json). */
+function lineReporter(options: Options, io: Io): Emit {
+  return (e) => {
+    if (options.quiet) return;
+    switch (e.type) {
+      case 'download:start':
+        io.stderr(`download ${e.artifact}\n`);
+        break;
+      case 'download:retry':
+        io.stderr(`retry    ${e.artifact} (attempt ${e.attempt}: ${e.reason})\n`);
+        break;
+      case 'download:done':
+        io.stderr(`${e.source === 'cache' ? 'cached  ' : 'verified'} ${e.artifact}\n`);
+        break;
+      case 'warn':
+        io.stderr(`warning: ${e.message}\n`);
+        break;
+      default:
+        if (options.verbose && e.type !== 'download:progress') io.stderr(`${JSON.stringify(e)}\n`);
+    }
+  };
 }
 
 function reportError(err: unknown, flags: { json: boolean; verbose: boolean }, io: Io): number {

@@ -4,12 +4,19 @@
  * no connection at all.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { detectArch, type Arch } from '../arch.ts';
+import { BundleIndex, readBundleLock, type BundleLock } from '../bundle/lock.ts';
 import { PinSet } from '../checksums/pins.ts';
-import { NodePrepError } from '../errors.ts';
+import type { ComponentName } from '../components/types.ts';
+import { HttpError, NodePrepError } from '../errors.ts';
+import { ArtifactCache } from '../fetch/cache.ts';
 import { GitHub } from '../net/github.ts';
 import { DEFAULT_HTTP, Http } from '../net/http.ts';
 import type { ArtifactDeps } from '../plan/artifact.ts';
+import { NODE_PATHS, inRoot } from '../plan/paths.ts';
+import type { ReleaseIndex } from '../versions/index.ts';
 import { USER_AGENT } from '../version.ts';
 import type { Options } from './options.ts';
 
@@ -17,12 +24,15 @@ export interface Context extends ArtifactDeps {
   options: Options;
   arch: Arch;
   http: () => Http;
+  cache: () => ArtifactCache;
+  bundle: BundleLock | undefined;
   close(): Promise<void>;
 }
 
 export async function createContext(options: Options): Promise<Context> {
   let http: Http | undefined;
   let github: GitHub | undefined;
+  let cache: ArtifactCache | undefined;
   const getHttp = () =>
     (http ??= new Http({
       ...DEFAULT_HTTP,
@@ -33,17 +43,45 @@ export async function createContext(options: Options): Promise<Context> {
       ...(options.timeoutMs ? { idleTimeoutMs: options.timeoutMs, connectTimeoutMs: options.timeoutMs } : {}),
       ...(options.retryDelaysMs ? { retryDelaysMs: options.retryDelaysMs } : {}),
     }));
+
+  // An offline bundle replaces both the mirror (its folder has GitHub's download paths) and the API
+  // (its lock lists the versions), and supplies the default versions.
+  const bundleDir = options.command === 'download' || !options.bundle ? undefined : path.resolve(options.bundle);
+  const bundle = bundleDir ? await readBundleLock(bundleDir) : undefined;
+  const downloadBase = bundleDir ? pathToFileURL(bundleDir).href : options.mirror;
+  const getGitHub = () => (github ??= new GitHub(getHttp(), downloadBase, options.githubApi));
+  const bundleIndex = bundle ? new BundleIndex(bundle) : undefined;
+  const defaults = bundle
+    ? (Object.fromEntries(Object.entries(bundle.components).map(([k, v]) => [k, v?.version])) as Partial<Record<ComponentName, string>>)
+    : undefined;
+
   return {
     options,
     arch: options.arch ?? detectArch(),
     http: getHttp,
-    github: () => (github ??= new GitHub(getHttp(), options.mirror, options.githubApi)),
+    github: getGitHub,
+    index: (): ReleaseIndex => bundleIndex ?? getGitHub(),
+    defaults,
+    bundle,
+    lockedDigest: bundle
+      ? (component, version, arch) => bundle.artifacts.find((a) => a.component === component && a.version === version && a.arch === arch)?.sha256
+      : undefined,
     pins: await loadPins(options.checksums),
-    fetchText: async (url) => (await getHttp().getText(url)).text,
+    cache: () => (cache ??= new ArtifactCache(options.cacheDir ?? inRoot(options.root, NODE_PATHS.cacheDir))),
+    fetchText: async (url) => (url.startsWith('file:') ? readLocal(url) : (await getHttp().getText(url)).text),
     async close() {
       await http?.close();
     },
   };
+}
+
+async function readLocal(url: string): Promise<string> {
+  try {
+    return await readFile(fileURLToPath(url), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new HttpError(url, 404, `${fileURLToPath(url)} is not in the bundle`);
+    throw err;
+  }
 }
 
 async function loadPins(file: string | undefined): Promise<PinSet> {

@@ -142,7 +142,7 @@ export class Http {
   }
 
   /** Turn a non-2xx answer into an error; a GitHub rate-limit answer gets its own error with the reset time. */
-  statusError(url: string, res: HttpResponse, bodyText = ''): Error {
+  statusError(url: string, res: Pick<HttpResponse, 'status' | 'headers'>, bodyText = ''): Error {
     const remaining = header(res.headers, 'x-ratelimit-remaining');
     if ((res.status === 403 || res.status === 429) && remaining === '0') {
       const reset = Number(header(res.headers, 'x-ratelimit-reset'));

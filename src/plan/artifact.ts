@@ -4,20 +4,28 @@
  * the releases API listed one, cross-checked with the asset's `digest`.
  */
 import type { Arch } from '../arch.ts';
-import { type DigestSource, type PinSet } from '../checksums/pins.ts';
+import { describeDigestSource, type DigestSource, type PinSet } from '../checksums/pins.ts';
 import { clearsignedBody, parseBareHex, parseSha256Sums } from '../checksums/sums.ts';
 import { COMPONENTS } from '../components/index.ts';
-import type { ComponentRelease } from '../components/types.ts';
+import type { ComponentName, ComponentRelease } from '../components/types.ts';
 import { HttpError, NoAssetError, NodePrepError, VersionNotFoundError } from '../errors.ts';
 import type { GitHub, Release } from '../net/github.ts';
 import { redactUrl } from '../net/redact.ts';
+import type { ReleaseIndex } from '../versions/index.ts';
 import { nearestVersions, type ResolvedVersion } from '../versions/resolve.ts';
 import type { PlannedArtifact } from './types.ts';
 
 export interface ArtifactDeps {
+  /** Builds download URLs (from the mirror, or the bundle folder). */
   github: () => GitHub;
+  /** Where versions come from: GitHub, or the bundle's lock. */
+  index: () => ReleaseIndex;
+  /** Replaces the built-in default versions (a bundle's). */
+  defaults?: Partial<Record<ComponentName, string>> | undefined;
   pins: PinSet;
   fetchText: (url: string) => Promise<string>;
+  /** The digest an offline bundle's lock recorded for an asset: must agree with the one planned. */
+  lockedDigest?: ((component: ComponentName, version: string, arch: Arch) => string | undefined) | undefined;
 }
 
 export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: ArtifactDeps): Promise<PlannedArtifact> {
@@ -42,9 +50,15 @@ export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: 
     asset: release.asset.name,
     urlPath: new URL(url).pathname,
   });
-  if (pin) return { ...base, sha256: pin.sha256, digestSource: pin.source };
-  const published = await publishedDigest(release, checksumUrl, resolved, deps);
-  return { ...base, ...published };
+  const digest = pin ? { sha256: pin.sha256, digestSource: pin.source } : await publishedDigest(release, checksumUrl, resolved, deps);
+  const locked = deps.lockedDigest?.(release.component, release.version, arch);
+  if (locked !== undefined && locked !== digest.sha256) {
+    throw new NodePrepError('BUNDLE', `The bundle's lock records sha256 ${locked} for ${release.asset.name}, but ${describeDigestSource(digest.digestSource)} says ${digest.sha256}.`, {
+      hint: 'The bundle was changed after it was made, or made with other pins. Make it again with `node-prep download`.',
+      fields: { asset: release.asset.name },
+    });
+  }
+  return { ...base, ...digest };
 }
 
 async function publishedDigest(
@@ -94,7 +108,7 @@ export function digestFromChecksumFile(release: ComponentRelease, text: string):
 async function explainMissing(release: ComponentRelease, url: string, resolved: ResolvedVersion, deps: ArtifactDeps): Promise<Error> {
   let releases: Release[];
   try {
-    releases = resolved.release ? [resolved.release] : await deps.github().listReleases(release.repo);
+    releases = resolved.release ? [resolved.release] : await deps.index().listReleases(release.repo);
   } catch {
     return new VersionNotFoundError(release.component, release.version, []);
   }

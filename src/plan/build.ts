@@ -3,6 +3,7 @@ import type { Arch } from '../arch.ts';
 import { COMPONENTS } from '../components/index.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
 import type { RegistryMirror } from '../config/types.ts';
+import { NodePrepError } from '../errors.ts';
 import { resolveVersion, type ResolvedVersion } from '../versions/resolve.ts';
 import type { VersionSpec } from '../versions/spec.ts';
 import { planArtifact, type ArtifactDeps } from './artifact.ts';
@@ -33,15 +34,23 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
     prefix: inputs.prefix,
     mirror: inputs.mirror,
     components: chosen.map((r) => ({ name: r.component, version: r.version, spec: r.spec, resolvedFrom: r.from })),
-    skipped: COMPONENT_NAMES.filter((c) => inputs.specs[c].kind === 'none'),
+    skipped: COMPONENT_NAMES.filter((c) => !chosen.some((r) => r.component === c)),
     artifacts,
     files: [...artifacts.flatMap((a) => binaryFiles(a, inputs)), ...configFiles(chosen, inputs)],
   };
 }
 
 /** All components resolve at once; each resolution makes at most one request (or a paginated listing). */
-export function resolveAll(specs: Record<ComponentName, VersionSpec>, deps: Pick<ArtifactDeps, 'github'>): Promise<Array<ResolvedVersion | undefined>> {
-  return Promise.all(COMPONENT_NAMES.map((c) => resolveVersion(c, specs[c], deps.github)));
+export async function resolveAll(specs: Record<ComponentName, VersionSpec>, deps: Pick<ArtifactDeps, 'index' | 'defaults'>): Promise<Array<ResolvedVersion | undefined>> {
+  const resolved = await Promise.all(COMPONENT_NAMES.map((c) => resolveVersion(c, specs[c], deps.index, deps.defaults)));
+  for (const name of ['containerd', 'runc'] as const) {
+    if (!resolved.some((r) => r?.component === name)) {
+      throw new NodePrepError('MISSING_COMPONENT', `No ${name} version to install: the bundle holds none.`, {
+        hint: `Make the bundle with ${name}, or pass --${name} VERSION.`,
+      });
+    }
+  }
+  return resolved;
 }
 
 function binaryFiles(artifact: PlannedArtifact, inputs: PlanInputs): PlannedFile[] {

@@ -9,7 +9,7 @@ export function renderPlan(plan: Plan): string {
   lines.push(`Plan for ${target} (linux/${plan.arch}, prefix ${plan.prefix})`, '');
   lines.push('Components:');
   for (const c of plan.components) {
-    const how = c.resolvedFrom === 'default' ? 'built-in default' : c.resolvedFrom === 'exact' ? 'as asked' : `from ${c.spec}`;
+    const how = { default: 'built-in default', bundle: 'from the bundle', exact: 'as asked', range: `newest of ${c.spec}`, latest: 'latest release' }[c.resolvedFrom];
     lines.push(`  ${COMPONENTS[c.name].title.padEnd(12)} ${c.version.padEnd(8)} (${how})`);
   }
   for (const s of plan.skipped) lines.push(`  ${COMPONENTS[s].title.padEnd(12)} -        (none: skipped)`);

@@ -1,11 +1,12 @@
 import semver from 'semver';
 import { COMPONENTS, DEFAULT_VERSIONS, type ComponentName } from '../components/index.ts';
 import { VersionNotFoundError } from '../errors.ts';
-import type { GitHub, Release } from '../net/github.ts';
+import type { Release } from '../net/github.ts';
 import { versionOfTag } from '../net/github.ts';
+import type { ReleaseIndex } from './index.ts';
 import { describeSpec, type VersionSpec } from './spec.ts';
 
-export type ResolvedFrom = 'default' | 'exact' | 'range' | 'latest';
+export type ResolvedFrom = 'default' | 'bundle' | 'exact' | 'range' | 'latest';
 
 export interface ResolvedVersion {
   component: ComponentName;
@@ -18,29 +19,33 @@ export interface ResolvedVersion {
 
 /**
  * Turn a spec into a version. Defaults and exact versions need no network; `latest` reads the
- * `/releases/latest` redirect; ranges list releases through the API.
+ * `/releases/latest` redirect; ranges list releases through the API. `defaults` replaces the built-in
+ * defaults (an offline bundle's versions); a component it leaves out is skipped by default.
  */
 export async function resolveVersion(
   component: ComponentName,
   spec: VersionSpec,
-  github: () => GitHub,
+  index: () => ReleaseIndex,
+  defaults: Partial<Record<ComponentName, string>> = DEFAULT_VERSIONS,
 ): Promise<ResolvedVersion | undefined> {
   const label = describeSpec(spec);
   switch (spec.kind) {
     case 'none':
       return undefined;
-    case 'default':
-      return { component, version: DEFAULT_VERSIONS[component], spec: label, from: 'default' };
+    case 'default': {
+      const version = defaults[component];
+      return version === undefined ? undefined : { component, version, spec: label, from: defaults === DEFAULT_VERSIONS ? 'default' : 'bundle' };
+    }
     case 'exact':
       return { component, version: spec.version, spec: label, from: 'exact' };
     case 'latest': {
-      const tag = await github().latestTag(COMPONENTS[component].repo);
+      const tag = await index().latestTag(COMPONENTS[component].repo);
       const version = versionOfTag(tag);
       if (!version) throw new VersionNotFoundError(component, `latest (it points to ${tag}, not a vX.Y.Z release)`, []);
       return { component, version, spec: label, from: 'latest' };
     }
     case 'range': {
-      const releases = await github().listReleases(COMPONENTS[component].repo);
+      const releases = await index().listReleases(COMPONENTS[component].repo);
       const best = releases.find((r) => semver.satisfies(r.version, spec.range));
       if (!best) throw new VersionNotFoundError(component, spec.range, nearestVersions(releases.map((r) => r.version), spec.range));
       return { component, version: best.version, spec: label, from: 'range', release: best };

@@ -1,0 +1,93 @@
+/**
+ * An offline bundle: the artifacts laid out under GitHub's download paths
+ * (`<repo>/releases/download/<tag>/<asset>`, so a plain file server over the folder is also a valid
+ * --mirror), their checksum and signature files, and a lock manifest naming versions, URLs and digests.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import semver from 'semver';
+import type { Arch } from '../arch.ts';
+import type { DigestSource } from '../checksums/pins.ts';
+import type { ComponentName } from '../components/types.ts';
+import { NodePrepError } from '../errors.ts';
+import type { Release } from '../net/github.ts';
+import type { ReleaseIndex } from '../versions/index.ts';
+
+export const LOCK_FILE = 'node-prep-bundle.json';
+
+export interface BundleLock {
+  kind: 'node-prep-bundle';
+  schemaVersion: 1;
+  createdAt: string;
+  nodePrepVersion: string;
+  arches: Arch[];
+  components: Partial<Record<ComponentName, { version: string; repo: string; tag: string }>>;
+  artifacts: Array<{
+    component: ComponentName;
+    version: string;
+    arch: Arch;
+    name: string;
+    /** Path inside the bundle. */
+    path: string;
+    /** Where it was downloaded from. */
+    url: string;
+    sha256: string;
+    digestSource: DigestSource;
+    checksumFile: string;
+    signatures: string[];
+  }>;
+}
+
+export async function readBundleLock(dir: string): Promise<BundleLock> {
+  const file = path.join(dir, LOCK_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new NodePrepError('BUNDLE', `${dir} is not a node-prep bundle: cannot read ${LOCK_FILE} (${(err as NodeJS.ErrnoException).code ?? err}).`, {
+      hint: 'Make one with `node-prep download --bundle DIR` on a machine with network.',
+      fields: { bundle: dir },
+    });
+  }
+  let lock: BundleLock;
+  try {
+    lock = JSON.parse(text) as BundleLock;
+  } catch {
+    throw new NodePrepError('BUNDLE', `${file} is not valid JSON.`, { fields: { bundle: dir } });
+  }
+  if (lock.kind !== 'node-prep-bundle' || lock.schemaVersion !== 1 || !Array.isArray(lock.artifacts)) {
+    throw new NodePrepError('BUNDLE', `${file} is not a node-prep bundle lock (schema 1).`, { fields: { bundle: dir } });
+  }
+  for (const a of lock.artifacts) assertInside(dir, a.path);
+  return lock;
+}
+
+/** A lock path must stay inside the bundle: a crafted lock must not point node-prep at /etc/shadow. */
+function assertInside(dir: string, rel: string): void {
+  const full = path.resolve(dir, rel);
+  if (path.isAbsolute(rel) || !full.startsWith(path.resolve(dir) + path.sep)) {
+    throw new NodePrepError('BUNDLE', `Bundle lock names a path outside the bundle: ${rel}.`, { fields: { bundle: dir } });
+  }
+}
+
+/** Versions resolve against what the bundle holds: no network. */
+export class BundleIndex implements ReleaseIndex {
+  constructor(private readonly lock: BundleLock) {}
+
+  async latestTag(repo: string): Promise<string> {
+    const newest = (await this.listReleases(repo))[0];
+    if (!newest) throw new NodePrepError('BUNDLE', `The bundle holds no release of ${repo}.`, { hint: 'Make the bundle with that component, or pass --COMPONENT none.' });
+    return newest.tag;
+  }
+
+  async listReleases(repo: string): Promise<Release[]> {
+    return Object.values(this.lock.components)
+      .filter((c): c is NonNullable<typeof c> => c !== undefined && c.repo === repo)
+      .map((c) => ({ tag: c.tag, version: c.version, assets: [] }))
+      .sort((a, b) => semver.rcompare(a.version, b.version));
+  }
+
+  versionOf(component: ComponentName): string | undefined {
+    return this.lock.components[component]?.version;
+  }
+}

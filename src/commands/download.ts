@@ -1,0 +1,110 @@
+/**
+ * `node-prep download --bundle DIR`: fetch and verify every artifact for one or more arches into an
+ * offline bundle, with the release's checksum and signature files and a lock manifest.
+ */
+import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Arch } from '../arch.ts';
+import { LOCK_FILE, type BundleLock } from '../bundle/lock.ts';
+import { describeDigestSource } from '../checksums/pins.ts';
+import type { Context } from '../cli/context.ts';
+import { COMPONENTS } from '../components/index.ts';
+import type { Emit } from '../events.ts';
+import { HttpError, UsageError } from '../errors.ts';
+import { fetchAll } from '../fetch/fetch-all.ts';
+import { planArtifact } from '../plan/artifact.ts';
+import { resolveAll } from '../plan/build.ts';
+import type { PlannedArtifact } from '../plan/types.ts';
+import { VERSION } from '../version.ts';
+
+export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock: BundleLock; text: string }> {
+  const dir = ctx.options.bundle;
+  if (!dir) throw new UsageError('`node-prep download` needs --bundle DIR: the folder to write the bundle to.');
+  const bundleDir = path.resolve(dir);
+  const arches: Arch[] = ctx.options.arches ?? [ctx.arch];
+  const resolved = (await resolveAll(ctx.options.specs, ctx)).filter((r) => r !== undefined);
+  const artifacts = (await Promise.all(arches.flatMap((arch) => resolved.map((r) => planArtifact(r, arch, ctx))))).flat();
+
+  const fetched = await fetchAll(ctx.http(), ctx.cache(), artifacts.map(toTarget), { emit });
+  await mkdir(bundleDir, { recursive: true });
+  const entries: BundleLock['artifacts'] = [];
+  for (const [i, a] of artifacts.entries()) {
+    const release = COMPONENTS[a.component].release(a.version, a.arch);
+    const rel = (name: string) => path.posix.join(release.repo, 'releases/download', release.tag, name);
+    await placeFile(bundleDir, rel(a.name), { from: fetched[i]!.path });
+    const checksumFile = await copyPublished(ctx, bundleDir, rel(a.checksumFile.name), a.checksumFile.url, emit);
+    const signatures: string[] = [];
+    for (const s of a.signatures) {
+      const got = await copyPublished(ctx, bundleDir, rel(s.name), s.url, emit);
+      if (got) signatures.push(got);
+    }
+    entries.push({
+      component: a.component,
+      version: a.version,
+      arch: a.arch,
+      name: a.name,
+      path: rel(a.name),
+      url: a.url,
+      sha256: a.sha256,
+      digestSource: a.digestSource,
+      checksumFile: checksumFile ?? '',
+      signatures,
+    });
+  }
+  const lock: BundleLock = {
+    kind: 'node-prep-bundle',
+    schemaVersion: 1,
+    createdAt: new Date().toISOString(),
+    nodePrepVersion: VERSION,
+    arches,
+    components: Object.fromEntries(
+      resolved.map((r) => [r.component, { version: r.version, repo: COMPONENTS[r.component].repo, tag: `v${r.version}` }]),
+    ),
+    artifacts: entries,
+  };
+  // The lock is written last: a bundle without one is visibly unfinished.
+  await placeFile(bundleDir, LOCK_FILE, { data: `${JSON.stringify(lock, null, 2)}\n` });
+  const lines = [`Bundle ${bundleDir} (${arches.join(', ')}):`];
+  for (const a of entries) lines.push(`  ${a.path}  sha256 ${a.sha256.slice(0, 16)}…  ${describeDigestSource(a.digestSource)}`);
+  lines.push(`Install it offline with: node-prep install --bundle ${bundleDir}`);
+  return { lock, text: `${lines.join('\n')}\n` };
+}
+
+export function toTarget(a: PlannedArtifact) {
+  return {
+    component: a.component,
+    version: a.version,
+    arch: a.arch,
+    name: a.name,
+    url: a.url,
+    sha256: a.sha256,
+    expectedFrom: describeDigestSource(a.digestSource),
+  };
+}
+
+/** A checksum or signature file of the release, copied into the bundle when the release has it. */
+async function copyPublished(ctx: Context, dir: string, rel: string, url: string, emit: Emit): Promise<string | undefined> {
+  try {
+    await placeFile(dir, rel, { data: await ctx.fetchText(url) });
+    return rel;
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 404) {
+      emit({ type: 'warn', message: `${path.posix.basename(rel)} is not published with the release; the bundle has no copy.` });
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+async function placeFile(dir: string, rel: string, source: { from: string } | { data: string }): Promise<void> {
+  const dest = path.join(dir, rel);
+  await mkdir(path.dirname(dest), { recursive: true });
+  const temp = `${dest}.partial-${process.pid}`;
+  try {
+    if ('from' in source) await copyFile(source.from, temp);
+    else await writeFile(temp, source.data);
+    await rename(temp, dest);
+  } finally {
+    await rm(temp, { force: true });
+  }
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { clearsignedBody, parseBareHex, parseSha256Sums } from '../../src/checksums/sums.ts';
+
+const A = 'a'.repeat(64);
+const B = 'b'.repeat(64);
+
+describe('parseSha256Sums', () => {
+  it('reads coreutils lines, text and binary mode, and ./ prefixes', () => {
+    const m = parseSha256Sums(`${A}  containerd-2.1.4-linux-amd64.tar.gz\n${B} *runc.amd64\n${A.toUpperCase()}  ./x.tgz\n`);
+    expect(Object.fromEntries(m)).toEqual({ 'containerd-2.1.4-linux-amd64.tar.gz': A, 'runc.amd64': B, 'x.tgz': A });
+  });
+
+  it('skips the armor of a clear-signed file', () => {
+    const text = `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n${A}  runc.amd64\n${B}  runc.arm64\n-----BEGIN PGP SIGNATURE-----\n\niHUEARYKAB0WIQ\n=abcd\n-----END PGP SIGNATURE-----\n`;
+    expect(parseSha256Sums(text).get('runc.arm64')).toBe(B);
+    expect(parseSha256Sums(clearsignedBody(text)).size).toBe(2);
+  });
+
+  it('refuses a name listed twice with different digests', () => {
+    expect(() => parseSha256Sums(`${A}  x\n${B}  x\n`)).toThrow(/conflicting/);
+  });
+});
+
+describe('parseBareHex', () => {
+  it.each([
+    [`${A}\n`, A],
+    [`${A.toUpperCase()}`, A],
+    ['not hex\n', undefined],
+    [`${A.slice(1)}\n`, undefined],
+  ])('%j -> %s', (text, hex) => {
+    expect(parseBareHex(text)).toBe(hex);
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseArgv } from '../../src/cli/options.ts';
+import { UsageError } from '../../src/errors.ts';
+
+const run = (argv: string[], env: Record<string, string> = {}) => {
+  const p = parseArgv(argv, env);
+  if (p.kind !== 'run') throw new Error(`expected run, got ${p.kind}`);
+  return p.options;
+};
+
+describe('parseArgv', () => {
+  it('plan is install --dry-run', () => {
+    expect(run(['plan']).dryRun).toBe(true);
+    expect(run(['install']).dryRun).toBe(false);
+    expect(run(['install', '--dry-run']).dryRun).toBe(true);
+  });
+
+  it('reads the documented environment, flags win', () => {
+    const env = { NODE_PREP_MIRROR: 'http://127.0.0.1:1/gh/', NODE_PREP_GITHUB_API: 'http://127.0.0.1:1/api', GITHUB_TOKEN: 't0k3n' };
+    const o = run(['plan'], env);
+    expect(o.mirror).toBe('http://127.0.0.1:1/gh');
+    expect(o.githubApi).toBe('http://127.0.0.1:1/api');
+    expect(o.githubToken).toBe('t0k3n');
+    expect(run(['plan', '--mirror', 'http://127.0.0.1:2'], env).mirror).toBe('http://127.0.0.1:2');
+  });
+
+  it('normalises arch aliases', () => {
+    expect(run(['plan', '--arch', 'aarch64']).arch).toBe('arm64');
+    expect(run(['download', '--arch', 'amd64,arm64']).arches).toEqual(['amd64', 'arm64']);
+  });
+
+  it.each([
+    [['plan', '--arch', 'riscv64'], /riscv64.*amd64 and arm64/],
+    [['plan', '--bogus'], /Unknown flag --bogus/],
+    [['plan', '--containerd', 'nope'], /not a version spec/],
+    [['plan', '--containerd', 'none'], /cannot be skipped/],
+    [['frobnicate'], /Unknown command/],
+    [['plan', '--arch', 'amd64,arm64'], /one --arch/],
+    [['status', '--containerd', '2.2.0'], /does not take --containerd/],
+    [['plan', '--mirror', 'ftp://x'], /http/],
+    [['plan', '--registry-mirror', 'docker.io'], /HOST=URL/],
+    [['plan', '--root', 'relative/dir'], /absolute/],
+    [[], /No command/],
+  ])('%j is a usage error', (argv, message) => {
+    expect(() => parseArgv(argv, {})).toThrow(UsageError);
+    expect(() => parseArgv(argv, {})).toThrow(message);
+  });
+
+  it('help and version', () => {
+    expect(parseArgv(['--help'], {})).toEqual({ kind: 'help' });
+    expect(parseArgv(['plan', '--help'], {})).toEqual({ kind: 'help', command: 'plan' });
+    expect(parseArgv(['--version'], {})).toEqual({ kind: 'version' });
+  });
+});
