@@ -1,0 +1,189 @@
+/**
+ * `node-prep plan` end to end: the built CLI against the test release server on loopback.
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.ts';
+import { containerdRelease, defaultCatalogReleases, sha256 } from '../support/fixtures.ts';
+import { rateLimitFault, startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+
+let gh: ReleaseServer;
+const mirror = () => ['--mirror', gh.url, '--github-api', gh.apiUrl];
+
+beforeAll(async () => {
+  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: null }), maxPerPage: 2 });
+  // A containerd release with no built-in pin, amd64 only.
+  gh.addRelease('containerd/containerd', await containerdRelease('2.2.5', ['amd64']));
+});
+afterAll(() => gh.close());
+beforeEach(() => {
+  gh.clearFaults();
+  gh.requests.length = 0;
+});
+
+describe('node-prep plan', () => {
+  it('plans nerdctl 2.2.0 with its pinned digest and the defaults for the rest, with no network', async () => {
+    const r = await runCli(['plan', '--nerdctl', '2.2.0', '--arch', 'amd64', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.components.map((c: { name: string; version: string }) => `${c.name}@${c.version}`)).toEqual([
+      'containerd@2.3.4',
+      'runc@1.4.3',
+      'cni@1.9.1',
+      'nerdctl@2.2.0',
+      'crictl@1.36.0',
+    ]);
+    const nerdctl = plan.artifacts.find((a: { component: string }) => a.component === 'nerdctl');
+    expect(nerdctl).toMatchObject({
+      name: 'nerdctl-2.2.0-linux-amd64.tar.gz',
+      url: 'https://github.com/containerd/nerdctl/releases/download/v2.2.0/nerdctl-2.2.0-linux-amd64.tar.gz',
+      sha256: '1b3390a832eaeaa1459cf42357da983205da2dd72300a015ad018b3499fc455e',
+      digestSource: { kind: 'pinned', from: 'built-in' },
+    });
+    expect(plan.files.map((f: { path: string }) => f.path)).toEqual(
+      expect.arrayContaining(['/usr/local/bin/containerd', '/usr/local/sbin/runc', '/opt/cni/bin/bridge', '/usr/local/bin/nerdctl', '/etc/containerd/config.toml']),
+    );
+  });
+
+  it('prints a readable plan that says nothing changed', async () => {
+    const r = await runCli(['plan', '--arch', 'arm64', '--root', '/tmp/image']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Plan for image root /tmp/image (linux/arm64');
+    expect(r.stdout).toContain('runc.arm64');
+    expect(r.stdout).toContain('/tmp/image/usr/local/sbin/runc');
+    expect(r.stdout).toContain('Nothing was changed.');
+  });
+
+  it('resolves a range to the newest release the mirror serves, through paginated API answers', async () => {
+    const r = await runCli(['plan', '--containerd', '^2.1', '--arch', 'amd64', '--json', ...mirror()]);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.components[0]).toMatchObject({ name: 'containerd', version: '2.3.4', spec: '^2.1', resolvedFrom: 'range' });
+    expect(plan.artifacts[0].url).toBe(`${gh.url}/containerd/containerd/releases/download/v2.3.4/containerd-2.3.4-linux-amd64.tar.gz`);
+    const pages = gh.requests.filter((q) => q.path.startsWith('/api/repos/containerd/containerd/releases'));
+    expect(pages.length).toBeGreaterThan(2);
+  });
+
+  it.each([
+    ['~2.1', '2.1.9'],
+    ['2.2.x', '2.2.7'],
+    ['1.7.x', '1.7.34'],
+  ])('range %s resolves to %s, skipping drafts, pre-releases and api/ tags', async (spec, version) => {
+    const r = await runCli(['plan', '--containerd', spec, '--arch', 'amd64', '--json', ...mirror()], { env: { GITHUB_TOKEN: 'test-token-1234' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).components[0].version).toBe(version);
+  });
+
+  it('latest follows the /releases/latest redirect and makes no API call', async () => {
+    const r = await runCli(['plan', '--runc', 'latest', '--arch', 'amd64', '--json', ...mirror()]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).components[1]).toMatchObject({ name: 'runc', version: '1.4.3', resolvedFrom: 'latest' });
+    expect(gh.requests.map((q) => q.path)).toEqual(['/opencontainers/runc/releases/latest']);
+  });
+
+  it('sends GITHUB_TOKEN to the API only, never to download hosts', async () => {
+    const r = await runCli(['plan', '--containerd', '2.2.x', '--arch', 'amd64', ...mirror()], { env: { GITHUB_TOKEN: 'secret-token-5678' } });
+    expect(r.code, r.stderr).toBe(0);
+    const api = gh.requests.filter((q) => q.path.startsWith('/api/'));
+    const other = gh.requests.filter((q) => !q.path.startsWith('/api/'));
+    expect(api.length).toBeGreaterThan(0);
+    expect(api.every((q) => q.headers.authorization === 'Bearer secret-token-5678')).toBe(true);
+    expect(other.every((q) => q.headers.authorization === undefined)).toBe(true);
+    expect(r.stdout + r.stderr).not.toContain('secret-token-5678');
+  });
+
+  it('an unpinned version is checked against the digest its release publishes', async () => {
+    const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'amd64', '--json', ...mirror()]);
+    expect(r.code, r.stderr).toBe(0);
+    const a = JSON.parse(r.stdout).artifacts[0];
+    const tarball = gh.repos['containerd/containerd']!.find((x) => x.tag === 'v2.2.5')!.assets['containerd-2.2.5-linux-amd64.tar.gz'] as Buffer;
+    expect(a.sha256).toBe(sha256(tarball));
+    expect(a.digestSource).toEqual({
+      kind: 'published',
+      url: `${gh.url}/containerd/containerd/releases/download/v2.2.5/containerd-2.2.5-linux-amd64.tar.gz.sha256sum`,
+    });
+  });
+
+  it('a version that does not exist exits 1 and names versions that do', async () => {
+    const r = await runCli(['plan', '--containerd', '9.9.9', '--arch', 'amd64', ...mirror()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('containerd has no release matching 9.9.9');
+    expect(r.stderr).toMatch(/Nearest that exist: 2\.3\.4, 2\.2\.7, 2\.2\.5, 2\.1\.9/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a range that matches nothing exits 1 naming the newest releases', async () => {
+    const r = await runCli(['plan', '--crictl', '^2', '--arch', 'amd64', ...mirror()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('crictl has no release matching ^2. Nearest that exist: 1.36.0, 1.35.0');
+  });
+
+  it('a release without an asset for the arch says so', async () => {
+    const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'arm64', ...mirror()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('containerd 2.2.5 publishes no linux/arm64 asset');
+  });
+
+  it('turns a rate-limit answer into the reset time and the GITHUB_TOKEN hint', async () => {
+    gh.setFault(rateLimitFault(1_900_000_000));
+    const r = await runCli(['plan', '--containerd', '^2.1', '--arch', 'amd64', ...mirror()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('rate limit is used up until 2030-03-17T17:46:40.000Z');
+    expect(r.stderr).toContain('Set GITHUB_TOKEN');
+  });
+
+  it('--checksums pins win over the built-in ones', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'np-plan-'));
+    const file = path.join(dir, 'SHA256SUMS');
+    await writeFile(file, `${'ab'.repeat(32)}  containerd-2.3.4-linux-amd64.tar.gz\n`);
+    const r = await runCli(['plan', '--arch', 'amd64', '--json', '--checksums', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).artifacts[0]).toMatchObject({ sha256: 'ab'.repeat(32), digestSource: { kind: 'pinned', from: 'checksums-file', file } });
+  });
+
+  it('NODE_PREP_MIRROR and NODE_PREP_GITHUB_API replace the bases', async () => {
+    const r = await runCli(['plan', '--cni', '~1.8', '--arch', 'amd64', '--json'], { env: { NODE_PREP_MIRROR: gh.url, NODE_PREP_GITHUB_API: gh.apiUrl } });
+    expect(r.code, r.stderr).toBe(0);
+    const cni = JSON.parse(r.stdout).artifacts.find((a: { component: string }) => a.component === 'cni');
+    expect(cni.url).toBe(`${gh.url}/containernetworking/plugins/releases/download/v1.8.0/cni-plugins-linux-amd64-v1.8.0.tgz`);
+  });
+
+  it('none skips an optional component', async () => {
+    const r = await runCli(['plan', '--nerdctl', 'none', '--crictl', 'none', '--arch', 'amd64', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.skipped).toEqual(['nerdctl', 'crictl']);
+    expect(plan.files.some((f: { path: string }) => f.path.endsWith('nerdctl.toml'))).toBe(false);
+  });
+});
+
+describe('usage errors exit 2 with one clear line', () => {
+  it.each([
+    [['plan', '--arch', 'riscv64'], 'riscv64" is not supported: node-prep installs for amd64 and arm64 only'],
+    [['plan', '--containerd', 'two'], '--containerd "two" is not a version spec'],
+    [['plan', '--frobnicate'], 'Unknown flag --frobnicate'],
+  ])('%j', async (argv, message) => {
+    const r = await runCli(argv);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toContain(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('with --json the error is the one JSON document on stdout', async () => {
+    const r = await runCli(['plan', '--arch', 'riscv64', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'error', exitCode: 2, error: { code: 'USAGE' } });
+  });
+});
+
+describe('help and version', () => {
+  it('--help lists every command and --version prints the version', async () => {
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    for (const c of ['install', 'plan', 'download', 'smoke', 'status', 'uninstall', 'versions', 'doctor']) expect(help.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+    const version = await runCli(['--version']);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
