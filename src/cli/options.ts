@@ -252,7 +252,8 @@ function parseRegistryMirror(raw: string): { host: string; url: string } {
   const eq = raw.indexOf('=');
   const host = raw.slice(0, eq).trim();
   const url = raw.slice(eq + 1).trim();
-  if (eq <= 0 || !/^[A-Za-z0-9.-]+(:\d+)?$/.test(host) || !/^https?:\/\/\S+$/.test(url)) {
+  const hostOk = host === '_default' || (/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d+)?$/.test(host) && !host.includes('..'));
+  if (eq <= 0 || !hostOk || !/^https?:\/\/\S+$/.test(url)) {
     throw new UsageError(`--registry-mirror ${JSON.stringify(raw)}: use HOST=URL, e.g. docker.io=https://mirror.example.com.`);
   }
   return { host, url };

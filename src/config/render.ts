@@ -57,7 +57,7 @@ export async function renderNodeFiles(inputs: NodeConfigInputs): Promise<NodeFil
   ];
   for (const hosts of hostsFiles(inputs.registryMirrors)) {
     files.push(file(`${NODE_PATHS.certsDir}/${hosts.host}/hosts.toml`, 'containerd', `registry mirror for ${hosts.host}`,
-      await render('containerd/hosts.toml', { ...hosts })));
+      await render('containerd/hosts.toml', hosts)));
   }
   if (inputs.withCrictl) {
     files.push(file(NODE_PATHS.crictlConfig, 'crictl', 'crictl runtime endpoint',

@@ -90,7 +90,6 @@ function lookup(scopes: TemplateContext[], key: string, name: string): TemplateV
  */
 export function tomlString(value: string): string {
   const SHORT: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
-  // eslint-disable-next-line no-control-regex
   const escaped = value.replace(/["\\\u0000-\u001f\u007f]/g, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`);
   return `"${escaped}"`;
 }

@@ -1,13 +1,16 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import { COMPONENTS } from '../components/index.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
+import type { CgroupDecision } from '../config/cgroup.ts';
+import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type NodeFile } from '../config/render.ts';
 import type { RegistryMirror } from '../config/types.ts';
 import { NodePrepError } from '../errors.ts';
 import { resolveVersion, type ResolvedVersion } from '../versions/resolve.ts';
 import type { VersionSpec } from '../versions/spec.ts';
 import { planArtifact, type ArtifactDeps } from './artifact.ts';
-import { NODE_PATHS, destinationDir, inRoot } from './paths.ts';
+import { destinationDir, inRoot } from './paths.ts';
 import type { Plan, PlannedArtifact, PlannedFile } from './types.ts';
 
 export interface PlanInputs {
@@ -18,6 +21,9 @@ export interface PlanInputs {
   mirror: string;
   registryMirrors: RegistryMirror[];
   nodePrepVersion: string;
+  cgroup: CgroupDecision;
+  sandboxImage: string | undefined;
+  namespace: string;
 }
 
 /** Resolve every component, describe every artifact, list every file: no change to the host. */
@@ -25,6 +31,17 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
   const resolved = await resolveAll(inputs.specs, deps);
   const chosen = resolved.filter((r): r is ResolvedVersion => r !== undefined);
   const artifacts = await Promise.all(chosen.map((r) => planArtifact(r, inputs.arch, deps)));
+  const containerdVersion = chosen.find((r) => r.component === 'containerd')!.version;
+  const nodeFiles = await renderNodeFiles({
+    containerdVersion,
+    prefix: inputs.prefix,
+    cgroupDriver: inputs.cgroup.driver,
+    sandboxImage: inputs.sandboxImage,
+    registryMirrors: inputs.registryMirrors,
+    namespace: inputs.namespace,
+    withCrictl: chosen.some((r) => r.component === 'crictl'),
+    withNerdctl: chosen.some((r) => r.component === 'nerdctl'),
+  });
   return {
     kind: 'plan',
     schemaVersion: 1,
@@ -36,7 +53,13 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
     components: chosen.map((r) => ({ name: r.component, version: r.version, spec: r.spec, resolvedFrom: r.from })),
     skipped: COMPONENT_NAMES.filter((c) => !chosen.some((r) => r.component === c)),
     artifacts,
-    files: [...artifacts.flatMap((a) => binaryFiles(a, inputs)), ...configFiles(chosen, inputs)],
+    containerd: {
+      configVersion: containerdConfigVersion(containerdVersion),
+      cgroupDriver: inputs.cgroup.driver,
+      cgroupDriverReason: inputs.cgroup.reason,
+      sandboxImage: inputs.sandboxImage ?? defaultSandboxImage(containerdVersion),
+    },
+    files: [...artifacts.flatMap((a) => binaryFiles(a, inputs)), ...nodeFiles.map((f) => configFile(f, inputs.root))],
   };
 }
 
@@ -64,23 +87,14 @@ function binaryFiles(artifact: PlannedArtifact, inputs: PlanInputs): PlannedFile
   }));
 }
 
-function configFiles(chosen: ResolvedVersion[], inputs: PlanInputs): PlannedFile[] {
-  const has = (c: ComponentName) => chosen.some((r) => r.component === c);
-  const file = (nodePath: string, component: PlannedFile['component'], what: string): PlannedFile => ({
-    path: inRoot(inputs.root, nodePath),
-    component,
-    source: { kind: 'config', what },
-    mode: 0o644,
+function configFile(f: NodeFile, root: string): PlannedFile {
+  return {
+    path: inRoot(root, f.nodePath),
+    component: f.component,
+    source: { kind: 'config', what: f.what },
+    mode: f.mode,
     optional: false,
-  });
-  const out: PlannedFile[] = [
-    file(NODE_PATHS.containerdConfig, 'containerd', 'containerd config (CRI plugin enabled)'),
-    file(NODE_PATHS.containerdUnit, 'containerd', 'containerd systemd unit'),
-    ...inputs.registryMirrors.map((m) => file(`${NODE_PATHS.certsDir}/${m.host}/hosts.toml`, 'containerd', `registry mirror for ${m.host}`)),
-  ];
-  if (has('crictl')) out.push(file(NODE_PATHS.crictlConfig, 'crictl', 'crictl runtime endpoint'));
-  if (has('nerdctl')) out.push(file(NODE_PATHS.nerdctlConfig, 'nerdctl', 'nerdctl address, namespace and CNI paths'));
-  out.push(file(NODE_PATHS.modulesLoad, 'node', 'kernel modules: overlay, br_netfilter'));
-  out.push(file(NODE_PATHS.sysctl, 'node', 'sysctls: ip_forward, bridge-nf-call-iptables/ip6tables'));
-  return out;
+    content: f.content,
+    sha256: createHash('sha256').update(f.content).digest('hex'),
+  };
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { describeDigestSource } from '../checksums/pins.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { Plan } from './types.ts';
@@ -17,11 +18,21 @@ export function renderPlan(plan: Plan): string {
   for (const a of plan.artifacts) {
     lines.push(`  ${a.name}`, `    url     ${a.url}`, `    sha256  ${a.sha256}`, `    from    ${describeDigestSource(a.digestSource)}`);
   }
-  lines.push('', 'Files install would write:');
+  const c = plan.containerd;
+  lines.push('', 'containerd config:', `  config version ${c.configVersion}, sandbox image ${c.sandboxImage}`, `  cgroup driver ${c.cgroupDriver} (${c.cgroupDriverReason})`);
+  lines.push('', 'Files install would write (? = when the archive has it):');
+  // Binaries grouped by folder and archive; config files one per line with what they are for.
+  const groups = new Map<string, string[]>();
   for (const f of plan.files) {
-    const from = f.source.kind === 'artifact' ? `${f.source.asset}${f.source.member !== f.source.asset ? `:${f.source.member}` : ''}` : f.source.what;
-    lines.push(`  ${f.path}${f.optional ? ' (if present)' : ''}  <- ${from}`);
+    if (f.source.kind !== 'artifact') continue;
+    const key = `${path.posix.dirname(f.path)}/\u0000${f.source.asset}`;
+    groups.set(key, [...(groups.get(key) ?? []), `${path.posix.basename(f.path)}${f.optional ? '?' : ''}`]);
   }
+  for (const [key, names] of groups) {
+    const [dir, asset] = key.split('\u0000');
+    lines.push(`  ${dir}  ${names.join(' ')}`, `      <- ${asset}`);
+  }
+  for (const f of plan.files) if (f.source.kind === 'config') lines.push(`  ${f.path}  (${f.source.what})`);
   lines.push('', 'Nothing was changed.');
   return `${lines.join('\n')}\n`;
 }

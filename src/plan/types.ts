@@ -15,6 +15,12 @@ export interface Plan {
   components: PlannedComponent[];
   skipped: ComponentName[];
   artifacts: PlannedArtifact[];
+  containerd: {
+    configVersion: number;
+    cgroupDriver: 'systemd' | 'cgroupfs';
+    cgroupDriverReason: string;
+    sandboxImage: string;
+  };
   files: PlannedFile[];
 }
 
@@ -50,4 +56,7 @@ export interface PlannedFile {
   mode: number;
   /** Optional archive members (e.g. a CNI plugin an older release lacks) are installed when present. */
   optional: boolean;
+  /** Config files: the whole content and its digest (binaries are known only after extraction). */
+  content?: string;
+  sha256?: string;
 }

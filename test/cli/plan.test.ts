@@ -52,7 +52,7 @@ describe('node-prep plan', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('Plan for image root /tmp/image (linux/arm64');
     expect(r.stdout).toContain('runc.arm64');
-    expect(r.stdout).toContain('/tmp/image/usr/local/sbin/runc');
+    expect(r.stdout).toMatch(/\/tmp\/image\/usr\/local\/sbin\/ +runc\n/);
     expect(r.stdout).toContain('Nothing was changed.');
   });
 
