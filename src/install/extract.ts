@@ -125,7 +125,8 @@ export async function extractMembers(
       failure = err;
       input.destroy();
       for (const o of outs) o.destroy();
-      parser.abort(err); // stops the gunzip and the parser; its 'error' is ignored below
+      // Stops the gunzip and the parser. A separate Error: node-tar decorates what it is given.
+      parser.abort(new Error('extraction stopped by node-prep'));
       reject(err);
     };
 
@@ -178,8 +179,8 @@ export async function extractMembers(
 
     parser.on('entry', (e: ReadEntry) => onEntry(e, false));
     parser.on('ignoredEntry', (e: ReadEntry) => onEntry(e, true));
-    parser.on('error', (err: Error & { entry?: ReadEntry }) => {
-      fail(new ArchiveRefusedError(archivePath, err.entry?.path ?? '(archive)', `is damaged: ${err.message}`, err));
+    parser.on('error', (err: Error & { entry?: ReadEntry; header?: { path?: string } }) => {
+      fail(new ArchiveRefusedError(archivePath, err.entry?.path ?? err.header?.path, `is damaged: ${err.message}`, err));
     });
     parser.on('end', () => resolve());
     input.on('error', (err) => fail(err));

@@ -8,13 +8,13 @@
  * Known limit: the undo list lives in memory. A crash (not an exception) midway leaves each file old or
  * new, never torn, and the backups in `<backupDir>/tx-*`, but does not roll back by itself.
  */
-import { createHash } from 'node:crypto';
-import { constants, createReadStream, type Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, rename, rm, rmdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { NodePrepError } from '../errors.ts';
 import { atomicReplace, ensureDir, fsyncDir, type AtomicSource } from './atomic.ts';
 import { InstallTargetError, TransactionError } from './errors.ts';
+import { sha256Data, sha256File } from './hash.ts';
 
 /** What a put or remove did to one path (STYLE.md 7: a tagged union, switched on exhaustively). */
 export type FileOutcome =
@@ -48,15 +48,9 @@ type Undo =
   | { kind: 'delete'; path: string; createdDirs: string[] }
   | { kind: 'restore'; path: string; backup: string; linked: boolean; st: Stats };
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 async function sha256Of(source: PutSource): Promise<string> {
   if (source.sha256) return source.sha256;
-  return 'file' in source ? sha256File(source.file) : createHash('sha256').update(source.data).digest('hex');
+  return 'file' in source ? sha256File(source.file) : sha256Data(source.data);
 }
 
 async function lstatOrUndefined(p: string): Promise<Stats | undefined> {

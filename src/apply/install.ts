@@ -1,0 +1,246 @@
+/**
+ * Apply a plan: decide what differs from the disk, download and verify only that, stage it, swap it
+ * in as one transaction, record it, then prerequisites, services and the smoke test. Each phase is a
+ * method so the CLI can show it as a task; the state between phases lives on the run.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from '../cli/context.ts';
+import { COMPONENTS } from '../components/index.ts';
+import type { ComponentName } from '../components/types.ts';
+import type { Emit } from '../events.ts';
+import { NodePrepError } from '../errors.ts';
+import { fetchAll } from '../fetch/fetch-all.ts';
+import type { FetchResult } from '../fetch/download.ts';
+import { toTarget } from '../commands/download.ts';
+import { extractMembers, stageBareBinary, type StagedMember } from '../install/extract.ts';
+import { Transaction, type FileOutcome } from '../install/transaction.ts';
+import { NODE_PATHS, inRoot } from '../plan/paths.ts';
+import type { Plan, PlannedArtifact, PlannedFile } from '../plan/types.ts';
+import { acquireLock, type Lock } from '../state/lock.ts';
+import { backupForeignFile, backupReason, readManifest, writeManifest, type Manifest } from '../state/manifest.ts';
+import { VERSION } from '../version.ts';
+import { observe, statFacts, type Observed } from './observe.ts';
+
+export type ItemOutcome = FileOutcome | { kind: 'kept'; reason: string };
+
+export interface ComponentDecision {
+  name: ComponentName;
+  version: string;
+  artifact: PlannedArtifact;
+  action: 'unchanged' | 'install';
+  reason: string;
+}
+
+export interface InstallItem {
+  path: string;
+  component: PlannedFile['component'];
+  outcome: ItemOutcome;
+  backup?: string | undefined;
+}
+
+export class InstallRun {
+  readonly root: string;
+  decisions: ComponentDecision[] = [];
+  fetched = new Map<ComponentName, FetchResult>();
+  items: InstallItem[] = [];
+  manifest: Manifest | undefined;
+  private staged = new Map<ComponentName, StagedMember[]>();
+  private stagingDir: string | undefined;
+  private lock: Lock | undefined;
+  private tx: Transaction | undefined;
+  /** Whether containerd's binary, config or unit changed: a running containerd must restart. */
+  containerdChanged = false;
+
+  constructor(
+    readonly ctx: Context,
+    readonly plan: Plan,
+    readonly emit: Emit,
+  ) {
+    this.root = plan.root;
+  }
+
+  /** Take the lock and read the record of the last install. */
+  async begin(): Promise<void> {
+    this.lock = await acquireLock(this.root);
+    if (this.lock.tookOverFrom) this.emit({ type: 'warn', message: `took over a stale lock left by pid ${this.lock.tookOverFrom.pid}` });
+    this.manifest = await readManifest(this.root);
+  }
+
+  /** Per component: is what is installed exactly what the plan asks for, file by file? */
+  async decide(): Promise<ComponentDecision[]> {
+    const m = this.manifest;
+    this.decisions = await Promise.all(
+      this.plan.artifacts.map(async (a): Promise<ComponentDecision> => {
+        const base = { name: a.component, version: a.version, artifact: a };
+        const rec = m?.components[a.component];
+        if (!rec) return { ...base, action: 'install', reason: 'not installed by node-prep' };
+        if (rec.sha256 !== a.sha256) return { ...base, action: 'install', reason: `${rec.version} installed, ${a.version} planned` };
+        const files = this.plan.files.filter((f) => f.component === a.component && f.source.kind === 'artifact');
+        for (const f of files) {
+          const nodePath = this.nodePath(f.path);
+          const recorded = m.files[nodePath];
+          if (!recorded) {
+            if (f.optional) continue; // an optional member this archive does not have
+            return { ...base, action: 'install', reason: `${nodePath} is not recorded` };
+          }
+          const seen = await observe(this.root, nodePath, recorded);
+          if (seen.kind !== 'file' || seen.sha256 !== recorded.sha256) return { ...base, action: 'install', reason: `${nodePath} changed since it was installed` };
+        }
+        return { ...base, action: 'unchanged', reason: `${a.version} is installed` };
+      }),
+    );
+    return this.decisions;
+  }
+
+  get toInstall(): ComponentDecision[] {
+    return this.decisions.filter((d) => d.action === 'install');
+  }
+
+  /** Download (or take from the cache) and verify the sha256 of every artifact that is needed. */
+  async download(): Promise<void> {
+    const needed = this.toInstall.map((d) => d.artifact);
+    if (needed.length === 0) return;
+    const results = await fetchAll(this.ctx.http(), this.ctx.cache(), needed.map(toTarget), { emit: this.emit });
+    needed.forEach((a, i) => this.fetched.set(a.component, results[i]!));
+  }
+
+  /** Extract only the expected members of each verified artifact into a private staging folder. */
+  async stage(): Promise<void> {
+    if (this.toInstall.length === 0) return;
+    const stateDir = inRoot(this.root, NODE_PATHS.stateDir);
+    const { ensureDir } = await import('../install/atomic.ts');
+    await ensureDir(stateDir);
+    this.stagingDir = await mkdtemp(path.join(stateDir, 'staging-'));
+    for (const d of this.toInstall) {
+      const release = COMPONENTS[d.name].release(d.version, d.artifact.arch);
+      const archive = this.fetched.get(d.name)!.path;
+      const dir = path.join(this.stagingDir, d.name);
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(dir, { recursive: true });
+      const members =
+        release.asset.kind === 'binary'
+          ? [await stageBareBinary(archive, release.install[0]!, dir)]
+          : await extractMembers(archive, release.install, dir);
+      this.staged.set(d.name, members);
+    }
+  }
+
+  /**
+   * One transaction for every file that differs: staged binaries of changed components, rendered
+   * config files whose content differs, removal of files an older version had and this one does not.
+   * A file node-prep did not write (or that was changed since) is backed up first.
+   */
+  async commit(): Promise<void> {
+    const m = this.manifest;
+    const tx = new Transaction({ backupDir: inRoot(this.root, `${NODE_PATHS.stateDir}/tx`) });
+    const writes: Array<{ nodePath: string; component: PlannedFile['component']; mode: number; sha256: string }> = [];
+    const backups: Record<string, { backupPath: string; sha256: string; reason: 'foreign' | 'modified' }> = {};
+
+    const prepare = async (nodePath: string, component: PlannedFile['component'], sha256: string, mode: number): Promise<boolean> => {
+      const recorded = m?.files[nodePath];
+      const seen: Observed = await observe(this.root, nodePath, recorded);
+      if (seen.kind === 'other') {
+        throw new NodePrepError('INSTALL_TARGET', `Cannot write ${inRoot(this.root, nodePath)}: it is ${seen.what}.`, {
+          hint: `node-prep only replaces regular files; move it aside and run again.`,
+        });
+      }
+      if (seen.kind === 'file' && seen.sha256 === sha256 && seen.mode === mode) {
+        this.items.push({ path: nodePath, component, outcome: { kind: 'unchanged' } });
+        writes.push({ nodePath, component, mode, sha256 });
+        return false;
+      }
+      if (seen.kind === 'file') {
+        const reason = backupReason(m, nodePath, seen.sha256);
+        if (reason && !m?.backups[nodePath]) {
+          const rec = await backupForeignFile(this.root, nodePath, reason);
+          if (rec) backups[nodePath] = rec;
+          this.emit({ type: 'warn', message: `${nodePath} was ${reason === 'foreign' ? 'not written by node-prep' : 'changed since node-prep wrote it'}; kept a copy at ${rec?.backupPath}` });
+        }
+      }
+      writes.push({ nodePath, component, mode, sha256 });
+      return true;
+    };
+
+    for (const d of this.toInstall) {
+      const release = COMPONENTS[d.name].release(d.version, d.artifact.arch);
+      const staged = this.staged.get(d.name) ?? [];
+      for (const s of staged) {
+        const entry = release.install.find((e) => e.member === s.member)!;
+        const file = this.plan.files.find((f) => f.component === d.name && f.source.kind === 'artifact' && f.source.member === (s.member || d.artifact.name))!;
+        const nodePath = this.nodePath(file.path);
+        if (await prepare(nodePath, d.name, s.sha256, entry.mode)) tx.put(inRoot(this.root, nodePath), { file: s.stagedPath, sha256: s.sha256 }, entry.mode);
+      }
+      // Files the previous version of this component had and this one does not.
+      const now = new Set(staged.map((s) => this.nodePath(this.plan.files.find((f) => f.component === d.name && f.source.kind === 'artifact' && f.source.member === (s.member || d.artifact.name))!.path)));
+      for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
+        if (f.component === d.name && !now.has(nodePath)) tx.remove(inRoot(this.root, nodePath));
+      }
+    }
+    for (const f of this.plan.files) {
+      if (f.source.kind !== 'config') continue;
+      const nodePath = this.nodePath(f.path);
+      if (await prepare(nodePath, f.component, f.sha256!, f.mode)) tx.put(inRoot(this.root, nodePath), { data: f.content!, sha256: f.sha256! }, f.mode);
+    }
+
+    const results = await tx.commit();
+    this.tx = tx;
+    for (const r of results) {
+      const nodePath = this.nodePath(r.path);
+      const w = writes.find((x) => x.nodePath === nodePath);
+      this.items.push({ path: nodePath, component: w?.component ?? 'node', outcome: r.outcome, backup: backups[nodePath]?.backupPath });
+      this.emit({ type: 'write', path: nodePath, outcome: r.outcome.kind });
+    }
+    this.containerdChanged = this.items.some(
+      (i) => i.outcome.kind !== 'unchanged' && (i.component === 'containerd' || i.component === 'runc'),
+    );
+    await this.record(writes, backups);
+  }
+
+  /** The record is written last: it says what is installed only once it is. */
+  private async record(
+    writes: Array<{ nodePath: string; component: PlannedFile['component']; mode: number; sha256: string }>,
+    backups: Manifest['backups'],
+  ): Promise<void> {
+    const prev = this.manifest;
+    const files: Manifest['files'] = { ...(prev?.files ?? {}) };
+    const installed = new Set(this.toInstall.map((d) => d.name));
+    for (const [p, f] of Object.entries(files)) if (installed.has(f.component as ComponentName)) delete files[p];
+    for (const w of writes) files[w.nodePath] = { sha256: w.sha256, mode: w.mode, component: w.component, ...(await statFacts(this.root, w.nodePath)) };
+    const components: Manifest['components'] = { ...(prev?.components ?? {}) };
+    for (const a of this.plan.artifacts) components[a.component] = { version: a.version, asset: a.name, sha256: a.sha256 };
+    const next: Manifest = {
+      schemaVersion: 1,
+      nodePrepVersion: VERSION,
+      installedAt: prev && !this.changed ? prev.installedAt : new Date().toISOString(),
+      arch: this.plan.arch,
+      prefix: this.plan.prefix,
+      components,
+      files,
+      backups: { ...(prev?.backups ?? {}), ...backups },
+    };
+    if (prev && JSON.stringify({ ...prev, installedAt: '' }) === JSON.stringify({ ...next, installedAt: '' })) return;
+    await writeManifest(this.root, next);
+    this.manifest = next;
+  }
+
+  get changed(): boolean {
+    return this.items.some((i) => i.outcome.kind !== 'unchanged');
+  }
+
+  /** Put back the previous files (after a failed smoke test on an upgrade). */
+  async rollback(): Promise<void> {
+    await this.tx?.rollback();
+  }
+
+  async finish(): Promise<void> {
+    await this.tx?.discardBackups().catch(() => undefined);
+    if (this.stagingDir) await rm(this.stagingDir, { recursive: true, force: true });
+    await this.lock?.release();
+  }
+
+  /** A host path from the plan back to the path on the node. */
+  private nodePath(hostPath: string): string {
+    return this.root === '/' ? hostPath : `/${path.relative(this.root, hostPath)}`;
+  }
+}
