@@ -164,11 +164,18 @@ export async function extractMembers(
       created.push(stagedPath);
       const hash = createHash('sha256');
       let size = 0;
+      // One consumer for the entry: a minipass stream starts flowing on the first 'data' listener or
+      // pipe and hands its buffered chunks to that one alone, so hashing and writing happen together
+      // here (with backpressure), never as two listeners that could each miss the first chunks.
       entry.on('data', (c: Buffer) => {
         hash.update(c);
         size += c.length;
+        if (!out.write(c)) {
+          entry.pause();
+          out.once('drain', () => entry.resume());
+        }
       });
-      entry.pipe(out);
+      entry.on('end', () => out.end());
       await finished(out);
       if (size !== entry.size) {
         throw new ArchiveRefusedError(archivePath, entry.path, `is truncated (${size} of ${entry.size} bytes)`);

@@ -105,6 +105,25 @@ describe('normalizeMember and judgeEntry (the policy as a table)', () => {
 });
 
 describe('extractMembers on valid upstream layouts', () => {
+  it('stages multi-megabyte members byte for byte, many of them in one archive', async () => {
+    // Real plugins are megabytes: the tar stream hands them over in many chunks, and every chunk,
+    // the first ones included, must reach both the file and the hash.
+    const blobs = Object.fromEntries(['bridge', 'host-local', 'loopback', 'portmap', 'macvlan', 'static'].map((n) => [n, randomBytes(2_500_000 + n.length * 4099)]));
+    const src = await mkdtemp(path.join(os.tmpdir(), 'np-extract-big-'));
+    for (const [n, b] of Object.entries(blobs)) await writeFile(path.join(src, n), b, { mode: 0o755 });
+    const archive = path.join(work, 'cni.tgz');
+    await tar.c({ gzip: true, file: archive, cwd: src, portable: true }, ['.']);
+    await rm(src, { recursive: true, force: true });
+    const staged = await extractMembers(archive, CNI, staging);
+    expect(staged.map((m) => m.member).sort()).toEqual(Object.keys(blobs).sort());
+    for (const m of staged) {
+      const onDisk = await readFile(m.stagedPath);
+      expect(onDisk.equals(blobs[m.member]!), m.member).toBe(true);
+      expect(m.sha256).toBe(sha256(onDisk));
+      expect(m.size).toBe(onDisk.length);
+    }
+  });
+
   it('stages the containerd bin/ members under flat names with the component mode, skipping the rest', async () => {
     const files = {
       bin: 'dir' as const,
