@@ -35,22 +35,28 @@ export async function main(argv: string[], env: Record<string, string | undefine
     verbose = parsed.options.verbose;
     const result = await run(parsed.options, io);
     io.stdout(json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text);
-    return 0;
+    return result.exitCode ?? 0;
   } catch (err) {
     return reportError(err, { json, verbose }, io);
   }
 }
 
-async function run(options: Options, io: Io): Promise<{ data: unknown; text: string }> {
+async function run(options: Options, io: Io): Promise<{ data: unknown; text: string; exitCode?: number }> {
   const { createContext } = await import('./cli/context.ts');
   const ctx = await createContext(options);
   try {
     switch (options.command) {
       case 'plan':
       case 'install': {
-        if (options.command === 'install' && !options.dryRun) throw new NotImplementedError('install');
+        if (options.command === 'install' && !options.dryRun) {
+          const { installCommand } = await import('./commands/install.ts');
+          const { outputMode } = await import('./ui/tasks.ts');
+          const mode = outputMode({ json: options.json, quiet: options.quiet, ci: options.ci, isTTY: Boolean(process.stderr.isTTY) });
+          const { report, text } = await installCommand(ctx, mode, mode === 'lines' && options.verbose ? lineReporter(options, io) : () => {});
+          return { data: report, text };
+        }
         const { planCommand } = await import('./commands/plan.ts');
-        const { plan, text } = await planCommand(ctx);
+        const { plan, text } = await planCommand(ctx, true);
         return { data: plan, text };
       }
       case 'versions': {
@@ -63,9 +69,21 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
         const { lock, text } = await downloadCommand(ctx, lineReporter(options, io));
         return { data: lock, text };
       }
-      case 'smoke':
-      case 'status':
-      case 'uninstall':
+      case 'status': {
+        const { statusCommand } = await import('./commands/status.ts');
+        const { report, text } = await statusCommand(ctx);
+        return { data: report, text };
+      }
+      case 'uninstall': {
+        const { uninstallCommand } = await import('./commands/uninstall.ts');
+        const { report, text } = await uninstallCommand(ctx, lineReporter(options, io));
+        return { data: report, text };
+      }
+      case 'smoke': {
+        const { smokeCommand } = await import('./commands/smoke.ts');
+        const { report, text, ok } = await smokeCommand(ctx);
+        return { data: report, text, exitCode: ok ? 0 : 1 };
+      }
       case 'doctor':
         throw new NotImplementedError(options.command);
     }

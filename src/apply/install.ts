@@ -3,7 +3,7 @@
  * in as one transaction, record it, then prerequisites, services and the smoke test. Each phase is a
  * method so the CLI can show it as a task; the state between phases lives on the run.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../cli/context.ts';
 import { COMPONENTS } from '../components/index.ts';
@@ -13,6 +13,7 @@ import { NodePrepError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
 import type { FetchResult } from '../fetch/download.ts';
 import { toTarget } from '../commands/download.ts';
+import { ensureDir } from '../install/atomic.ts';
 import { extractMembers, stageBareBinary, type StagedMember } from '../install/extract.ts';
 import { Transaction, type FileOutcome } from '../install/transaction.ts';
 import { NODE_PATHS, inRoot } from '../plan/paths.ts';
@@ -21,6 +22,27 @@ import { acquireLock, type Lock } from '../state/lock.ts';
 import { backupForeignFile, backupReason, readManifest, writeManifest, type Manifest } from '../state/manifest.ts';
 import { VERSION } from '../version.ts';
 import { observe, statFacts, type Observed } from './observe.ts';
+import { enableInImage, WANTS_LINK } from './services.ts';
+
+const WANTS_DIR = path.posix.dirname(WANTS_LINK);
+
+/** The folders among `nodePaths` and their parents that do not exist under root yet. */
+async function missingDirs(root: string, nodePaths: string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const p of nodePaths) {
+    for (let d = p; d !== '/' && !out.has(d); d = path.posix.dirname(d)) {
+      if (await stat(inRoot(root, d)).then(() => true, () => false)) break;
+      out.add(d);
+    }
+  }
+  return [...out];
+}
+
+async function existing(root: string, nodePaths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of nodePaths) if (await stat(inRoot(root, p)).then((s) => s.isDirectory(), () => false)) out.push(p);
+  return out;
+}
 
 export type ItemOutcome = FileOutcome | { kind: 'kept'; reason: string };
 
@@ -60,8 +82,16 @@ export class InstallRun {
     this.root = plan.root;
   }
 
+  /** Directories that do not exist yet and that this run may create (node paths). */
+  private createdDirs: string[] = [];
+
   /** Take the lock and read the record of the last install. */
   async begin(): Promise<void> {
+    // Before anything is created: which folders are new, so uninstall can leave the root as it found it.
+    const wanted = new Set<string>([NODE_PATHS.stateDir, WANTS_DIR]);
+    if (!this.ctx.options.cacheDir) wanted.add(NODE_PATHS.cacheDir);
+    for (const f of this.plan.files) wanted.add(path.posix.dirname(this.nodePath(f.path)));
+    this.createdDirs = await missingDirs(this.root, [...wanted]);
     this.lock = await acquireLock(this.root);
     if (this.lock.tookOverFrom) this.emit({ type: 'warn', message: `took over a stale lock left by pid ${this.lock.tookOverFrom.pid}` });
     this.manifest = await readManifest(this.root);
@@ -109,14 +139,12 @@ export class InstallRun {
   async stage(): Promise<void> {
     if (this.toInstall.length === 0) return;
     const stateDir = inRoot(this.root, NODE_PATHS.stateDir);
-    const { ensureDir } = await import('../install/atomic.ts');
     await ensureDir(stateDir);
     this.stagingDir = await mkdtemp(path.join(stateDir, 'staging-'));
     for (const d of this.toInstall) {
       const release = COMPONENTS[d.name].release(d.version, d.artifact.arch);
       const archive = this.fetched.get(d.name)!.path;
       const dir = path.join(this.stagingDir, d.name);
-      const { mkdir } = await import('node:fs/promises');
       await mkdir(dir, { recursive: true });
       const members =
         release.asset.kind === 'binary'
@@ -173,8 +201,9 @@ export class InstallRun {
       }
       // Files the previous version of this component had and this one does not.
       const now = new Set(staged.map((s) => this.nodePath(this.plan.files.find((f) => f.component === d.name && f.source.kind === 'artifact' && f.source.member === (s.member || d.artifact.name))!.path)));
+      const configs = new Set(this.plan.files.filter((f) => f.source.kind === 'config').map((f) => this.nodePath(f.path)));
       for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
-        if (f.component === d.name && !now.has(nodePath)) tx.remove(inRoot(this.root, nodePath));
+        if (f.component === d.name && !now.has(nodePath) && !configs.has(nodePath)) tx.remove(inRoot(this.root, nodePath));
       }
     }
     for (const f of this.plan.files) {
@@ -185,6 +214,10 @@ export class InstallRun {
 
     const results = await tx.commit();
     this.tx = tx;
+    if (this.root !== '/') {
+      const link = await enableInImage(this.root);
+      if (link.created) this.items.push({ path: WANTS_LINK, component: 'containerd', outcome: { kind: 'created' } });
+    }
     for (const r of results) {
       const nodePath = this.nodePath(r.path);
       const w = writes.find((x) => x.nodePath === nodePath);
@@ -218,6 +251,9 @@ export class InstallRun {
       components,
       files,
       backups: { ...(prev?.backups ?? {}), ...backups },
+      ...(this.root !== '/' || prev?.links ? { links: { ...(prev?.links ?? {}), ...(this.root !== '/' ? { [WANTS_LINK]: NODE_PATHS.containerdUnit } : {}) } } : {}),
+      dirs: [...new Set([...(prev?.dirs ?? []), ...(await existing(this.root, this.createdDirs))])].sort(),
+      intent: { cgroupDriver: this.plan.containerd.cgroupDriver, sandboxImage: this.plan.containerd.sandboxImage, configVersion: this.plan.containerd.configVersion },
     };
     if (prev && JSON.stringify({ ...prev, installedAt: '' }) === JSON.stringify({ ...next, installedAt: '' })) return;
     await writeManifest(this.root, next);
@@ -236,7 +272,14 @@ export class InstallRun {
   async finish(): Promise<void> {
     await this.tx?.discardBackups().catch(() => undefined);
     if (this.stagingDir) await rm(this.stagingDir, { recursive: true, force: true });
+    await rm(inRoot(this.root, `${NODE_PATHS.stateDir}/tx`), { recursive: true, force: true }).catch(() => undefined);
     await this.lock?.release();
+    // A run that recorded nothing leaves no trace: the folders it created go again, when empty.
+    if (this.manifest === undefined) {
+      for (const d of [...this.createdDirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
+        await rmdir(inRoot(this.root, d)).catch(() => undefined);
+      }
+    }
   }
 
   /** A host path from the plan back to the path on the node. */

@@ -42,6 +42,7 @@ export interface Options {
   purge: boolean;
   verify: 'default' | 'strict';
   keyring: string | undefined;
+  busybox: string | undefined;
   proxy: { http?: string | undefined; https?: string | undefined; no?: string | undefined };
   retryDelaysMs: number[] | undefined;
   timeoutMs: number | undefined;
@@ -93,6 +94,7 @@ const FLAGS = {
   verify: { type: 'string' },
   keyring: { type: 'string' },
   timeout: { type: 'string' },
+  busybox: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -109,10 +111,10 @@ const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
 
 /** Which flags each command takes; anything else is a usage error for that command. */
 export const COMMAND_FLAGS: Record<Command, Flag[]> = {
-  install: [...PLAN_FLAGS, 'dry-run', 'force'],
+  install: [...PLAN_FLAGS, 'dry-run', 'force', 'busybox'],
   plan: PLAN_FLAGS,
   download: [...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'bundle'],
-  smoke: ['root', 'prefix'],
+  smoke: ['root', 'busybox'],
   status: ['root', 'prefix'],
   uninstall: ['root', 'prefix', 'purge', 'force', 'dry-run', 'no-start'],
   versions: ['mirror', 'github-api', 'timeout', 'arch'],
@@ -215,6 +217,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       purge: Boolean(values.purge),
       verify,
       keyring: values.keyring,
+      busybox: values.busybox,
       proxy: {
         https: env.HTTPS_PROXY ?? env.https_proxy,
         http: env.HTTP_PROXY ?? env.http_proxy,

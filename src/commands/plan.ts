@@ -1,11 +1,14 @@
 import type { Context } from '../cli/context.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
 import { buildPlan } from '../plan/build.ts';
+import { planChanges } from '../plan/changes.ts';
+import { readManifest } from '../state/manifest.ts';
 import { renderPlan } from '../plan/render.ts';
 import type { Plan } from '../plan/types.ts';
 import { VERSION } from '../version.ts';
 
-export async function planCommand(ctx: Context): Promise<{ plan: Plan; text: string }> {
+/** `withChanges`: compare with the disk (for `plan`); install does its own, finer comparison. */
+export async function planCommand(ctx: Context, withChanges = false): Promise<{ plan: Plan; text: string }> {
   const o = ctx.options;
   const cgroup = await detectCgroupDriver({ root: o.root, explicit: o.cgroupDriver });
   const plan = await buildPlan(
@@ -23,5 +26,9 @@ export async function planCommand(ctx: Context): Promise<{ plan: Plan; text: str
     },
     ctx,
   );
+  if (withChanges) {
+    const changes = await planChanges(plan, await readManifest(o.root).catch(() => undefined));
+    for (const f of plan.files) f.change = changes.get(f.path);
+  }
   return { plan, text: renderPlan(plan) };
 }

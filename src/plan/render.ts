@@ -32,7 +32,13 @@ export function renderPlan(plan: Plan): string {
     const [dir, asset] = key.split('\u0000');
     lines.push(`  ${dir}  ${names.join(' ')}`, `      <- ${asset}`);
   }
-  for (const f of plan.files) if (f.source.kind === 'config') lines.push(`  ${f.path}  (${f.source.what})`);
+  for (const f of plan.files) {
+    if (f.source.kind !== 'config') continue;
+    const change = f.change === undefined ? '' : f.change.kind === 'update' ? (f.change.foreign ? ' [replaces a file node-prep did not write: backed up first]' : ' [changes]') : f.change.kind === 'same' ? ' [unchanged]' : f.change.kind === 'create' ? ' [new]' : '';
+    lines.push(`  ${f.path}  (${f.source.what})${change}`);
+  }
+  const diffs = plan.files.filter((f) => f.change?.kind === 'update' && f.change.diff);
+  for (const f of diffs) if (f.change?.kind === 'update') lines.push('', f.change.diff!.trimEnd());
   lines.push('', 'Nothing was changed.');
   return `${lines.join('\n')}\n`;
 }

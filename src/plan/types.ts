@@ -59,4 +59,6 @@ export interface PlannedFile {
   /** Config files: the whole content and its digest (binaries are known only after extraction). */
   content?: string;
   sha256?: string;
+  /** What install would do to the file now on disk (plan only). */
+  change?: import('./changes.ts').FileChange;
 }

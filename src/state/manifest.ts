@@ -56,6 +56,10 @@ export interface Manifest {
   backups: Record<string, BackupRecord>;
   /** Symlinks node-prep made (the unit's wants link under --root): node path -> target. */
   links?: Record<string, string>;
+  /** Directories node-prep created (node paths), removed again by uninstall when empty. */
+  dirs?: string[];
+  /** The containerd settings the config was rendered with: what `node-prep smoke` holds it to. */
+  intent?: { cgroupDriver: 'systemd' | 'cgroupfs'; sandboxImage: string; configVersion: number };
 }
 
 export type Drift =

@@ -1,0 +1,102 @@
+/**
+ * containerd as a service. With systemd as PID 1 on the live host: daemon-reload when the unit
+ * changed, enable, and (re)start only when its binary, config or unit changed or it is not running;
+ * then wait until the socket and the CRI API answer. Under --root the unit is enabled through its
+ * wants symlink inside the image. Anywhere else nothing is started, and the report says why.
+ */
+import { lstat, readFile, readlink, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { NodePrepError } from '../errors.ts';
+import { ensureDir } from '../install/atomic.ts';
+import { NODE_PATHS, inRoot } from '../plan/paths.ts';
+
+export const WANTS_LINK = '/etc/systemd/system/multi-user.target.wants/containerd.service';
+export const SOCKET = '/run/containerd/containerd.sock';
+
+export type ServiceReport =
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'enabled-in-image'; link: string; created: boolean }
+  | { kind: 'running'; restarted: boolean; enabled: boolean; reloaded: boolean };
+
+/** Poll until the CRI API answers on the socket, or time out with the last error. */
+export async function waitForCri(socket: string, timeoutMs: number): Promise<void> {
+  const { criVersion } = await import('../smoke/cri.ts');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await criVersion(socket, { timeoutMs: 2_000 });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+export async function systemdIsPid1(procDir = '/proc'): Promise<boolean> {
+  const comm = await readFile(path.join(procDir, '1/comm'), 'utf8').then((t) => t.trim(), () => '');
+  return comm === 'systemd';
+}
+
+/** `systemctl enable` for an image: the same symlink it would make, made inside DIR. */
+export async function enableInImage(root: string): Promise<{ link: string; created: boolean }> {
+  const link = inRoot(root, WANTS_LINK);
+  const target = NODE_PATHS.containerdUnit;
+  const current = await lstat(link).catch(() => undefined);
+  if (current?.isSymbolicLink() && (await readlink(link)) === target) return { link: WANTS_LINK, created: false };
+  if (current) {
+    throw new NodePrepError('INSTALL_TARGET', `${link} exists and is not a link to ${target}.`, { hint: 'Move it aside and run again.' });
+  }
+  await ensureDir(path.dirname(link));
+  await symlink(target, link);
+  return { link: WANTS_LINK, created: true };
+}
+
+export interface LiveServiceInput {
+  unitChanged: boolean;
+  /** binary, runc or config changed: a running containerd must restart to use them. */
+  restartNeeded: boolean;
+  waitReady: (timeoutMs: number) => Promise<void>;
+}
+
+export async function runLiveService(input: LiveServiceInput): Promise<ServiceReport> {
+  const systemctl = (...args: string[]) => execa('systemctl', args, { reject: false, timeout: 60_000 });
+  let reloaded = false;
+  if (input.unitChanged) {
+    await check(await systemctl('daemon-reload'), 'systemctl daemon-reload');
+    reloaded = true;
+  }
+  const enabled = (await systemctl('is-enabled', '--quiet', 'containerd')).exitCode === 0;
+  if (!enabled) await check(await systemctl('enable', 'containerd'), 'systemctl enable containerd');
+  const active = (await systemctl('is-active', '--quiet', 'containerd')).exitCode === 0;
+  const restart = input.restartNeeded || input.unitChanged || !active;
+  if (restart) {
+    const r = await systemctl(active ? 'restart' : 'start', 'containerd');
+    if (r.exitCode !== 0) throw await startFailure(`systemctl ${active ? 'restart' : 'start'} containerd`, r.stderr);
+  }
+  try {
+    await input.waitReady(60_000);
+  } catch (err) {
+    throw await startFailure('waiting for containerd to answer on its socket', (err as Error).message);
+  }
+  return { kind: 'running', restarted: restart, enabled: true, reloaded };
+}
+
+async function check(r: { exitCode?: number | undefined; stderr: unknown }, what: string): Promise<void> {
+  if (r.exitCode !== 0) {
+    throw new NodePrepError('SERVICE', `${what} failed: ${String(r.stderr).trim().split('\n').pop() ?? ''}`, {
+      hint: 'Check `systemctl status containerd` and `journalctl -u containerd`.',
+    });
+  }
+}
+
+/** Explain a failed start with the last lines of containerd's journal. */
+async function startFailure(what: string, stderr: unknown): Promise<NodePrepError> {
+  const journal = await execa('journalctl', ['-u', 'containerd', '-n', '15', '--no-pager', '-o', 'cat'], { reject: false, timeout: 15_000 });
+  const lines = String(journal.stdout ?? '').trim().split('\n').filter(Boolean).slice(-15);
+  return new NodePrepError('SERVICE', `${what} failed${String(stderr).trim() ? `: ${String(stderr).trim().split('\n').pop()}` : ''}.`, {
+    hint: lines.length > 0 ? `containerd's journal ends with:\n    ${lines.join('\n    ')}` : 'See `journalctl -u containerd`.',
+    fields: { journal: lines },
+  });
+}

@@ -1,0 +1,261 @@
+/**
+ * `node-prep install`: the phases of an install as a task tree, and the report at the end.
+ */
+import { InstallRun, type InstallItem } from '../apply/install.ts';
+import { applyPrerequisites, type PrereqReport } from '../apply/prereqs.ts';
+import { enableInImage, runLiveService, SOCKET, systemdIsPid1, waitForCri, type ServiceReport } from '../apply/services.ts';
+import { verifyArtifactSignatures, type ArtifactSignatures } from '../apply/signatures.ts';
+import { describeDigestSource } from '../checksums/pins.ts';
+import type { Context } from '../cli/context.ts';
+import { COMPONENTS } from '../components/index.ts';
+import type { Emit, NodePrepEvent } from '../events.ts';
+import { NodePrepError } from '../errors.ts';
+import type { Plan } from '../plan/types.ts';
+import { ProgressBoard } from '../ui/progress.ts';
+import { runPhases, type OutputMode, type Phase } from '../ui/tasks.ts';
+import type { SmokeReport } from '../smoke/types.ts';
+import { planCommand } from './plan.ts';
+
+export interface InstallReport {
+  kind: 'install';
+  ok: boolean;
+  changed: boolean;
+  arch: string;
+  root: string;
+  prefix: string;
+  components: Array<{ name: string; version: string; action: 'unchanged' | 'install'; reason: string; asset: string; sha256: string; verifiedBy: string; download: 'network' | 'cache' | 'not needed' }>;
+  files: InstallItem[];
+  signatures: ArtifactSignatures[];
+  prerequisites: PrereqReport | { skipped: string };
+  service: ServiceReport;
+  smoke: SmokeReport | { skipped: string };
+  rolledBack: boolean;
+  warnings: string[];
+  timingsMs: Record<string, number>;
+}
+
+export async function installCommand(ctx: Context, mode: OutputMode, forward: Emit): Promise<{ report: InstallReport; text: string }> {
+  const o = ctx.options;
+  const live = o.root === '/';
+  if (live && process.getuid?.() !== 0) {
+    throw new NodePrepError('NOT_ROOT', 'node-prep install changes /usr/local, /etc and services, so it needs root.', {
+      hint: 'Run it with sudo, or prepare an image root you can write with --root DIR.',
+    });
+  }
+  const warnings: string[] = [];
+  const board = new ProgressBoard();
+  let progress: ((text: string) => void) | undefined;
+  let lineDone: ((artifact: string, how: string) => void) | undefined;
+  const emit: Emit = (e: NodePrepEvent) => {
+    if (e.type === 'warn') warnings.push(e.message);
+    if (e.type.startsWith('download:')) {
+      board.update(e as Extract<NodePrepEvent, { type: `download:${string}` }>);
+      progress?.(board.lines().join('\n'));
+      if (e.type === 'download:done') lineDone?.(e.artifact, e.source === 'cache' ? 'from the cache' : 'downloaded, sha256 verified');
+    }
+    forward(e);
+  };
+  const timings: Record<string, number> = {};
+  let plan: Plan | undefined;
+  let run: InstallRun | undefined;
+  let signatures: ArtifactSignatures[] = [];
+  let prerequisites: InstallReport['prerequisites'] = { skipped: live ? 'not run' : '--root: written to the image, applied when it boots' };
+  let service: ServiceReport = { kind: 'skipped', reason: 'not run' };
+  let smoke: InstallReport['smoke'] = { skipped: o.smoke ? 'not run' : '--skip-smoke' };
+  let rolledBack = false;
+  const timed = (name: string, fn: Phase['run']): Phase['run'] => async (update) => {
+    const t = Date.now();
+    try {
+      return await fn(update);
+    } finally {
+      timings[name] = Date.now() - t;
+    }
+  };
+
+  const phases: Phase[] = [
+    {
+      title: 'Resolve versions and plan',
+      run: timed('plan', async () => {
+        plan = (await planCommand(ctx)).plan;
+        run = new InstallRun(ctx, plan, emit);
+        return plan.components.map((c) => `${c.name} ${c.version}`).join(', ');
+      }),
+    },
+    {
+      title: 'Compare with what is installed',
+      run: timed('compare', async () => {
+        await run!.begin();
+        const d = await run!.decide();
+        const n = d.filter((x) => x.action === 'install').length;
+        return n === 0 ? 'everything is installed' : `${n} to install, ${d.length - n} unchanged`;
+      }),
+    },
+    {
+      title: 'Download and verify sha256',
+      skip: () => (run!.toInstall.length === 0 ? 'nothing to download' : false),
+      run: timed('download', async (update) => {
+        // A live board on a terminal; in plain-line mode only one line per finished download.
+        progress = mode === 'tree' ? update : undefined;
+        if (mode === 'lines') lineDone = (name, how) => update(`${name}: ${how}`);
+        await run!.download();
+        progress = undefined;
+        const fromCache = [...run!.fetched.values()].filter((f) => f.source === 'cache').length;
+        return `${run!.fetched.size - fromCache} downloaded, ${fromCache} from the cache`;
+      }),
+    },
+    {
+      title: 'Verify signatures',
+      skip: () => (run!.toInstall.length === 0 ? 'nothing downloaded' : false),
+      run: timed('signatures', async () => {
+        signatures = await verifyArtifactSignatures(ctx, run!.toInstall.map((d) => ({ artifact: d.artifact, path: run!.fetched.get(d.name)!.path })));
+        const all = signatures.flatMap((s) => s.results);
+        const ok = all.filter((r) => r.result.kind === 'verified').length;
+        for (const r of all) {
+          if (r.result.kind === 'missing') emit({ type: 'warn', message: `${r.signs}: no signature published (${r.file}); the sha256 check stands alone` });
+          else if (r.result.kind === 'unverified') emit({ type: 'warn', message: `${r.file}: signature not verified: ${r.result.reason}` });
+        }
+        return all.length === 0 ? 'none published' : `${ok} of ${all.length} verified`;
+      }),
+    },
+    {
+      title: 'Install files',
+      run: timed('install', async () => {
+        await run!.stage();
+        await run!.commit();
+        const written = run!.items.filter((i) => i.outcome.kind !== 'unchanged').length;
+        return written === 0 ? 'nothing changed' : `${written} written, ${run!.items.length - written} unchanged`;
+      }),
+    },
+    {
+      title: 'Kernel prerequisites',
+      skip: () => (live ? false : 'image root: applied at boot from /etc/modules-load.d and /etc/sysctl.d'),
+      run: timed('prerequisites', async () => {
+        prerequisites = await applyPrerequisites(emit);
+        const failed = [...prerequisites.modules, ...prerequisites.sysctls].filter((x) => x.state === 'failed').length;
+        return failed === 0 ? 'in place' : `${failed} refused by the kernel (see warnings)`;
+      }),
+    },
+    {
+      title: 'containerd service',
+      run: timed('service', async () => {
+        service = await decideService(ctx, run!);
+        return describeService(service);
+      }),
+    },
+    {
+      title: 'Smoke test',
+      skip: () => (o.smoke ? false : '--skip-smoke'),
+      run: timed('smoke', async () => {
+        const { smokeFor } = await import('./smoke.ts');
+        const result = await smokeFor(ctx, plan!, service.kind === 'running' ? 'service' : 'temporary');
+        smoke = result;
+        if ('checks' in result && !result.ok) {
+          const failed = result.checks.filter((c) => !c.ok).map((c) => c.name);
+          if (live && service.kind === 'running' && run!.changed) {
+            await run!.rollback();
+            await decideService(ctx, run!, true);
+            rolledBack = true;
+          }
+          throw new NodePrepError('SMOKE', `The smoke test failed: ${failed.join(', ')}.`, {
+            hint: rolledBack ? 'The previous binaries and config were put back and containerd restarted.' : 'Run `node-prep smoke` for the details of each check.',
+            fields: { failed },
+          });
+        }
+        return 'checks' in result ? `${result.checks.length} checks passed` : result.skipped;
+      }),
+    },
+  ];
+
+  let failure: unknown;
+  try {
+    await runPhases(phases, mode);
+  } catch (err) {
+    failure = err;
+  } finally {
+    await run?.finish();
+  }
+  const report = buildReport(ctx, plan, run, { signatures, prerequisites, service, smoke, rolledBack, warnings, timings });
+  if (failure !== undefined) {
+    if (failure instanceof NodePrepError) Object.assign(failure.fields, { report });
+    throw failure;
+  }
+  return { report, text: renderReport(report) };
+}
+
+async function decideService(ctx: Context, run: InstallRun, forceRestart = false): Promise<ServiceReport> {
+  const o = ctx.options;
+  if (o.root !== '/') {
+    const r = await enableInImage(o.root);
+    return { kind: 'enabled-in-image', link: r.link, created: r.created || run.items.some((i) => i.path === r.link && i.outcome.kind === 'created') };
+  }
+  if (!o.start) return { kind: 'skipped', reason: '--no-start' };
+  if (!(await systemdIsPid1())) return { kind: 'skipped', reason: 'systemd is not PID 1 here (a container, chroot or image build): containerd was not started' };
+  return runLiveService({
+    unitChanged: run.items.some((i) => i.path.endsWith('containerd.service') && i.outcome.kind !== 'unchanged') || forceRestart,
+    restartNeeded: forceRestart || run.items.some((i) => i.outcome.kind !== 'unchanged' && (i.component === 'containerd' || i.component === 'runc')),
+    waitReady: (ms) => waitForCri(SOCKET, ms),
+  });
+}
+
+function describeService(s: ServiceReport): string {
+  switch (s.kind) {
+    case 'skipped':
+      return `not started: ${s.reason}`;
+    case 'enabled-in-image':
+      return s.created ? `enabled in the image (${s.link})` : 'already enabled in the image';
+    case 'running':
+      return s.restarted ? 'restarted and answering' : 'running, unchanged';
+  }
+}
+
+function buildReport(
+  ctx: Context,
+  plan: Plan | undefined,
+  run: InstallRun | undefined,
+  rest: Pick<InstallReport, 'signatures' | 'prerequisites' | 'service' | 'smoke' | 'rolledBack' | 'warnings'> & { timings: Record<string, number> },
+): InstallReport {
+  const smokeOk = !('checks' in rest.smoke) || rest.smoke.ok;
+  return {
+    kind: 'install',
+    ok: smokeOk && !rest.rolledBack && run !== undefined,
+    changed: run?.changed ?? false,
+    arch: plan?.arch ?? ctx.arch,
+    root: ctx.options.root,
+    prefix: ctx.options.prefix,
+    components: (run?.decisions ?? []).map((d) => ({
+      name: d.name,
+      version: d.version,
+      action: d.action,
+      reason: d.reason,
+      asset: d.artifact.name,
+      sha256: d.artifact.sha256,
+      verifiedBy: describeDigestSource(d.artifact.digestSource),
+      download: run?.fetched.get(d.name)?.source ?? 'not needed',
+    })),
+    files: run?.items ?? [],
+    signatures: rest.signatures,
+    prerequisites: rest.prerequisites,
+    service: rest.service,
+    smoke: rest.smoke,
+    rolledBack: rest.rolledBack,
+    warnings: rest.warnings,
+    timingsMs: rest.timings,
+  };
+}
+
+export function renderReport(r: InstallReport): string {
+  const lines: string[] = [];
+  for (const c of r.components) {
+    const title = COMPONENTS[c.name as keyof typeof COMPONENTS].title;
+    lines.push(c.action === 'unchanged' ? `${title} ${c.version}: unchanged` : `${title} ${c.version}: installed (${c.reason}; sha256 ${c.verifiedBy})`);
+  }
+  const written = r.files.filter((f) => f.outcome.kind !== 'unchanged');
+  lines.push(written.length === 0 ? 'No file changed.' : `${written.length} files written, ${r.files.length - written.length} unchanged.`);
+  for (const f of written) lines.push(`  ${f.outcome.kind.padEnd(9)} ${f.path}${f.backup ? ` (previous file kept at ${f.backup})` : ''}`);
+  lines.push(`containerd service: ${describeService(r.service)}`);
+  if ('checks' in r.smoke) lines.push(`smoke test: ${r.smoke.ok ? 'passed' : 'FAILED'} (${r.smoke.checks.filter((c) => c.ok).length}/${r.smoke.checks.length} checks)`);
+  else lines.push(`smoke test: skipped (${r.smoke.skipped})`);
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  if (!r.changed) lines.push('Nothing changed: everything was already as planned.');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,62 @@
+/**
+ * The smoke test, after an install (with what the plan intended) or on its own as `node-prep smoke`
+ * (with what the install record says was intended).
+ */
+import { systemdIsPid1, SOCKET } from '../apply/services.ts';
+import { detectArch } from '../arch.ts';
+import type { Context } from '../cli/context.ts';
+import { defaultSandboxImage } from '../config/render.ts';
+import { NodePrepError } from '../errors.ts';
+import { NODE_PATHS } from '../plan/paths.ts';
+import type { Plan } from '../plan/types.ts';
+import { readManifest } from '../state/manifest.ts';
+import type { SmokeExpect, SmokeReport } from '../smoke/types.ts';
+
+export type SmokeOutcome = SmokeReport | { skipped: string };
+
+const PATHS = { configPath: NODE_PATHS.certsDir, cniBinDir: NODE_PATHS.cniBinDir, cniConfDir: NODE_PATHS.cniConfDir };
+
+export async function smokeFor(ctx: Context, plan: Plan, mode: 'service' | 'temporary'): Promise<SmokeOutcome> {
+  const version = (name: string) => plan.components.find((c) => c.name === name)?.version;
+  return runFor(ctx, plan.arch, plan.prefix, mode, {
+    containerdVersion: version('containerd')!,
+    runcVersion: version('runc')!,
+    nerdctlVersion: version('nerdctl'),
+    crictlVersion: version('crictl'),
+    systemdCgroup: plan.containerd.cgroupDriver === 'systemd',
+    sandboxImage: plan.containerd.sandboxImage,
+    ...PATHS,
+  });
+}
+
+async function runFor(ctx: Context, arch: string, prefix: string, mode: 'service' | 'temporary', expect: SmokeExpect): Promise<SmokeOutcome> {
+  const host = detectArch();
+  if (arch !== host) return { skipped: `the binaries are for ${arch} and this machine is ${host}: they cannot run here` };
+  const { runSmoke } = await import('../smoke/checks.ts');
+  return runSmoke({ root: ctx.options.root, prefix, mode, expect, socket: SOCKET, busybox: ctx.options.busybox });
+}
+
+/** `node-prep smoke`: against the running service when there is one, else a temporary containerd. */
+export async function smokeCommand(ctx: Context): Promise<{ report: SmokeOutcome; text: string; ok: boolean }> {
+  const m = await readManifest(ctx.options.root);
+  if (!m) {
+    throw new NodePrepError('NOT_INSTALLED', `node-prep has installed nothing in ${ctx.options.root === '/' ? 'this machine' : ctx.options.root}: nothing to test.`, {
+      hint: 'Run `node-prep install` first.',
+    });
+  }
+  const v = (name: keyof typeof m.components) => m.components[name]?.version;
+  const containerdVersion = v('containerd')!;
+  const live = ctx.options.root === '/' && (await systemdIsPid1());
+  const report = await runFor(ctx, m.arch, m.prefix, live ? 'service' : 'temporary', {
+    containerdVersion,
+    runcVersion: v('runc')!,
+    nerdctlVersion: v('nerdctl'),
+    crictlVersion: v('crictl'),
+    systemdCgroup: (m.intent?.cgroupDriver ?? 'systemd') === 'systemd',
+    sandboxImage: m.intent?.sandboxImage ?? defaultSandboxImage(containerdVersion),
+    ...PATHS,
+  });
+  const { summarizeSmoke } = await import('../smoke/checks.ts');
+  const ok = !('checks' in report) || report.ok;
+  return { report, ok, text: 'checks' in report ? summarizeSmoke(report) : `smoke test skipped: ${report.skipped}\n` };
+}

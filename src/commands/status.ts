@@ -1,0 +1,53 @@
+/**
+ * `node-prep status`: what node-prep installed here (versions, files) and what changed since.
+ */
+import type { Context } from '../cli/context.ts';
+import { COMPONENTS } from '../components/index.ts';
+import type { ComponentName } from '../components/types.ts';
+import { inRoot } from '../plan/paths.ts';
+import { diffFiles, observeFiles, readManifest, type Drift } from '../state/manifest.ts';
+
+export interface StatusReport {
+  kind: 'status';
+  installed: boolean;
+  root: string;
+  installedAt?: string;
+  arch?: string;
+  prefix?: string;
+  components: Array<{ name: ComponentName; version: string; asset: string }>;
+  files: number;
+  drift: Drift[];
+  backups: Array<{ path: string; backupPath: string; reason: string }>;
+}
+
+export async function statusCommand(ctx: Context): Promise<{ report: StatusReport; text: string }> {
+  const root = ctx.options.root;
+  const m = await readManifest(root);
+  if (!m) {
+    const report: StatusReport = { kind: 'status', installed: false, root, components: [], files: 0, drift: [], backups: [] };
+    return { report, text: `node-prep has installed nothing in ${root === '/' ? 'this machine' : root}.\n` };
+  }
+  // status is asked for explicitly: hash every file rather than trust size and mtime.
+  const drift = diffFiles(m, await observeFiles(root, Object.keys(m.files)));
+  const report: StatusReport = {
+    kind: 'status',
+    installed: true,
+    root,
+    installedAt: m.installedAt,
+    arch: m.arch,
+    prefix: m.prefix,
+    components: Object.entries(m.components).map(([name, c]) => ({ name: name as ComponentName, version: c!.version, asset: c!.asset })),
+    files: Object.keys(m.files).length,
+    drift,
+    backups: Object.entries(m.backups).map(([path, b]) => ({ path, backupPath: b.backupPath, reason: b.reason })),
+  };
+  const lines = [`Installed by node-prep ${m.nodePrepVersion} on ${m.installedAt} (linux/${m.arch}, prefix ${m.prefix}):`];
+  for (const c of report.components) lines.push(`  ${COMPONENTS[c.name].title.padEnd(12)} ${c.version}`);
+  lines.push(`${report.files} files recorded.`);
+  if (drift.length === 0) lines.push('No drift: every file is as node-prep wrote it.');
+  for (const d of drift) {
+    lines.push(d.kind === 'missing' ? `  missing  ${inRoot(root, d.path)}` : `  changed  ${inRoot(root, d.path)} (sha256 ${d.actual.slice(0, 12)}…, written as ${d.expected.slice(0, 12)}…)`);
+  }
+  for (const b of report.backups) lines.push(`  backup of ${b.path} (${b.reason}) kept at ${inRoot(root, b.backupPath)}`);
+  return { report, text: `${lines.join('\n')}\n` };
+}

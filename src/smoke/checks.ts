@@ -1,0 +1,241 @@
+/**
+ * The smoke test: the installed binaries run and are the intended versions, the installed config
+ * means what node-prep intended, and the installed containerd really serves CRI and runs a
+ * container, offline. Against the containerd service (service mode), or against a containerd this
+ * function starts from the installed files with a temporary root, state and socket and stops again
+ * (temporary mode: image builds, hosts without systemd). Every check is reported with its duration;
+ * a check whose prerequisite failed is reported as skipped, never left hanging.
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'smol-toml';
+import { NODE_PATHS } from '../plan/paths.ts';
+import { checkVersion, installedBinaries, type InstalledBinaries, type VersionCheck } from './binaries.ts';
+import { cleanupHost, CONTAINERD_RUN_DIR } from './cleanup.ts';
+import { configMismatches, criSettings, dumpInstalledConfig, type DumpResult } from './config.ts';
+import { busyboxCandidates, findStaticBusybox, prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from './container.ts';
+import { startTemporary, stopTemporary, type TemporaryDaemon } from './daemon.ts';
+import { checkCriStatus, checkCriVersion, checkCtrImages, checkNerdctlPs, checkSocket } from './daemon-checks.ts';
+import { runTool } from './exec.ts';
+import { isDirectory, systemdRunning as hostSystemdRunning } from './host.ts';
+import { formatDuration } from './summary.ts';
+import { temporaryConfig, tempPaths, type TempPaths } from './temp-config.ts';
+import {
+  CHECK,
+  DEFAULT_TIMEOUTS,
+  fail,
+  pass,
+  skipped,
+  type CheckName,
+  type CheckOutcome,
+  type SmokeCheck,
+  type SmokeDeps,
+  type SmokeInput,
+  type SmokeReport,
+} from './types.ts';
+
+export { summarizeSmoke } from './summary.ts';
+export type { SmokeCheck, SmokeDeps, SmokeExpect, SmokeInput, SmokeReport } from './types.ts';
+
+export const DEFAULT_SOCKET = '/run/containerd/containerd.sock';
+/** The namespace the kubelet uses; the smoke test only lists it. */
+const K8S_NAMESPACE = 'k8s.io';
+/** A unix socket path must fit sockaddr_un (108 bytes), with room for containerd's `.ttrpc` twin. */
+const MAX_SOCKET_PATH = 100;
+
+export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise<SmokeReport> {
+  const t = { ...DEFAULT_TIMEOUTS, ...deps.timeouts };
+  const now = deps.now ?? (() => performance.now());
+  const emit = deps.emit ?? (() => undefined);
+  const checks: SmokeCheck[] = [];
+  const adaptations: string[] = [];
+
+  const timed = async (name: CheckName, fn: () => Promise<CheckOutcome>): Promise<SmokeCheck> => {
+    const start = now();
+    let outcome: CheckOutcome;
+    try {
+      outcome = await fn();
+    } catch (err) {
+      outcome = fail(`unexpected error: ${(err as Error).message}`);
+    }
+    return { name, ok: outcome.ok, durationMs: Math.round(now() - start), detail: outcome.detail };
+  };
+  const add = (check: SmokeCheck): SmokeCheck => {
+    checks.push(check);
+    emit({ type: 'verify', artifact: 'smoke', check: check.name, ok: check.ok, detail: check.detail });
+    return check;
+  };
+  const run = async (name: CheckName, fn: () => Promise<CheckOutcome>) => add(await timed(name, fn));
+
+  const bins = installedBinaries(input.root, input.prefix);
+  const env = { PATH: [bins.binDir, bins.sbinDir, process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') };
+  const scratch = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'np-smoke-'));
+  const containerId = `smoke-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const systemdRunning = await (deps.systemdRunning ?? hostSystemdRunning)();
+  const configFile = input.configFile ?? NODE_PATHS.containerdConfig;
+
+  let daemon: TemporaryDaemon | undefined;
+  let temporary: { socket: string; runDirExisted: boolean } | undefined;
+  let socket: string | undefined = input.mode === 'service' ? input.socket ?? DEFAULT_SOCKET : undefined;
+  let containerTried = false;
+  try {
+    // 1. The binaries, concurrently (each is a --version call).
+    const versions = await versionChecks(input, bins, t.commandMs, timed);
+    versions.forEach((v) => add(v.check));
+    const runnable = (name: CheckName) => versions.find((v) => v.check.name === name)?.result.runnable ?? false;
+    const why = (name: CheckName) => versions.find((v) => v.check.name === name)?.check.detail ?? name;
+
+    // 2. The installed config, as containerd reads it.
+    let dump = { kind: 'failed', why: 'not read' } as DumpResult;
+    await run(CHECK.config, async () => {
+      dump = await dumpInstalledConfig({ containerd: bins.containerd, root: input.root, configFile, scratchDir: scratch, timeoutMs: t.commandMs });
+      if (dump.kind === 'failed') return fail(`\`containerd config dump\` of ${configFile}: ${dump.why}`);
+      const mismatches = configMismatches(criSettings(dump.config), input.expect);
+      if (mismatches.length > 0) return fail(`${configFile} does not have the intended values: ${mismatches.join('; ')}`);
+      const warned = dump.warnings.length > 0 ? `; containerd warned: ${dump.warnings.slice(0, 2).join(' | ')}` : '';
+      const e = input.expect;
+      return pass(`${configFile}: SystemdCgroup = ${e.systemdCgroup}, sandbox ${e.sandboxImage}, config_path ${e.configPath}, CNI ${e.cniBinDir} + ${e.cniConfDir}, cri enabled${warned}`);
+    });
+    const effective = dump.kind === 'ok' ? criSettings(dump.config) : undefined;
+    let runcSystemdCgroup = input.mode === 'service' && systemdRunning && effective?.systemdCgroup === true;
+
+    // 3. Temporary mode: start the installed containerd from a copy of the installed config.
+    if (input.mode === 'temporary') {
+      const paths = tempPaths(scratch);
+      await run(CHECK.start, async () => {
+        if (!runnable(CHECK.containerdVersion)) return skipped(`containerd cannot run (${why(CHECK.containerdVersion)})`);
+        const d = dump;
+        if (d.kind === 'failed') return skipped(`the installed config cannot be read (${d.why})`);
+        if (paths.socket.length > MAX_SOCKET_PATH) return fail(`the socket path ${paths.socket} is too long for a unix socket: set TMPDIR to a shorter dir`);
+        const tc = temporaryConfig({ effective: d.config, paths, root: input.root, systemdRunning });
+        for (const a of tc.adaptations) {
+          adaptations.push(a);
+          emit({ type: 'warn', message: a });
+        }
+        runcSystemdCgroup = systemdRunning && criSettings(tc.config).systemdCgroup === true;
+        await copyNetworkConfigs(tc.cniConfSource, paths);
+        const tempConfig = path.join(scratch, 'config.toml');
+        await writeFile(tempConfig, stringify(tc.config));
+        temporary = { socket: paths.socket, runDirExisted: await isDirectory(CONTAINERD_RUN_DIR) };
+        const started = await startTemporary({ containerd: bins.containerd, configFile: tempConfig, paths, logFile: path.join(scratch, 'containerd.log'), env, timeoutMs: t.startMs });
+        daemon = started.daemon;
+        if (started.kind === 'failed') return fail(started.why);
+        socket = paths.socket;
+        const adapted = tc.adaptations.length > 0 ? `; adapted: ${tc.adaptations.map((a) => a.split(':')[0]).join('; ')}` : '';
+        return pass(`${bins.containerd} (pid ${started.daemon.pid}) answered after ${formatDuration(started.waitedMs)}; installed config with ${tc.overrides.join(', ')}${adapted}`);
+      });
+    }
+
+    // 4. The running daemon.
+    const noDaemon = skipped(input.mode === 'temporary' ? 'the temporary containerd did not start' : 'containerd does not answer on its socket');
+    let answered = false;
+    await run(CHECK.socket, async () => {
+      if (socket === undefined) return noDaemon;
+      const s = await checkSocket(bins.ctr, socket, input.expect.containerdVersion, t.commandMs);
+      answered = s.answered;
+      return s.outcome;
+    });
+    const up = (fn: (socket: string) => Promise<CheckOutcome>) => async () => (answered && socket !== undefined ? fn(socket) : noDaemon);
+    await run(CHECK.criVersion, up((s) => checkCriVersion(s, input.expect.containerdVersion, t.criMs)));
+    await run(CHECK.criStatus, up((s) => checkCriStatus(s, t.criMs, t.criReadyMs)));
+    await run(CHECK.containerRun, up(async (s) => {
+      if (!runnable(CHECK.runcVersion)) return skipped(`runc cannot run (${why(CHECK.runcVersion)})`);
+      if (!runnable(CHECK.shimVersion)) return skipped(`the shim cannot run (${why(CHECK.shimVersion)})`);
+      if (!runnable(CHECK.ctrVersion)) return skipped(`ctr cannot run (${why(CHECK.ctrVersion)})`);
+      const busybox = await findStaticBusybox(busyboxCandidates(input.root, input.busybox));
+      if (busybox.kind === 'missing') return fail(busybox.detail);
+      const rootfs = path.join(scratch, 'rootfs');
+      await prepareRootfs(rootfs, busybox.path);
+      await mkdir(path.join(scratch, 'fifo'), { recursive: true });
+      containerTried = true;
+      return runContainer({
+        ctr: bins.ctr, socket: s, id: containerId, rootfs, runc: bins.runc,
+        runcRoot: path.join(scratch, 'runc-ctr'), fifoDir: path.join(scratch, 'fifo'),
+        systemdCgroup: runcSystemdCgroup, timeoutMs: t.containerMs,
+      });
+    }));
+    if (input.expect.nerdctlVersion !== undefined) {
+      await run(CHECK.nerdctlPs, up(async (s) => {
+        if (!runnable(CHECK.nerdctlVersion)) return skipped(`nerdctl cannot run (${why(CHECK.nerdctlVersion)})`);
+        return checkNerdctlPs(bins.nerdctl, s, K8S_NAMESPACE, { ...env, ...(await nerdctlEnv(input, scratch, s)) }, t.commandMs);
+      }));
+    }
+    await run(CHECK.ctrImages, up(async (s) => {
+      if (!runnable(CHECK.ctrVersion)) return skipped(`ctr cannot run (${why(CHECK.ctrVersion)})`);
+      return checkCtrImages(bins.ctr, s, K8S_NAMESPACE, t.commandMs);
+    }));
+  } finally {
+    // 5. Leave nothing behind: the test container, the temporary daemon and its shims, our dirs.
+    add(await timed(CHECK.cleanup, async () => {
+      const done: string[] = [];
+      const problems: string[] = [];
+      if (containerTried && socket !== undefined) {
+        const left = await removeContainer(bins.ctr, socket, containerId, t.commandMs);
+        if (left !== undefined) problems.push(left);
+      }
+      if (input.mode === 'service' && containerTried && socket !== undefined) {
+        // Fails while the namespace holds anything else, which is then kept.
+        await runTool(bins.ctr, ['--address', socket, 'namespaces', 'remove', SMOKE_NAMESPACE], { timeoutMs: t.commandMs });
+      }
+      if (daemon !== undefined) {
+        const stop = await stopTemporary(daemon, t.stopMs);
+        (stop.stopped ? done : problems).push(stop.how);
+      }
+      const host = await cleanupHost({ scratchDir: scratch, containerIds: containerTried ? [containerId] : [], temporary });
+      done.push(...host.done);
+      problems.push(...host.problems);
+      return problems.length > 0 ? fail(`left behind: ${problems.join('; ')}`) : pass(done.join('; '));
+    }));
+  }
+  return { ok: checks.every((c) => c.ok), mode: input.mode, adaptations, checks };
+}
+
+type Timed = (name: CheckName, fn: () => Promise<CheckOutcome>) => Promise<SmokeCheck>;
+
+async function versionChecks(input: SmokeInput, bins: InstalledBinaries, timeoutMs: number, timed: Timed) {
+  const e = input.expect;
+  const jobs: Array<[CheckName, string, string, string[], string]> = [
+    [CHECK.containerdVersion, 'containerd', bins.containerd, ['--version'], e.containerdVersion],
+    [CHECK.ctrVersion, 'ctr', bins.ctr, ['--version'], e.containerdVersion],
+    [CHECK.shimVersion, 'containerd-shim-runc-v2', bins.shim, ['-v'], e.containerdVersion],
+    [CHECK.runcVersion, 'runc', bins.runc, ['--version'], e.runcVersion],
+  ];
+  if (e.nerdctlVersion !== undefined) jobs.push([CHECK.nerdctlVersion, 'nerdctl', bins.nerdctl, ['--version'], e.nerdctlVersion]);
+  if (e.crictlVersion !== undefined) jobs.push([CHECK.crictlVersion, 'crictl', bins.crictl, ['--version'], e.crictlVersion]);
+  return Promise.all(jobs.map(async ([name, tool, binary, args, expected]) => {
+    let result: VersionCheck = { outcome: fail(`${tool}: not checked`), runnable: false };
+    const check = await timed(name, async () => {
+      result = await checkVersion(tool, binary, args, expected, timeoutMs);
+      return result.outcome;
+    });
+    return { check, result };
+  }));
+}
+
+/** The node's network configs, copied so NetworkReady reflects them without containerd touching the node's dir. */
+async function copyNetworkConfigs(source: string | undefined, paths: TempPaths): Promise<void> {
+  await mkdir(paths.cniConfDir, { recursive: true, mode: 0o700 });
+  if (source === undefined) return;
+  let names: string[];
+  try {
+    names = await readdir(source);
+  } catch {
+    return; // no network config yet: NetworkReady is reported false, as on the node
+  }
+  for (const name of names.filter((n) => /\.(conflist|conf|json)$/.test(n))) {
+    await copyFile(path.join(source, name), path.join(paths.cniConfDir, name)).catch(() => undefined);
+  }
+}
+
+/**
+ * A temporary daemon gets a private nerdctl config: nerdctl keeps per-address state under its
+ * data root (/var/lib/nerdctl), which must not be touched on the build host.
+ */
+async function nerdctlEnv(input: SmokeInput, scratch: string, socket: string): Promise<Record<string, string>> {
+  if (input.mode !== 'temporary') return {};
+  const file = path.join(scratch, 'nerdctl.toml');
+  await writeFile(file, stringify({ address: `unix://${socket}`, namespace: K8S_NAMESPACE, data_root: path.join(scratch, 'nerdctl') }));
+  return { NERDCTL_TOML: file };
+}

@@ -1,0 +1,118 @@
+/**
+ * The config check: what `containerd config dump` says the installed config means (defaults, the
+ * file, its drop-ins), held against what node-prep intended. Values, not text: 1.x silently ignores
+ * a version 3 file and dumps its own defaults, so a clean exit code proves nothing.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse, stringify, type TomlTable } from 'smol-toml';
+import { inRoot } from '../plan/paths.ts';
+import { runTool } from './exec.ts';
+import type { SmokeExpect } from './types.ts';
+
+/** The CRI settings node-prep writes, as they are in effect. */
+export interface CriSettings {
+  layout: '1.x' | '2.x';
+  criDisabled: boolean;
+  defaultRuntime: string;
+  systemdCgroup: boolean | undefined;
+  sandboxImage: string | undefined;
+  configPath: string | undefined;
+  cniBinDirs: string[];
+  cniConfDir: string | undefined;
+}
+
+type Table = Record<string, unknown>;
+const table = (v: unknown): Table => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Table) : {});
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Where the CRI tables are: version 2 files (1.x) keep them in one plugin, 3+ (2.x) split them. */
+export function criTables(config: Table): { layout: '1.x' | '2.x'; runtime: Table; images: Table } {
+  const plugins = table(config.plugins);
+  if (Number(config.version ?? 1) >= 3) {
+    return { layout: '2.x', runtime: table(plugins['io.containerd.cri.v1.runtime']), images: table(plugins['io.containerd.cri.v1.images']) };
+  }
+  const cri = table(plugins['io.containerd.grpc.v1.cri']);
+  return { layout: '1.x', runtime: cri, images: cri };
+}
+
+/** Read the effective CRI settings from a parsed `config dump`. */
+export function criSettings(config: Table): CriSettings {
+  const { layout, runtime, images } = criTables(config);
+  const containerd = table(runtime.containerd);
+  const defaultRuntime = str(containerd.default_runtime_name) ?? 'runc';
+  const options = table(table(table(containerd.runtimes)[defaultRuntime]).options);
+  const cni = table(runtime.cni);
+  const binDirs = Array.isArray(cni.bin_dirs) ? cni.bin_dirs.filter((d): d is string => typeof d === 'string') : [];
+  const binDir = str(cni.bin_dir);
+  const disabled = Array.isArray(config.disabled_plugins) ? config.disabled_plugins.map(String) : [];
+  const criPlugins = ['cri', 'io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.runtime', 'io.containerd.cri.v1.images'];
+  return {
+    layout,
+    criDisabled: disabled.some((p) => criPlugins.includes(p)),
+    defaultRuntime,
+    systemdCgroup: typeof options.SystemdCgroup === 'boolean' ? options.SystemdCgroup : undefined,
+    sandboxImage: layout === '1.x' ? str(images.sandbox_image) : str(table(images.pinned_images).sandbox),
+    configPath: str(table(images.registry).config_path),
+    cniBinDirs: [...binDirs, ...(binDir ? [binDir] : [])],
+    cniConfDir: str(cni.conf_dir),
+  };
+}
+
+/** Each intended value that is not in effect, as `name: want X, effective Y`. Empty: all hold. */
+export function configMismatches(s: CriSettings, expect: SmokeExpect): string[] {
+  const out: string[] = [];
+  const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+  if (s.criDisabled) out.push('the cri plugin is in disabled_plugins');
+  if ((s.systemdCgroup ?? false) !== expect.systemdCgroup) {
+    out.push(`SystemdCgroup (runtime ${s.defaultRuntime}): want ${expect.systemdCgroup}, effective ${show(s.systemdCgroup)}`);
+  }
+  const sandboxKey = s.layout === '1.x' ? 'sandbox_image' : 'pinned_images.sandbox';
+  if (s.sandboxImage !== expect.sandboxImage) out.push(`${sandboxKey}: want ${show(expect.sandboxImage)}, effective ${show(s.sandboxImage)}`);
+  if (s.configPath !== expect.configPath) out.push(`registry config_path: want ${show(expect.configPath)}, effective ${show(s.configPath)}`);
+  if (!s.cniBinDirs.includes(expect.cniBinDir)) out.push(`cni bin dir: want ${show(expect.cniBinDir)}, effective ${show(s.cniBinDirs)}`);
+  if (s.cniConfDir !== expect.cniConfDir) out.push(`cni conf_dir: want ${show(expect.cniConfDir)}, effective ${show(s.cniConfDir)}`);
+  return out;
+}
+
+export type DumpResult =
+  | { kind: 'ok'; config: TomlTable; warnings: string[] }
+  | { kind: 'failed'; why: string };
+
+/**
+ * `containerd --config FILE config dump` for the installed file. In an image root the file's
+ * `imports` name node paths, so a copy with them moved into the root is dumped instead (this host's
+ * /etc/containerd/conf.d must not leak in); every other value stays as installed.
+ */
+export async function dumpInstalledConfig(opts: { containerd: string; root: string; configFile: string; scratchDir: string; timeoutMs: number }): Promise<DumpResult> {
+  const installed = inRoot(opts.root, opts.configFile);
+  let text: string;
+  try {
+    text = await readFile(installed, 'utf8');
+  } catch (err) {
+    // containerd 2.x dumps its defaults with exit 0 when --config names a missing file.
+    return { kind: 'failed', why: `cannot read ${installed} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
+  }
+  let file = installed;
+  if (opts.root !== '/') {
+    let parsed: TomlTable;
+    try {
+      parsed = parse(text);
+    } catch (err) {
+      return { kind: 'failed', why: `${installed} is not valid TOML: ${(err as Error).message.split('\n')[0]}` };
+    }
+    if (Array.isArray(parsed.imports)) {
+      parsed.imports = parsed.imports.map((p) => inRoot(opts.root, path.posix.resolve(path.posix.dirname(opts.configFile), String(p))));
+    }
+    file = path.join(opts.scratchDir, 'installed-config.toml');
+    await writeFile(file, stringify(parsed));
+  }
+  const run = await runTool(opts.containerd, ['--config', file, 'config', 'dump'], { timeoutMs: opts.timeoutMs });
+  if (!run.ok) return { kind: 'failed', why: run.why };
+  try {
+    const warnings = run.stderr.split('\n').filter((l) => /level=(warning|error)/.test(l));
+    return { kind: 'ok', config: parse(run.stdout), warnings };
+  } catch (err) {
+    return { kind: 'failed', why: `cannot parse the output of \`containerd config dump\`: ${(err as Error).message.split('\n')[0]}` };
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The smoke test's data: what it is asked to prove (SmokeInput), what it found (SmokeReport), and the
+ * side effects it takes from outside (SmokeDeps). Check names are stable: scripts and --json readers
+ * match on them.
+ */
+import type { Emit } from '../events.ts';
+
+export const CHECK = {
+  containerdVersion: 'containerd version',
+  ctrVersion: 'ctr version',
+  shimVersion: 'shim version',
+  runcVersion: 'runc version',
+  nerdctlVersion: 'nerdctl version',
+  crictlVersion: 'crictl version',
+  config: 'config',
+  start: 'containerd start',
+  socket: 'socket',
+  criVersion: 'cri version',
+  criStatus: 'cri status',
+  containerRun: 'container run',
+  nerdctlPs: 'nerdctl ps',
+  ctrImages: 'ctr images',
+  cleanup: 'cleanup',
+} as const;
+
+export type CheckName = (typeof CHECK)[keyof typeof CHECK];
+
+/** What the installed node is meant to be: versions of the binaries and the intended config values. */
+export interface SmokeExpect {
+  containerdVersion: string;
+  runcVersion: string;
+  /** Absent: nerdctl was not installed, so neither `nerdctl version` nor `nerdctl ps` is checked. */
+  nerdctlVersion?: string | undefined;
+  crictlVersion?: string | undefined;
+  systemdCgroup: boolean;
+  sandboxImage: string;
+  /** The registry hosts dir (config_path), e.g. /etc/containerd/certs.d. */
+  configPath: string;
+  cniBinDir: string;
+  cniConfDir: string;
+}
+
+export interface SmokeInput {
+  /** '/' for this machine, else an image root. Node paths (config, CNI dirs) are read inside it. */
+  root: string;
+  /** --prefix on the node: containerd in <prefix>/bin, runc in <prefix>/sbin. */
+  prefix: string;
+  expect: SmokeExpect;
+  /**
+   * service: check the containerd that runs as a service, on `socket`.
+   * temporary: start the installed containerd with the installed config but a temporary root, state
+   * and socket, check it, stop it and clean up (image builds, hosts without systemd).
+   */
+  mode: 'service' | 'temporary';
+  /** Service mode: the daemon's socket (default /run/containerd/containerd.sock). */
+  socket?: string | undefined;
+  /** A static busybox for the test container's rootfs; default: searched in the root, then the host. */
+  busybox?: string | undefined;
+  /** Where the installed config is, as a node path (default /etc/containerd/config.toml). */
+  configFile?: string | undefined;
+}
+
+export interface SmokeCheck {
+  name: CheckName;
+  ok: boolean;
+  durationMs: number;
+  /** Pass: what was seen. Fail: what failed and why; a check not run says `skipped: <reason>`. */
+  detail: string;
+}
+
+export interface SmokeReport {
+  ok: boolean;
+  mode: SmokeInput['mode'];
+  /** Settings the temporary run had to change from the installed config, and why. */
+  adaptations: string[];
+  checks: SmokeCheck[];
+}
+
+export interface SmokeTimeouts {
+  /** A `--version` call, `ctr images ls`, `nerdctl ps`, `config dump`. */
+  commandMs: number;
+  /** The socket to appear after starting containerd. */
+  startMs: number;
+  /** One CRI call. */
+  criMs: number;
+  /** How long CRI may take to report RuntimeReady after the socket answers. */
+  criReadyMs: number;
+  /** `ctr run` of the test container. */
+  containerMs: number;
+  /** SIGTERM to containerd before SIGKILL. */
+  stopMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: SmokeTimeouts = {
+  commandMs: 15_000,
+  startMs: 20_000,
+  criMs: 5_000,
+  criReadyMs: 10_000,
+  containerMs: 30_000,
+  stopMs: 10_000,
+};
+
+export interface SmokeDeps {
+  emit?: Emit;
+  /** Monotonic milliseconds, for durations. */
+  now?: () => number;
+  /** Whether systemd runs this host (runc's own test: /run/systemd/system is a directory). */
+  systemdRunning?: () => Promise<boolean>;
+  timeouts?: Partial<SmokeTimeouts>;
+  /** Where temporary dirs go (default: os.tmpdir()). */
+  tmpDir?: string;
+}
+
+/** The outcome of one check, before it is timed and named. */
+export type CheckOutcome = { ok: true; detail: string } | { ok: false; detail: string };
+
+export const pass = (detail: string): CheckOutcome => ({ ok: true, detail });
+export const fail = (detail: string): CheckOutcome => ({ ok: false, detail });
+export const skipped = (reason: string): CheckOutcome => ({ ok: false, detail: `skipped: ${reason}` });
