@@ -78,7 +78,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
 
   let daemon: TemporaryDaemon | undefined;
   let temporary: { socket: string; runDirExisted: boolean } | undefined;
-  let socket: string | undefined = input.mode === 'service' ? input.socket ?? DEFAULT_SOCKET : undefined;
+  let socket: string | undefined = input.mode === 'service' ? (input.socket ?? DEFAULT_SOCKET).replace(/^unix:\/\//, '') : undefined;
   let containerTried = false;
   try {
     // 1. The binaries, concurrently (each is a --version call).

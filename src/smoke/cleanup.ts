@@ -36,7 +36,7 @@ export async function cleanupHost(inputs: CleanupInputs): Promise<CleanupResult>
   const { scratchDir } = inputs;
 
   // A shim's argv names the socket it reports to (-address <scratch>/containerd.sock).
-  const fromScratch = await findProcesses((argv) => argv.some((a) => a.includes(scratchDir)));
+  const fromScratch = await findProcesses((argv) => argv.some((a) => a.includes(`${scratchDir}/`)));
   if (fromScratch.length > 0) {
     const names = fromScratch.map((p) => `${path.basename(p.argv[0] ?? '?')}[${p.pid}]`).join(', ');
     const left = await killAndWait(fromScratch.map((p) => p.pid));
@@ -71,8 +71,10 @@ export async function cleanupHost(inputs: CleanupInputs): Promise<CleanupResult>
   if (ours.length > 0) problems.push(`cgroup dirs left: ${ours.join(', ')}`);
 
   if (inputs.temporary !== undefined) {
+    // A shim killed above could not remove its socket; a shim that exited normally did.
     for (const id of inputs.containerIds) {
-      await unlink(shimSocketPath(inputs.temporary.socket, SMOKE_NAMESPACE, id)).catch(() => undefined);
+      const socket = shimSocketPath(inputs.temporary.socket, SMOKE_NAMESPACE, id);
+      if (await unlink(socket).then(() => true, () => false)) done.push(`removed the shim socket ${socket}`);
     }
     if (!inputs.temporary.runDirExisted) {
       // Empty dirs only: a concurrent run (or a real containerd started meanwhile) keeps its files.

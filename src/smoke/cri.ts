@@ -123,7 +123,10 @@ function grpcMessage(raw: string | string[] | undefined): string {
   }
 }
 
-function connectReason(err: NodeJS.ErrnoException): string {
+function connectReason(outer: NodeJS.ErrnoException): string {
+  // A connect failure may surface first as the stream's ERR_HTTP2_STREAM_CANCEL, caused by it.
+  let err = outer;
+  while (err.cause instanceof Error && (err.code === undefined || err.code.startsWith('ERR_HTTP2'))) err = err.cause as NodeJS.ErrnoException;
   switch (err.code) {
     case 'ENOENT':
       return 'the socket does not exist (ENOENT)';

@@ -1,4 +1,5 @@
 /** Checks against a running containerd: its socket, the CRI API as the kubelet sees it, and the listing tools. */
+import { stat } from 'node:fs/promises';
 import { criStatus, criVersion, type CriCondition } from './cri.ts';
 import { runTool } from './exec.ts';
 import { connects, sleep } from './host.ts';
@@ -16,11 +17,11 @@ export interface SocketCheck {
  * installed (a service not restarted after an upgrade).
  */
 export async function checkSocket(ctr: string, socket: string, expected: string, timeoutMs: number): Promise<SocketCheck> {
+  // Asked first because ctr 1.6 waits its full 10 s dial timeout for a socket that is not there.
+  const reach = await socketState(socket);
+  if (reach !== 'accepts') return { outcome: fail(`containerd does not answer on ${socket}: ${reach}`), answered: false };
   const run = await runTool(ctr, ['--address', socket, 'version'], { timeoutMs });
-  if (run.notRunnable) {
-    const answered = await connects(socket);
-    return { outcome: fail(`ctr: ${run.why}; the socket ${socket} ${answered ? 'accepts' : 'refuses'} connections`), answered };
-  }
+  if (run.notRunnable) return { outcome: fail(`ctr: ${run.why}; the socket ${socket} accepts connections`), answered: true };
   if (!run.ok) return { outcome: fail(`containerd does not answer on ${socket}: ${run.why}`), answered: false };
   const server = run.stdout.split(/^Server:/m)[1];
   if (server === undefined) return { outcome: fail(`\`ctr version\` printed no Server section for ${socket}`), answered: true };
@@ -33,6 +34,16 @@ export async function checkSocket(ctr: string, socket: string, expected: string,
     case 'unreadable':
       return { outcome: fail(`containerd answers on ${socket} but \`ctr version\` shows no server version`), answered: true };
   }
+}
+
+async function socketState(socket: string): Promise<string> {
+  try {
+    if (!(await stat(socket)).isSocket()) return 'it is not a socket';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'the socket does not exist (is containerd running?)' : `cannot stat it (${code})`;
+  }
+  return (await connects(socket)) ? 'accepts' : 'nothing accepts connections on it (ECONNREFUSED: a stale socket?)';
 }
 
 export async function checkCriVersion(socket: string, expected: string, timeoutMs: number): Promise<CheckOutcome> {

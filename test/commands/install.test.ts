@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
 import { containerdRelease, defaultCatalogReleases, syntheticOutput, testSigner, type TestSigner } from '../support/fixtures.ts';
+import { withHostLock } from '../support/host-lock.ts';
 import { checksumsFor, contentOf, snapshot } from '../support/layout.ts';
 import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
 import { file, tarGz } from '../install/tar-craft.ts';
@@ -138,10 +139,12 @@ describe('install --root DIR', () => {
 
   it('never touches the host outside DIR', async () => {
     const hostPaths = ['/usr/local/bin', '/usr/local/sbin', '/opt/cni', '/etc/containerd', '/etc/systemd/system', '/var/lib/node-prep', '/var/cache/node-prep', '/etc/crictl.yaml'];
-    const before = await Promise.all(hostPaths.map((p) => snapshot(p)));
-    expect((await install()).code).toBe(0);
-    expect((await runCli(['uninstall', '--root', root])).code).toBe(0);
-    expect(await Promise.all(hostPaths.map((p) => snapshot(p)))).toEqual(before);
+    await withHostLock(async () => {
+      const before = await Promise.all(hostPaths.map((p) => snapshot(p)));
+      expect((await install()).code).toBe(0);
+      expect((await runCli(['uninstall', '--root', root])).code).toBe(0);
+      expect(await Promise.all(hostPaths.map((p) => snapshot(p)))).toEqual(before);
+    });
   });
 
   it('a tampered artifact is refused with exit 1 and nothing is installed', async () => {

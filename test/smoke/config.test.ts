@@ -1,0 +1,185 @@
+// The effective-config reading and the temporary config, from `config dump` shapes of containerd
+// 1.6 (version 2, one cri plugin) and 2.x (version 3, cri.v1.runtime + cri.v1.images).
+import { parse } from 'smol-toml';
+import { describe, expect, it } from 'vitest';
+import { configMismatches, criSettings } from '../../src/smoke/config.ts';
+import { temporaryConfig, tempPaths } from '../../src/smoke/temp-config.ts';
+import type { SmokeExpect } from '../../src/smoke/types.ts';
+
+const DUMP_16 = `
+imports = ["/etc/containerd/config.toml"]
+root = "/var/lib/containerd"
+state = "/run/containerd"
+version = 2
+disabled_plugins = []
+[cgroup]
+  path = ""
+[debug]
+  address = ""
+[grpc]
+  address = "/run/containerd/containerd.sock"
+  tcp_address = ""
+[metrics]
+  address = ""
+[ttrpc]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.8"
+  systemd_cgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/opt/cni/bin"
+    conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "/usr/local/sbin/runc"
+        SystemdCgroup = true
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "/etc/containerd/certs.d"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "/opt/containerd"
+`;
+
+const DUMP_2X = `
+version = 3
+root = '/var/lib/containerd'
+state = '/run/containerd'
+imports = ['/etc/containerd/conf.d/*.toml']
+disabled_plugins = []
+[grpc]
+  address = '/run/containerd/containerd.sock'
+[ttrpc]
+  address = ''
+[debug]
+  address = ''
+[metrics]
+  address = ''
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = 'registry.k8s.io/pause:3.10'
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = '/etc/containerd/certs.d'
+[plugins.'io.containerd.cri.v1.runtime'.containerd]
+  default_runtime_name = 'runc'
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = 'io.containerd.runc.v2'
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  BinaryName = '/usr/local/sbin/runc'
+  Root = ''
+  SystemdCgroup = true
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.kata]
+  runtime_type = 'io.containerd.kata.v2'
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.kata.options]
+  ConfigPath = '/etc/kata/configuration.toml'
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dir = ''
+  bin_dirs = ['/opt/cni/bin']
+  conf_dir = '/etc/cni/net.d'
+[plugins.'io.containerd.internal.v1.opt']
+  path = '/opt/containerd'
+[plugins.'io.containerd.nri.v1.nri']
+  disable = false
+  socket_path = '/var/run/nri/nri.sock'
+`;
+
+const expect16: SmokeExpect = {
+  containerdVersion: '1.6.20', runcVersion: '1.1.5', systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.8',
+  configPath: '/etc/containerd/certs.d', cniBinDir: '/opt/cni/bin', cniConfDir: '/etc/cni/net.d',
+};
+const expect2x: SmokeExpect = { ...expect16, containerdVersion: '2.1.9', sandboxImage: 'registry.k8s.io/pause:3.10' };
+
+describe('criSettings', () => {
+  it('reads the 1.x layout', () => {
+    expect(criSettings(parse(DUMP_16))).toEqual({
+      layout: '1.x', criDisabled: false, defaultRuntime: 'runc', systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.8',
+      configPath: '/etc/containerd/certs.d', cniBinDirs: ['/opt/cni/bin'], cniConfDir: '/etc/cni/net.d',
+    });
+  });
+
+  it('reads the 2.x layout (bin_dirs, an empty legacy bin_dir ignored)', () => {
+    expect(criSettings(parse(DUMP_2X))).toEqual({
+      layout: '2.x', criDisabled: false, defaultRuntime: 'runc', systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.10',
+      configPath: '/etc/containerd/certs.d', cniBinDirs: ['/opt/cni/bin'], cniConfDir: '/etc/cni/net.d',
+    });
+  });
+
+  it('follows default_runtime_name', () => {
+    const dump = parse(DUMP_2X.replace("default_runtime_name = 'runc'", "default_runtime_name = 'kata'"));
+    expect(criSettings(dump)).toMatchObject({ defaultRuntime: 'kata', systemdCgroup: undefined });
+  });
+});
+
+describe('configMismatches', () => {
+  it('is empty when every intended value is in effect', () => {
+    expect(configMismatches(criSettings(parse(DUMP_16)), expect16)).toEqual([]);
+    expect(configMismatches(criSettings(parse(DUMP_2X)), expect2x)).toEqual([]);
+  });
+
+  it('names each value that differs', () => {
+    const dump = parse(DUMP_16.replace('SystemdCgroup = true', 'SystemdCgroup = false').replace('pause:3.8', 'pause:3.6'));
+    expect(configMismatches(criSettings(dump), expect16)).toEqual([
+      'SystemdCgroup (runtime runc): want true, effective false',
+      'sandbox_image: want "registry.k8s.io/pause:3.8", effective "registry.k8s.io/pause:3.6"',
+    ]);
+  });
+
+  // containerd 1.6 fed a version 3 file exits 0 and dumps its own defaults.
+  it('catches a 2.x file read by 1.x through the values', () => {
+    const defaults = parse('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "registry.k8s.io/pause:3.6"\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n  conf_dir = "/etc/cni/net.d"\n');
+    const found = configMismatches(criSettings(defaults), expect16);
+    expect(found[0]).toBe('SystemdCgroup (runtime runc): want true, effective unset');
+    expect(found).toContain('registry config_path: want "/etc/containerd/certs.d", effective unset');
+  });
+
+  it('reports a disabled cri plugin and a missing CNI bin dir', () => {
+    const dump = parse(DUMP_2X.replace('disabled_plugins = []', "disabled_plugins = ['io.containerd.grpc.v1.cri']").replace("bin_dirs = ['/opt/cni/bin']", "bin_dirs = ['/usr/lib/cni']"));
+    expect(configMismatches(criSettings(dump), expect2x)).toEqual([
+      'the cri plugin is in disabled_plugins',
+      'cni bin dir: want "/opt/cni/bin", effective ["/usr/lib/cni"]',
+    ]);
+  });
+});
+
+describe('temporaryConfig', () => {
+  const paths = tempPaths('/tmp/np-smoke-x');
+
+  it('moves everything host-wide into the temp dir and adapts SystemdCgroup without systemd (2.x)', () => {
+    const effective = parse(DUMP_2X);
+    const { config, adaptations, cniConfSource } = temporaryConfig({ effective, paths, root: '/img', systemdRunning: false });
+    const c = config as any;
+    expect(c.imports).toEqual([]);
+    expect([c.root, c.state, c.grpc.address]).toEqual(['/tmp/np-smoke-x/root', '/tmp/np-smoke-x/state', '/tmp/np-smoke-x/containerd.sock']);
+    expect([c.ttrpc.address, c.debug.address, c.metrics.address]).toEqual(['', '', '']);
+    expect(c.plugins['io.containerd.internal.v1.opt'].path).toBe('/tmp/np-smoke-x/opt');
+    expect(c.plugins['io.containerd.nri.v1.nri'].disable).toBe(true);
+    const runtime = c.plugins['io.containerd.cri.v1.runtime'];
+    expect(runtime.containerd.runtimes.runc.options).toEqual({ BinaryName: '/img/usr/local/sbin/runc', Root: '/tmp/np-smoke-x/runc-cri', SystemdCgroup: false });
+    // Another runtime type's options are not runc's: left alone.
+    expect(runtime.containerd.runtimes.kata.options).toEqual({ ConfigPath: '/etc/kata/configuration.toml' });
+    expect(runtime.cni).toMatchObject({ bin_dir: '', bin_dirs: ['/img/opt/cni/bin'], conf_dir: '/tmp/np-smoke-x/net.d' });
+    expect(c.plugins['io.containerd.cri.v1.images'].registry.config_path).toBe('/img/etc/containerd/certs.d');
+    expect(cniConfSource).toBe('/img/etc/cni/net.d');
+    expect(adaptations).toHaveLength(1);
+    expect(adaptations[0]).toMatch(/^SystemdCgroup = true → false for runtime runc in the temporary config: systemd is not running here/);
+    expect(adaptations[0]).toMatch(/the installed config keeps SystemdCgroup = true/);
+    // The input is not changed.
+    expect((effective as any).plugins['io.containerd.cri.v1.runtime'].containerd.runtimes.runc.options.SystemdCgroup).toBe(true);
+  });
+
+  it('keeps SystemdCgroup when systemd runs, and node paths when the root is /', () => {
+    const { config, adaptations } = temporaryConfig({ effective: parse(DUMP_16), paths, root: '/', systemdRunning: true });
+    const cri = (config as any).plugins['io.containerd.grpc.v1.cri'];
+    expect(adaptations).toEqual([]);
+    expect(cri.containerd.runtimes.runc.options).toEqual({ BinaryName: '/usr/local/sbin/runc', SystemdCgroup: true, Root: '/tmp/np-smoke-x/runc-cri' });
+    expect(cri.cni).toEqual({ bin_dir: '/opt/cni/bin', conf_dir: '/tmp/np-smoke-x/net.d' });
+    expect(cri.registry.config_path).toBe('/etc/containerd/certs.d');
+    expect((config as any).plugins['io.containerd.nri.v1.nri']).toBeUndefined();
+  });
+
+  it('does not move this host into the configured cgroup, and says so', () => {
+    const { config, adaptations } = temporaryConfig({ effective: parse(DUMP_16.replace('path = ""', 'path = "/containerd"')), paths, root: '/', systemdRunning: false });
+    expect((config as any).cgroup.path).toBe('');
+    expect(adaptations.map((a) => a.split(' ')[0])).toEqual(['[cgroup]', 'SystemdCgroup']);
+  });
+});

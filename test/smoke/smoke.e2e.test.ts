@@ -1,0 +1,219 @@
+// The smoke test for real, as root: Debian's containerd 1.6.20 and 2.1.9, runc 1.1.5 and CNI 1.1.1
+// laid out in a temporary image root, a temporary containerd started from it, a busybox container
+// run, and afterwards nothing left: no containerd or shim, no mount, no temp dir, no cgroup.
+//
+// All in one file on purpose: vitest runs the tests of a file one after the other, and two
+// containerds cleaning up /run/containerd and the node-prep-smoke cgroups at once would make the
+// "nothing left" assertions race.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installedBinaries } from '../../src/smoke/binaries.ts';
+import { runSmoke } from '../../src/smoke/checks.ts';
+import { cleanupHost, shimSocketPath } from '../../src/smoke/cleanup.ts';
+import { prepareRootfs, SMOKE_NAMESPACE } from '../../src/smoke/container.ts';
+import { stopTemporary } from '../../src/smoke/daemon.ts';
+import { cgroupMounts, cgroupProcs, findProcesses, mountsUnder } from '../../src/smoke/host.ts';
+import { ALL_CHECKS, check, expectNothingLeft, failures, requirePrerequisites, runnable, smoke, startDaemon, VERSIONS } from './e2e.ts';
+import { ASSETS, configToml, E2E, expectFor, makeImageRoot, type ImageRoot } from './image-root.ts';
+
+let base: string;
+beforeAll(async () => {
+  base = await mkdtemp(path.join(tmpdir(), 'np-e2e-'));
+});
+afterAll(async () => {
+  if (base) await rm(base, { recursive: true, force: true });
+});
+
+describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real binaries, root)', () => {
+  // /run/containerd: the temporary containerd creates it when it is missing; it must be gone again.
+  let runDirBefore: boolean;
+  beforeAll(() => {
+    runDirBefore = existsSync('/run/containerd');
+  });
+
+  // One image root per containerd version (extracting it is most of a test's time); the negative
+  // cases change one thing and put it back.
+  const images = new Map<string, ImageRoot>();
+  const image = async (version: string) => {
+    requirePrerequisites();
+    if (!images.has(version)) images.set(version, await makeImageRoot(version));
+    return images.get(version)!;
+  };
+  afterAll(async () => {
+    for (const img of images.values()) await img.remove();
+  });
+
+  describe.each(VERSIONS)('containerd %s', (version) => {
+    it('passes every check, adapts SystemdCgroup (no systemd here) and leaves nothing behind', async () => {
+      const run = await smoke(base, version, await image(version));
+      const { report } = run;
+      expect(failures(report)).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(report.mode).toBe('temporary');
+      expect(report.checks.map((c) => c.name)).toEqual(ALL_CHECKS);
+      expect(report.adaptations).toHaveLength(1);
+      expect(report.adaptations[0]).toMatch(/^SystemdCgroup = true → false for runtime runc/);
+      // The config check holds the installed file to the intended value, not the adapted one.
+      expect(check(report, 'config').detail).toContain('SystemdCgroup = true');
+      expect(check(report, 'cri version').detail).toContain(`runtime "containerd" "${version}`);
+      expect(check(report, 'cri status').detail).toMatch(/RuntimeReady=true, NetworkReady=false/);
+      expect(check(report, 'container run').detail).toMatch(/printed "node-prep-smoke-smoke-[\w-]+:42"/);
+      expect(check(report, 'nerdctl ps').detail).toContain('stand-in');
+      for (const c of report.checks) expect(c.durationMs).toBeGreaterThanOrEqual(0);
+      await expectNothingLeft(run);
+      expect(existsSync('/run/containerd')).toBe(runDirBefore);
+      console.log(`containerd ${version}: smoke run took ${Math.round(run.ms)} ms (${report.checks.map((c) => `${c.name} ${c.durationMs}`).join(', ')})`);
+    });
+
+    it('fails the config check, naming SystemdCgroup, when the installed file says false', async () => {
+      const img = await image(version);
+      const config = path.join(img.root, 'etc/containerd/config.toml');
+      await writeFile(config, configToml(version, false));
+      try {
+        const run = await smoke(base, version, img);
+        expect(run.report.ok).toBe(false);
+        expect(failures(run.report)).toEqual([
+          'config: /etc/containerd/config.toml does not have the intended values: SystemdCgroup (runtime runc): want true, effective false',
+        ]);
+        // Nothing to adapt: the file already asks for cgroupfs.
+        expect(run.report.adaptations).toEqual([]);
+        await expectNothingLeft(run);
+      } finally {
+        await writeFile(config, configToml(version, true));
+      }
+    });
+
+    it('fails runc version and container run, naming runc, when runc is missing', async () => {
+      const img = await image(version);
+      const runc = path.join(img.root, 'usr/local/sbin/runc');
+      await rename(runc, `${runc}.away`);
+      try {
+        const run = await smoke(base, version, img);
+        expect(failures(run.report)).toEqual([
+          `runc version: runc: ${runc} does not exist (ENOENT)`,
+          `container run: skipped: runc cannot run (runc: ${runc} does not exist (ENOENT))`,
+        ]);
+        await expectNothingLeft(run);
+      } finally {
+        await rename(`${runc}.away`, runc);
+      }
+    });
+  });
+
+  // Where ctr is cut off varies (before the task, with a shim up, with runc init in the cgroup):
+  // whatever the container check says, nothing may be left.
+  it.each([25, 50])('a container run cut off after %i ms by its timeout still leaves nothing behind', async (ms) => {
+    requirePrerequisites();
+    const tmp = await mkdtemp(path.join(base, 't-'));
+    const img = await image('2.1.9');
+    const report = await runSmoke(
+      { root: img.root, prefix: '/usr/local', expect: expectFor('2.1.9'), mode: 'temporary', busybox: ASSETS.busybox },
+      { tmpDir: tmp, timeouts: { containerMs: ms } },
+    );
+    expect(failures(report).filter((f) => !f.startsWith('container run: '))).toEqual([]);
+    await expectNothingLeft({ report, image: img, tmp, ms: 0 });
+  });
+
+  it('fails container run, naming what is missing, without a static busybox', async () => {
+    const run = await smoke(base, '2.1.9', await image('2.1.9'), { busybox: '/bin/ls' });
+    const failed = failures(run.report);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatch(/^container run: no static busybox for the test container's rootfs \(\/bin\/ls: dynamically linked \(\/.*\)\); install busybox-static or pass its path$/);
+    await expectNothingLeft(run);
+  });
+
+  it('skips what needs the daemon, instead of hanging, when the installed config is missing', async () => {
+    const img = await image('2.1.9');
+    const config = path.join(img.root, 'etc/containerd/config.toml');
+    await rm(config);
+    try {
+      const run = await smoke(base, '2.1.9', img);
+      const failed = failures(run.report);
+      expect(failed[0]).toMatch(/^config: `containerd config dump` of \/etc\/containerd\/config.toml: cannot read .*config.toml \(ENOENT\)$/);
+      expect(failed[1]).toMatch(/^containerd start: skipped: the installed config cannot be read/);
+      expect(failed.slice(2)).toEqual(
+        ['socket', 'cri version', 'cri status', 'container run', 'nerdctl ps', 'ctr images'].map((n) => `${n}: skipped: the temporary containerd did not start`),
+      );
+      expect(check(run.report, 'cleanup').ok).toBe(true);
+      await expectNothingLeft(run);
+    } finally {
+      await writeFile(config, configToml('2.1.9', true));
+    }
+  });
+
+  it('service mode without a running containerd: fails the socket check at once and skips the rest', async () => {
+    const tmp = await mkdtemp(path.join(base, 't-'));
+    const socket = path.join(tmp, 'no-such.sock');
+    const report = await runSmoke(
+      { root: (await image('1.6.20')).root, prefix: '/usr/local', expect: expectFor('1.6.20'), mode: 'service', socket: `unix://${socket}`, busybox: ASSETS.busybox },
+      { tmpDir: tmp },
+    );
+    expect(failures(report)).toEqual([
+      `socket: containerd does not answer on ${socket}: the socket does not exist (is containerd running?)`,
+      ...['cri version', 'cri status', 'container run', 'nerdctl ps', 'ctr images'].map((n) => `${n}: skipped: containerd does not answer on its socket`),
+    ]);
+    expect(check(report, 'socket').durationMs).toBeLessThan(1_000);
+  });
+
+  it('service mode: checks the running containerd on its socket, neither starting nor stopping it', async () => {
+    requirePrerequisites();
+    const img = await image('2.1.9');
+    const config = path.join(img.root, 'etc/containerd/config.toml');
+    await writeFile(config, configToml('2.1.9', false));
+    const service = await startDaemon(base, img);
+    try {
+      const tmp = await mkdtemp(path.join(base, 't-'));
+      const report = await runSmoke(
+        { root: img.root, prefix: '/usr/local', expect: expectFor('2.1.9', { systemdCgroup: false }), mode: 'service', socket: service.paths.socket, busybox: ASSETS.busybox },
+        { tmpDir: tmp },
+      );
+      expect(failures(report)).toEqual([]);
+      expect(report.checks.map((c) => c.name)).toEqual(ALL_CHECKS.filter((n) => n !== 'containerd start'));
+      expect(report.adaptations).toEqual([]);
+      expect(service.daemon.exit()).toBeUndefined();
+      const ctr = installedBinaries(img.root, '/usr/local').ctr;
+      const namespaces = await execa(ctr, ['--address', service.paths.socket, 'namespaces', 'ls', '-q']);
+      expect(namespaces.stdout.split('\n')).not.toContain(SMOKE_NAMESPACE);
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await service.stop();
+      await writeFile(config, configToml('2.1.9', true));
+    }
+  });
+
+  it.each(VERSIONS)('cleanup kills a shim and container that outlived containerd %s, and removes their traces', async (version) => {
+    requirePrerequisites();
+    const img = await image(version);
+    const bins = installedBinaries(img.root, '/usr/local');
+    const { paths, daemon, runDirExisted } = await startDaemon(base, img);
+    const scratch = paths.dir;
+    const id = `smoke-left-${randomBytes(3).toString('hex')}`;
+    await prepareRootfs(path.join(scratch, 'rootfs'), ASSETS.busybox);
+    await mkdir(path.join(scratch, 'fifo'));
+    await execa(bins.ctr, [
+      '--address', paths.socket, '--namespace', SMOKE_NAMESPACE, 'run', '-d', '--fifo-dir', path.join(scratch, 'fifo'),
+      '--runc-binary', bins.runc, '--runc-root', path.join(scratch, 'runc-ctr'), '--rootfs', path.join(scratch, 'rootfs'), id, '/bin/sh', '-c', 'sleep 300',
+    ], { timeout: 30_000 });
+    expect((await cgroupProcs(path.join(SMOKE_NAMESPACE, id))).length).toBeGreaterThan(0);
+    // SIGTERM stops containerd but not its shims and containers (as in production).
+    expect((await stopTemporary(daemon, 10_000)).stopped).toBe(true);
+    const fromScratch = (argv: string[]) => argv.some((a) => a.includes(scratch));
+    expect((await findProcesses(fromScratch)).map((p) => path.basename(p.argv[0]!))).toContain('containerd-shim-runc-v2');
+
+    const result = await cleanupHost({ scratchDir: scratch, containerIds: [id], temporary: { socket: paths.socket, runDirExisted } });
+    expect(result.problems).toEqual([]);
+    expect(result.done.join('; ')).toMatch(/killed leftover containerd-shim-runc-v2\[\d+\]/);
+    expect(await findProcesses(fromScratch)).toEqual([]);
+    expect(await cgroupProcs(path.join(SMOKE_NAMESPACE, id))).toEqual([]);
+    for (const mount of await cgroupMounts()) expect(existsSync(path.join(mount, SMOKE_NAMESPACE, id))).toBe(false);
+    expect(await mountsUnder(scratch)).toEqual([]);
+    expect(existsSync(scratch)).toBe(false);
+    expect(existsSync(shimSocketPath(paths.socket, SMOKE_NAMESPACE, id))).toBe(false);
+    expect(existsSync('/run/containerd')).toBe(runDirExisted);
+  });
+});
