@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { execa, type ResultPromise } from 'execa';
 import { relevantLines } from './exec.ts';
-import { connects, sleep } from './host.ts';
+import { connects, deadline, sleep } from './host.ts';
 import type { TempPaths } from './temp-config.ts';
 
 export interface TemporaryDaemon {
@@ -87,10 +87,10 @@ export async function stopTemporary(daemon: TemporaryDaemon, graceMs: number): P
   if (daemon.exit() !== undefined) return { stopped: true, how: 'containerd had already exited' };
   const began = Date.now();
   daemon.subprocess.kill('SIGTERM');
-  const ended = await Promise.race([daemon.subprocess.then(() => true), sleep(graceMs).then(() => false)]);
+  const ended = await Promise.race([daemon.subprocess.then(() => true), deadline(graceMs).then(() => false)]);
   if (ended) return { stopped: true, how: `containerd stopped on SIGTERM in ${Date.now() - began} ms` };
   daemon.subprocess.kill('SIGKILL');
-  const killed = await Promise.race([daemon.subprocess.then(() => true), sleep(5_000).then(() => false)]);
+  const killed = await Promise.race([daemon.subprocess.then(() => true), deadline(5_000).then(() => false)]);
   return killed
     ? { stopped: true, how: `containerd did not stop within ${graceMs} ms of SIGTERM; killed with SIGKILL` }
     : { stopped: false, how: `containerd (pid ${daemon.pid}) survived SIGKILL` };

@@ -161,6 +161,9 @@ export const systemdRunning = () => isDirectory('/run/systemd/system');
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A deadline for Promise.race: unref'd, so a race that is won early does not hold the process open. */
+export const deadline = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
 /** Whether a unix socket accepts a connection. */
 export function connects(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
