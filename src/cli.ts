@@ -4,7 +4,7 @@
  */
 import { helpFor } from './cli/help.ts';
 import { parseArgv, type Options } from './cli/options.ts';
-import { NodePrepError, NotImplementedError } from './errors.ts';
+import { explainSystemError, NodePrepError, NotImplementedError } from './errors.ts';
 import type { Emit } from './events.ts';
 import { VERSION } from './version.ts';
 
@@ -115,7 +115,8 @@ function lineReporter(options: Options, io: Io): Emit {
   };
 }
 
-function reportError(err: unknown, flags: { json: boolean; verbose: boolean }, io: Io): number {
+function reportError(raw: unknown, flags: { json: boolean; verbose: boolean }, io: Io): number {
+  const err = explainSystemError(raw);
   const known = err instanceof NodePrepError ? err : undefined;
   const code = known?.exitCode ?? 1;
   if (flags.json) {

@@ -106,3 +106,36 @@ export class NotImplementedError extends NodePrepError {
     this.name = 'NotImplementedError';
   }
 }
+
+/**
+ * A system error (errno) from the file system, turned into what failed, why and what to do. Errors
+ * that are not system errors pass through unchanged.
+ */
+export function explainSystemError(err: unknown): unknown {
+  if (err instanceof NodePrepError || !(err instanceof Error)) return err;
+  const e = err as NodeJS.ErrnoException;
+  const where = e.path ? ` ${e.path}` : '';
+  switch (e.code) {
+    case 'ENOSPC':
+      return new NodePrepError('NO_SPACE', `No space left on the device holding${where || ' a file node-prep writes'}.`, {
+        hint: 'Free some space (containerd, runc and the CNI plugins need about 300 MB, the download cache as much again), or put the cache elsewhere with --cache-dir.',
+        fields: { path: e.path },
+        cause: err,
+      });
+    case 'EACCES':
+    case 'EPERM':
+      return new NodePrepError('PERMISSION', `Permission denied:${where || ` ${e.message}`}.`, {
+        hint: 'node-prep writes system paths: run it as root (sudo), or use --root DIR with a folder you can write.',
+        fields: { path: e.path },
+        cause: err,
+      });
+    case 'EROFS':
+      return new NodePrepError('READ_ONLY', `The file system holding${where} is read-only.`, {
+        hint: 'Remount it read-write, or install into an image root with --root DIR.',
+        fields: { path: e.path },
+        cause: err,
+      });
+    default:
+      return err;
+  }
+}

@@ -3,7 +3,7 @@
  * in as one transaction, record it, then prerequisites, services and the smoke test. Each phase is a
  * method so the CLI can show it as a task; the state between phases lives on the run.
  */
-import { mkdir, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../cli/context.ts';
 import { COMPONENTS } from '../components/index.ts';
@@ -123,6 +123,20 @@ export class InstallRun {
     return this.decisions;
   }
 
+  /**
+   * Docker's containerd.io package ships a config.toml with `disabled_plugins = ["cri"]`: the kubelet
+   * cannot use that containerd. node-prep's config enables CRI; say so, since Docker shares the daemon.
+   */
+  private async warnDockerConfig(): Promise<void> {
+    const text = await readFile(inRoot(this.root, NODE_PATHS.containerdConfig), 'utf8').catch(() => '');
+    if (/^\s*disabled_plugins\s*=\s*\[[^\]]*["']cri["']/m.test(text)) {
+      this.emit({
+        type: 'warn',
+        message: `${NODE_PATHS.containerdConfig} disables the CRI plugin (Docker's containerd.io ships it that way); node-prep's config enables it. The old file is backed up; Docker keeps using the same containerd.`,
+      });
+    }
+  }
+
   get toInstall(): ComponentDecision[] {
     return this.decisions.filter((d) => d.action === 'install');
   }
@@ -179,6 +193,7 @@ export class InstallRun {
         return false;
       }
       if (seen.kind === 'file') {
+        if (nodePath === NODE_PATHS.containerdConfig && !m?.files[nodePath]) await this.warnDockerConfig();
         const reason = backupReason(m, nodePath, seen.sha256);
         if (reason && !m?.backups[nodePath]) {
           const rec = await backupForeignFile(this.root, nodePath, reason);

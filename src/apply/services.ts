@@ -58,6 +58,8 @@ export interface LiveServiceInput {
   /** binary, runc or config changed: a running containerd must restart to use them. */
   restartNeeded: boolean;
   waitReady: (timeoutMs: number) => Promise<void>;
+  /** Whether something already answers on containerd's socket. */
+  socketAnswers: () => Promise<boolean>;
 }
 
 export async function runLiveService(input: LiveServiceInput): Promise<ServiceReport> {
@@ -70,6 +72,13 @@ export async function runLiveService(input: LiveServiceInput): Promise<ServiceRe
   const enabled = (await systemctl('is-enabled', '--quiet', 'containerd')).exitCode === 0;
   if (!enabled) await check(await systemctl('enable', 'containerd'), 'systemctl enable containerd');
   const active = (await systemctl('is-active', '--quiet', 'containerd')).exitCode === 0;
+  if (!active && (await input.socketAnswers())) {
+    // Another containerd (Docker's own unit, a hand-started one) holds the socket: starting ours would fail.
+    throw new NodePrepError('SOCKET_IN_USE', `${SOCKET} is already served by a containerd that the containerd unit did not start.`, {
+      hint: 'Stop it first (e.g. `systemctl stop docker containerd.io` or kill the hand-started containerd), then run node-prep again.',
+      fields: { socket: SOCKET },
+    });
+  }
   const restart = input.restartNeeded || input.unitChanged || !active;
   if (restart) {
     const r = await systemctl(active ? 'restart' : 'start', 'containerd');

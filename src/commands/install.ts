@@ -194,6 +194,7 @@ async function decideService(ctx: Context, run: InstallRun, forceRestart = false
     unitChanged: run.items.some((i) => i.path.endsWith('containerd.service') && i.outcome.kind !== 'unchanged') || forceRestart,
     restartNeeded: forceRestart || run.items.some((i) => i.outcome.kind !== 'unchanged' && (i.component === 'containerd' || i.component === 'runc')),
     waitReady: (ms) => waitForCri(SOCKET, ms),
+    socketAnswers: () => waitForCri(SOCKET, 0).then(() => true, () => false),
   });
 }
 

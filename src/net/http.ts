@@ -6,6 +6,7 @@
  */
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { HttpError, NetworkError, RateLimitError } from '../errors.ts';
+import { proxyFor } from './proxy.ts';
 import { redactUrl } from './redact.ts';
 
 export interface HttpConfig {
@@ -93,7 +94,13 @@ export class Http {
           signal: opts.signal,
         });
       } catch (err) {
-        throw new NetworkError(redactUrl(current.href), describeNetworkError(err), undefined, err);
+        const proxy = proxyFor(current.href, this.config.proxy);
+        throw new NetworkError(
+          redactUrl(current.href),
+          proxy ? `${describeNetworkError(err)} (through the proxy ${redactUrl(proxy)})` : describeNetworkError(err),
+          proxy ? `The request went through ${redactUrl(proxy)} from HTTPS_PROXY/HTTP_PROXY: check that proxy, or list the host in NO_PROXY.` : undefined,
+          err,
+        );
       }
       const location = header(res.headers, 'location');
       if (opts.follow !== false && res.statusCode >= 300 && res.statusCode < 400 && location) {

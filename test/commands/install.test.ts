@@ -126,6 +126,14 @@ describe('install --root DIR', () => {
     expect(contentOf(await snapshot(root))).toEqual(pristine);
   });
 
+  it("warns when it replaces Docker's containerd.io config that disables CRI", async () => {
+    await mkdir(path.join(root, 'etc/containerd'), { recursive: true });
+    await writeFile(path.join(root, 'etc/containerd/config.toml'), '#   Copyright 2018-2022 Docker Inc.\ndisabled_plugins = ["cri"]\n');
+    const r = await install('--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).warnings.join('\n')).toContain("disables the CRI plugin (Docker's containerd.io ships it that way)");
+  });
+
   it('uninstall keeps a file changed since install unless --force', async () => {
     expect((await install()).code).toBe(0);
     await writeFile(path.join(root, 'etc/crictl.yaml'), 'runtime-endpoint: edited\n');

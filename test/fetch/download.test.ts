@@ -176,6 +176,15 @@ describe('fetchVerified', () => {
     }
   });
 
+  it('says when a failed connection went through the proxy', async () => {
+    const proxied = makeHttp({ proxy: { http: 'http://127.0.0.1:9', https: 'http://127.0.0.1:9', no: '' }, retryDelaysMs: [] });
+    const err = await fetchVerified(proxied, cache, target('small.tar.gz', SMALL)).catch((e) => e);
+    await proxied.close();
+    expect(err).toBeInstanceOf(NetworkError);
+    expect(err.message).toContain('through the proxy http://127.0.0.1:9');
+    expect(err.hint).toContain('NO_PROXY');
+  });
+
   it('never counts a partial file: a leftover temp file is ignored', async () => {
     const t = target('small.tar.gz', SMALL);
     const tmp = await cache.tempPath(t.sha256);
