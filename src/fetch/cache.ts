@@ -4,10 +4,10 @@
  * rename is atomic) and never count. Two runs at once each write their own temp file; the rename of
  * identical content by either is harmless.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256File } from '../install/hash.ts';
 
 export class ArtifactCache {
   constructor(readonly dir: string) {}
@@ -46,10 +46,4 @@ export class ArtifactCache {
   async drop(sha256: string): Promise<void> {
     await rm(this.pathFor(sha256), { force: true });
   }
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import { COMPONENTS } from '../components/index.ts';
@@ -7,6 +6,7 @@ import type { CgroupDecision } from '../config/cgroup.ts';
 import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type NodeFile } from '../config/render.ts';
 import type { RegistryMirror } from '../config/types.ts';
 import { NodePrepError } from '../errors.ts';
+import { sha256Data } from '../install/hash.ts';
 import { resolveVersion, type ResolvedVersion } from '../versions/resolve.ts';
 import type { VersionSpec } from '../versions/spec.ts';
 import { planArtifact, type ArtifactDeps } from './artifact.ts';
@@ -95,6 +95,6 @@ function configFile(f: NodeFile, root: string): PlannedFile {
     mode: f.mode,
     optional: false,
     content: f.content,
-    sha256: createHash('sha256').update(f.content).digest('hex'),
+    sha256: sha256Data(f.content),
   };
 }
