@@ -6,7 +6,7 @@
 import { mkdir, mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../cli/context.ts';
-import { COMPONENTS } from '../components/index.ts';
+import { releaseOf } from '../plan/artifact.ts';
 import type { ComponentName } from '../components/types.ts';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
@@ -156,7 +156,7 @@ export class InstallRun {
     await ensureDir(stateDir);
     this.stagingDir = await mkdtemp(path.join(stateDir, 'staging-'));
     for (const d of this.toInstall) {
-      const release = COMPONENTS[d.name].release(d.version, d.artifact.arch);
+      const release = releaseOf(d.artifact);
       const archive = this.fetched.get(d.name)!.path;
       const dir = path.join(this.stagingDir, d.name);
       await mkdir(dir, { recursive: true });
@@ -206,7 +206,7 @@ export class InstallRun {
     };
 
     for (const d of this.toInstall) {
-      const release = COMPONENTS[d.name].release(d.version, d.artifact.arch);
+      const release = releaseOf(d.artifact);
       const staged = this.staged.get(d.name) ?? [];
       for (const s of staged) {
         const entry = release.install.find((e) => e.member === s.member)!;

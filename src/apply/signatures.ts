@@ -5,8 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Context } from '../cli/context.ts';
 import { parseSha256Sums, clearsignedBody } from '../checksums/sums.ts';
-import { COMPONENTS } from '../components/index.ts';
 import { HttpError, NodePrepError } from '../errors.ts';
+import { releaseOf } from '../plan/artifact.ts';
 import type { PlannedArtifact } from '../plan/types.ts';
 import { assertSignatures, loadKeyring, verifyRelease, type Keyring, type KeyringName, type ReleaseSignatureResult } from '../verify/signatures.ts';
 
@@ -20,7 +20,7 @@ export async function verifyArtifactSignatures(ctx: Context, artifacts: Array<{ 
   const keyrings: Partial<Record<KeyringName, Keyring>> = {};
   const out: ArtifactSignatures[] = [];
   for (const { artifact, path } of artifacts) {
-    const release = COMPONENTS[artifact.component].release(artifact.version, artifact.arch);
+    const release = releaseOf(artifact);
     if (release.signatures.length === 0) continue;
     for (const s of release.signatures) keyrings[s.keyring] ??= await loadKeyring(s.keyring, extra);
     const files = new Map<string, Uint8Array>();

@@ -38,6 +38,8 @@ export function pinnedVersions(component: ComponentName, arches: readonly Arch[]
 
 export interface PinLookup {
   component: ComponentName;
+  /** The pin table's key when it is not the component's (containerd-static). */
+  pinKey?: string | undefined;
   version: string;
   arch: Arch;
   asset: string;
@@ -74,7 +76,7 @@ export class PinSet {
       }
       if (best) return { sha256: best.hex, source: { kind: 'pinned', from: 'checksums-file', file: this.extraFile } };
     }
-    const hex = BUILT_IN[TABLE_KEY[q.component]]?.[q.version]?.[q.arch];
+    const hex = BUILT_IN[q.pinKey ?? TABLE_KEY[q.component]]?.[q.version]?.[q.arch];
     return typeof hex === 'string' ? { sha256: hex, source: { kind: 'pinned', from: 'built-in' } } : undefined;
   }
 

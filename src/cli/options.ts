@@ -29,6 +29,7 @@ export interface Options {
   checksums: string | undefined;
   sandboxImage: string | undefined;
   cgroupDriver: 'systemd' | 'cgroupfs' | undefined;
+  containerdFlavor: 'auto' | 'dynamic' | 'static';
   registryMirrors: Array<{ host: string; url: string }>;
   namespace: string;
   start: boolean;
@@ -80,6 +81,7 @@ const FLAGS = {
   checksums: { type: 'string' },
   'sandbox-image': { type: 'string' },
   'cgroup-driver': { type: 'string' },
+  'containerd-flavor': { type: 'string' },
   'registry-mirror': { type: 'string', multiple: true },
   namespace: { type: 'string' },
   'no-start': { type: 'boolean' },
@@ -104,7 +106,7 @@ type Flag = keyof typeof FLAGS;
 const VERSION_FLAGS: Flag[] = [...COMPONENT_NAMES];
 const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout'];
 const PLAN_FLAGS: Flag[] = [
-  ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver',
+  ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
   'registry-mirror', 'namespace', 'no-start', 'skip-smoke',
 ];
 const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
@@ -113,7 +115,7 @@ const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
 export const COMMAND_FLAGS: Record<Command, Flag[]> = {
   install: [...PLAN_FLAGS, 'dry-run', 'force', 'busybox'],
   plan: PLAN_FLAGS,
-  download: [...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'bundle'],
+  download: [...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'bundle', 'containerd-flavor'],
   smoke: ['root', 'busybox'],
   status: ['root', 'prefix'],
   uninstall: ['root', 'prefix', 'purge', 'force', 'dry-run', 'no-start'],
@@ -175,6 +177,10 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
   if (cgroup !== undefined && cgroup !== 'systemd' && cgroup !== 'cgroupfs') {
     throw new UsageError(`--cgroup-driver ${JSON.stringify(cgroup)}: use systemd or cgroupfs.`);
   }
+  const flavor = values['containerd-flavor'] ?? 'auto';
+  if (flavor !== 'auto' && flavor !== 'dynamic' && flavor !== 'static') {
+    throw new UsageError(`--containerd-flavor ${JSON.stringify(flavor)}: use auto, dynamic or static.`);
+  }
   const verify = values.verify ?? 'default';
   if (verify !== 'default' && verify !== 'strict') throw new UsageError(`--verify ${JSON.stringify(verify)}: use default or strict.`);
 
@@ -204,6 +210,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       checksums: values.checksums ?? env.NODE_PREP_CHECKSUMS,
       sandboxImage: values['sandbox-image'],
       cgroupDriver: cgroup,
+      containerdFlavor: flavor,
       registryMirrors: (values['registry-mirror'] ?? []).map(parseRegistryMirror),
       namespace: values.namespace ?? 'k8s.io',
       start: !values['no-start'],

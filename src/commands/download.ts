@@ -12,7 +12,7 @@ import { COMPONENTS } from '../components/index.ts';
 import type { Emit } from '../events.ts';
 import { HttpError, UsageError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
-import { planArtifact } from '../plan/artifact.ts';
+import { planArtifact, releaseOf } from '../plan/artifact.ts';
 import { resolveAll } from '../plan/build.ts';
 import type { PlannedArtifact } from '../plan/types.ts';
 import { VERSION } from '../version.ts';
@@ -23,13 +23,17 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
   const bundleDir = path.resolve(dir);
   const arches: Arch[] = ctx.options.arches ?? [ctx.arch];
   const resolved = (await resolveAll(ctx.options.specs, ctx)).filter((r) => r !== undefined);
-  const artifacts = (await Promise.all(arches.flatMap((arch) => resolved.map((r) => planArtifact(r, arch, ctx))))).flat();
+  // A bundle is made for other machines: no libc to look at, so `auto` means the dynamic build.
+  const asStatic = ctx.options.containerdFlavor === 'static';
+  const artifacts = (
+    await Promise.all(arches.flatMap((arch) => resolved.map((r) => planArtifact(r, arch, ctx, r.component === 'containerd' ? { static: asStatic } : {}))))
+  ).flat();
 
   const fetched = await fetchAll(ctx.http(), ctx.cache(), artifacts.map(toTarget), { emit });
   await mkdir(bundleDir, { recursive: true });
   const entries: BundleLock['artifacts'] = [];
   for (const [i, a] of artifacts.entries()) {
-    const release = COMPONENTS[a.component].release(a.version, a.arch);
+    const release = releaseOf(a);
     const rel = (name: string) => path.posix.join(release.repo, 'releases/download', release.tag, name);
     await placeFile(bundleDir, rel(a.name), { from: fetched[i]!.path });
     const checksumFile = await copyPublished(ctx, bundleDir, rel(a.checksumFile.name), a.checksumFile.url, emit);

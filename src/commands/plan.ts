@@ -1,5 +1,6 @@
 import type { Context } from '../cli/context.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
+import { decideContainerdBuild } from '../plan/libc.ts';
 import { buildPlan } from '../plan/build.ts';
 import { planChanges } from '../plan/changes.ts';
 import { readManifest } from '../state/manifest.ts';
@@ -21,6 +22,7 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
       registryMirrors: o.registryMirrors,
       nodePrepVersion: VERSION,
       cgroup,
+      containerdStatic: await decideContainerdBuild(o.containerdFlavor, o.root, ctx.arch),
       sandboxImage: o.sandboxImage,
       namespace: o.namespace,
     },

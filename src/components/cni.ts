@@ -25,6 +25,7 @@ export const cni: Component = {
     const asset = `cni-plugins-linux-${arch}-v${version}.tgz`;
     return {
       component: 'cni',
+      pinKey: 'cni-plugins',
       version,
       tag: `v${version}`,
       arch,

@@ -1,6 +1,6 @@
 import semver from 'semver';
 import type { Arch } from '../arch.ts';
-import type { Component, InstallEntry } from './types.ts';
+import type { Component, InstallEntry, ReleaseOptions } from './types.ts';
 
 const REPO = 'containerd/containerd';
 
@@ -21,9 +21,10 @@ export const containerd: Component = {
   repo: REPO,
   optional: false,
   flag: 'containerd',
-  release(version: string, arch: Arch) {
-    // The tag has a `v`, the file name does not: containerd-2.3.4-linux-amd64.tar.gz
-    const asset = `containerd-${version}-linux-${arch}.tar.gz`;
+  release(version: string, arch: Arch, options: ReleaseOptions = {}) {
+    // The tag has a `v`, the file name does not: containerd-2.3.4-linux-amd64.tar.gz. The static
+    // build has the same layout (Makefile pack_release is shared) under containerd-static-….
+    const asset = `containerd-${options.static ? 'static-' : ''}${version}-linux-${arch}.tar.gz`;
     const install: InstallEntry[] = binaries(version).map(([name, required]) => ({
       member: `bin/${name}`,
       dest: { base: 'prefix', dir: 'bin' },
@@ -33,6 +34,7 @@ export const containerd: Component = {
     }));
     return {
       component: 'containerd',
+      pinKey: options.static ? 'containerd-static' : 'containerd',
       version,
       tag: `v${version}`,
       arch,

@@ -14,6 +14,7 @@ export const crictl: Component = {
     const asset = `crictl-v${version}-linux-${arch}.tar.gz`;
     return {
       component: 'crictl',
+      pinKey: 'crictl',
       version,
       tag: `v${version}`,
       arch,

@@ -14,6 +14,7 @@ export const nerdctl: Component = {
     const asset = `nerdctl-${version}-linux-${arch}.tar.gz`;
     return {
       component: 'nerdctl',
+      pinKey: 'nerdctl',
       version,
       tag: `v${version}`,
       arch,

@@ -14,6 +14,7 @@ export const runc: Component = {
     const asset = `runc.${arch}`;
     return {
       component: 'runc',
+      pinKey: 'runc',
       version,
       tag: `v${version}`,
       arch,

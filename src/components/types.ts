@@ -30,9 +30,17 @@ export interface InstallEntry {
   required: boolean;
 }
 
+/** Build variants a project publishes besides its default asset (containerd's static build). */
+export interface ReleaseOptions {
+  /** containerd-static-<v>-linux-<arch>.tar.gz: no glibc needed (musl, or glibc older than 2.35). */
+  static?: boolean | undefined;
+}
+
 /** Everything node-prep needs to know about one component at one version for one arch. */
 export interface ComponentRelease {
   component: ComponentName;
+  /** The key of the pin table: the component, or its variant (`containerd-static`). */
+  pinKey: string;
   version: string;
   tag: string;
   arch: Arch;
@@ -53,5 +61,5 @@ export interface Component {
   optional: boolean;
   /** What the user types: `--containerd`, `--cni` ... */
   flag: string;
-  release(version: string, arch: Arch): ComponentRelease;
+  release(version: string, arch: Arch, options?: ReleaseOptions): ComponentRelease;
 }

@@ -7,7 +7,7 @@ import type { Arch } from '../arch.ts';
 import { describeDigestSource, type DigestSource, type PinSet } from '../checksums/pins.ts';
 import { clearsignedBody, parseBareHex, parseSha256Sums } from '../checksums/sums.ts';
 import { COMPONENTS } from '../components/index.ts';
-import type { ComponentName, ComponentRelease } from '../components/types.ts';
+import type { ComponentName, ComponentRelease, ReleaseOptions } from '../components/types.ts';
 import { HttpError, NoAssetError, NodePrepError, VersionNotFoundError } from '../errors.ts';
 import type { GitHub, Release } from '../net/github.ts';
 import { redactUrl } from '../net/redact.ts';
@@ -28,8 +28,8 @@ export interface ArtifactDeps {
   lockedDigest?: ((component: ComponentName, version: string, arch: Arch) => string | undefined) | undefined;
 }
 
-export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: ArtifactDeps): Promise<PlannedArtifact> {
-  const release = COMPONENTS[resolved.component].release(resolved.version, arch);
+export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: ArtifactDeps, options: ReleaseOptions = {}): Promise<PlannedArtifact> {
+  const release = COMPONENTS[resolved.component].release(resolved.version, arch, options);
   const gh = deps.github();
   const url = gh.downloadUrl(release.repo, release.tag, release.asset.name);
   const checksumUrl = gh.downloadUrl(release.repo, release.tag, release.checksum.file);
@@ -39,12 +39,14 @@ export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: 
     arch,
     name: release.asset.name,
     kind: release.asset.kind,
+    ...(options.static ? { static: true } : {}),
     url,
     checksumFile: { name: release.checksum.file, url: checksumUrl },
     signatures: release.signatures.map((s) => ({ name: s.file, url: gh.downloadUrl(release.repo, release.tag, s.file) })),
   };
   const pin = deps.pins.lookup({
     component: release.component,
+    pinKey: release.pinKey,
     version: release.version,
     arch,
     asset: release.asset.name,
@@ -116,4 +118,9 @@ async function explainMissing(release: ComponentRelease, url: string, resolved: 
     return new NoAssetError(release.component, release.version, release.arch, redactUrl(url));
   }
   return new VersionNotFoundError(release.component, release.version, nearestVersions(releases.map((r) => r.version), release.version));
+}
+
+/** The catalog entry behind a planned artifact (with its build variant). */
+export function releaseOf(a: Pick<PlannedArtifact, 'component' | 'version' | 'arch' | 'static'>): ComponentRelease {
+  return COMPONENTS[a.component].release(a.version, a.arch, { static: a.static });
 }

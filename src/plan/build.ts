@@ -9,7 +9,7 @@ import { NodePrepError } from '../errors.ts';
 import { sha256Data } from '../install/hash.ts';
 import { resolveVersion, type ResolvedVersion } from '../versions/resolve.ts';
 import type { VersionSpec } from '../versions/spec.ts';
-import { planArtifact, type ArtifactDeps } from './artifact.ts';
+import { planArtifact, releaseOf, type ArtifactDeps } from './artifact.ts';
 import { destinationDir, inRoot } from './paths.ts';
 import type { Plan, PlannedArtifact, PlannedFile } from './types.ts';
 
@@ -22,6 +22,8 @@ export interface PlanInputs {
   registryMirrors: RegistryMirror[];
   nodePrepVersion: string;
   cgroup: CgroupDecision;
+  /** containerd's static build instead of the glibc-linked one, and why. */
+  containerdStatic: { static: boolean; reason: string };
   sandboxImage: string | undefined;
   namespace: string;
 }
@@ -30,7 +32,9 @@ export interface PlanInputs {
 export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise<Plan> {
   const resolved = await resolveAll(inputs.specs, deps);
   const chosen = resolved.filter((r): r is ResolvedVersion => r !== undefined);
-  const artifacts = await Promise.all(chosen.map((r) => planArtifact(r, inputs.arch, deps)));
+  const artifacts = await Promise.all(
+    chosen.map((r) => planArtifact(r, inputs.arch, deps, r.component === 'containerd' ? { static: inputs.containerdStatic.static } : {})),
+  );
   const containerdVersion = chosen.find((r) => r.component === 'containerd')!.version;
   const nodeFiles = await renderNodeFiles({
     containerdVersion,
@@ -58,6 +62,8 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
       cgroupDriver: inputs.cgroup.driver,
       cgroupDriverReason: inputs.cgroup.reason,
       sandboxImage: inputs.sandboxImage ?? defaultSandboxImage(containerdVersion),
+      build: inputs.containerdStatic.static ? 'static' : 'dynamic',
+      buildReason: inputs.containerdStatic.reason,
     },
     files: [...artifacts.flatMap((a) => binaryFiles(a, inputs)), ...nodeFiles.map((f) => configFile(f, inputs.root))],
   };
@@ -77,7 +83,7 @@ export async function resolveAll(specs: Record<ComponentName, VersionSpec>, deps
 }
 
 function binaryFiles(artifact: PlannedArtifact, inputs: PlanInputs): PlannedFile[] {
-  const release = COMPONENTS[artifact.component].release(artifact.version, artifact.arch);
+  const release = releaseOf(artifact);
   return release.install.map((entry) => ({
     path: inRoot(inputs.root, path.posix.join(destinationDir(entry.dest, inputs.prefix), entry.name)),
     component: artifact.component,

@@ -19,7 +19,13 @@ export function renderPlan(plan: Plan): string {
     lines.push(`  ${a.name}`, `    url     ${a.url}`, `    sha256  ${a.sha256}`, `    from    ${describeDigestSource(a.digestSource)}`);
   }
   const c = plan.containerd;
-  lines.push('', 'containerd config:', `  config version ${c.configVersion}, sandbox image ${c.sandboxImage}`, `  cgroup driver ${c.cgroupDriver} (${c.cgroupDriverReason})`);
+  lines.push(
+    '',
+    'containerd:',
+    `  ${c.build} build (${c.buildReason})`,
+    `  config version ${c.configVersion}, sandbox image ${c.sandboxImage}`,
+    `  cgroup driver ${c.cgroupDriver} (${c.cgroupDriverReason})`,
+  );
   lines.push('', 'Files install would write (? = when the archive has it):');
   // Binaries grouped by folder and archive; config files one per line with what they are for.
   const groups = new Map<string, string[]>();

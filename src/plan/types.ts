@@ -20,6 +20,9 @@ export interface Plan {
     cgroupDriver: 'systemd' | 'cgroupfs';
     cgroupDriverReason: string;
     sandboxImage: string;
+    /** The glibc-linked release asset, or containerd-static-…. */
+    build: 'dynamic' | 'static';
+    buildReason: string;
   };
   files: PlannedFile[];
 }
@@ -37,6 +40,8 @@ export interface PlannedArtifact {
   arch: Arch;
   name: string;
   kind: 'tar.gz' | 'binary';
+  /** containerd's static build. */
+  static?: boolean;
   url: string;
   sha256: string;
   digestSource: DigestSource;

@@ -1,7 +1,7 @@
 /**
  * `node-prep plan` end to end: the built CLI against the test release server on loopback.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -148,6 +148,24 @@ describe('node-prep plan', () => {
     expect(r.code, r.stderr).toBe(0);
     const cni = JSON.parse(r.stdout).artifacts.find((a: { component: string }) => a.component === 'cni');
     expect(cni.url).toBe(`${gh.url}/containernetworking/plugins/releases/download/v1.8.0/cni-plugins-linux-amd64-v1.8.0.tgz`);
+  });
+
+  it.each([
+    ['glibc 2.31', { 'lib/x86_64-linux-gnu/libc-2.31.so': 'elf' }, { 'lib/x86_64-linux-gnu/libc.so.6': 'libc-2.31.so' }, 'containerd-static-2.3.4-linux-amd64.tar.gz', /glibc 2\.31, older than the 2\.35/],
+    ['musl', { 'lib/ld-musl-x86_64.so.1': 'elf' }, {}, 'containerd-static-2.3.4-linux-amd64.tar.gz', /musl/],
+    ['glibc 2.36', { 'lib/x86_64-linux-gnu/libc-2.36.so': 'elf' }, { 'lib/x86_64-linux-gnu/libc.so.6': 'libc-2.36.so' }, 'containerd-2.3.4-linux-amd64.tar.gz', /glibc 2\.36/],
+  ])('an image root with %s gets the right containerd build', async (_name, files, links, asset, reason) => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'np-libc-'));
+    for (const [f, body] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(root, f)), { recursive: true });
+      await writeFile(path.join(root, f), body);
+    }
+    for (const [l, target] of Object.entries(links)) await symlink(target, path.join(root, l));
+    const r = await runCli(['plan', '--root', root, '--arch', 'amd64', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.artifacts[0]).toMatchObject({ name: asset, digestSource: { kind: 'pinned', from: 'built-in' } });
+    expect(plan.containerd.buildReason).toMatch(reason);
   });
 
   it('none skips an optional component', async () => {
