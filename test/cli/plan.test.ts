@@ -177,6 +177,24 @@ describe('node-prep plan', () => {
   });
 });
 
+describe('node-prep versions', () => {
+  it('lists the default, the pinned versions and the released ones', async () => {
+    const r = await runCli(['versions', 'containerd', '--arch', 'amd64', '--json', ...mirror()]);
+    expect(r.code, r.stderr).toBe(0);
+    const [c] = JSON.parse(r.stdout).components;
+    expect(c).toMatchObject({ name: 'containerd', default: '2.3.4' });
+    expect(c.pinned).toContain('1.7.34');
+    expect(c.releases).toEqual(['2.3.4', '2.2.7', '2.2.5', '2.1.9', '2.1.4', '1.7.34']);
+  });
+
+  it('still lists defaults and pins when the API cannot be reached', async () => {
+    const r = await runCli(['versions', 'runc', '--arch', 'amd64', '--github-api', 'http://127.0.0.1:9']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('default   1.4.3');
+    expect(r.stdout).toMatch(/released  \(not listed: .*connection refused/);
+  });
+});
+
 describe('usage errors exit 2 with one clear line', () => {
   it.each([
     [['plan', '--arch', 'riscv64'], 'riscv64" is not supported: node-prep installs for amd64 and arm64 only'],
