@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 // Bundle src/ into dist/ with code splitting: each command's code is its own chunk, loaded on use.
-import { readFile, rm } from 'node:fs/promises';
+// Chunks are content-hashed and written over the old dist/ before stale files are removed, so a CLI
+// already running from dist/ (a parallel test run) never finds its files gone.
+import { readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { build } from 'esbuild';
 
-const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
-await rm(new URL('../dist', import.meta.url), { recursive: true, force: true });
-await build({
+const root = new URL('..', import.meta.url).pathname;
+const outdir = path.join(root, 'dist');
+const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
+const result = await build({
+  absWorkingDir: root,
   entryPoints: { cli: 'src/cli.ts' },
-  outdir: 'dist',
+  outdir,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -15,8 +20,14 @@ await build({
   target: 'node22',
   sourcemap: 'linked',
   legalComments: 'linked',
+  metafile: true,
   define: { __NODE_PREP_VERSION__: JSON.stringify(pkg.version) },
   // CommonJS dependencies (semver, tar's helpers) call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __npCreateRequire } from 'node:module'; const require = __npCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+const fresh = new Set(Object.keys(result.metafile.outputs).map((o) => path.resolve(root, o)));
+for (const name of await readdir(outdir)) {
+  const file = path.join(outdir, name);
+  if (!fresh.has(file) && !name.startsWith('cli.js')) await rm(file, { force: true, recursive: true });
+}

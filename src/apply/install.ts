@@ -19,7 +19,7 @@ import { Transaction, type FileOutcome } from '../install/transaction.ts';
 import { NODE_PATHS, inRoot } from '../plan/paths.ts';
 import type { Plan, PlannedArtifact, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
-import { backupForeignFile, backupReason, readManifest, writeManifest, type Manifest } from '../state/manifest.ts';
+import { backupForeignFile, backupReason, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
 import { VERSION } from '../version.ts';
 import { observe, statFacts, type Observed } from './observe.ts';
 import { enableInImage, WANTS_LINK } from './services.ts';
@@ -71,8 +71,6 @@ export class InstallRun {
   private stagingDir: string | undefined;
   private lock: Lock | undefined;
   private tx: Transaction | undefined;
-  /** Whether containerd's binary, config or unit changed: a running containerd must restart. */
-  containerdChanged = false;
 
   constructor(
     readonly ctx: Context,
@@ -195,9 +193,11 @@ export class InstallRun {
       if (seen.kind === 'file') {
         if (nodePath === NODE_PATHS.containerdConfig && !m?.files[nodePath]) await this.warnDockerConfig();
         const reason = backupReason(m, nodePath, seen.sha256);
-        if (reason && !m?.backups[nodePath]) {
+        if (reason) {
+          // Every replaced foreign or edited file is copied; the record keeps the first one (the
+          // original foreign file), which is what uninstall restores.
           const rec = await backupForeignFile(this.root, nodePath, reason);
-          if (rec) backups[nodePath] = rec;
+          if (rec && !m?.backups[nodePath]) backups[nodePath] = rec;
           this.emit({ type: 'warn', message: `${nodePath} was ${reason === 'foreign' ? 'not written by node-prep' : 'changed since node-prep wrote it'}; kept a copy at ${rec?.backupPath}` });
         }
       }
@@ -205,18 +205,18 @@ export class InstallRun {
       return true;
     };
 
+    const configs = new Set(this.plan.files.filter((f) => f.source.kind === 'config').map((f) => this.nodePath(f.path)));
     for (const d of this.toInstall) {
-      const release = releaseOf(d.artifact);
       const staged = this.staged.get(d.name) ?? [];
+      const now = new Set<string>();
       for (const s of staged) {
-        const entry = release.install.find((e) => e.member === s.member)!;
+        // The plan's file for this member: a bare binary's member is the asset itself.
         const file = this.plan.files.find((f) => f.component === d.name && f.source.kind === 'artifact' && f.source.member === (s.member || d.artifact.name))!;
         const nodePath = this.nodePath(file.path);
-        if (await prepare(nodePath, d.name, s.sha256, entry.mode)) tx.put(inRoot(this.root, nodePath), { file: s.stagedPath, sha256: s.sha256 }, entry.mode);
+        now.add(nodePath);
+        if (await prepare(nodePath, d.name, s.sha256, s.mode)) tx.put(inRoot(this.root, nodePath), { file: s.stagedPath, sha256: s.sha256 }, s.mode);
       }
       // Files the previous version of this component had and this one does not.
-      const now = new Set(staged.map((s) => this.nodePath(this.plan.files.find((f) => f.component === d.name && f.source.kind === 'artifact' && f.source.member === (s.member || d.artifact.name))!.path)));
-      const configs = new Set(this.plan.files.filter((f) => f.source.kind === 'config').map((f) => this.nodePath(f.path)));
       for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
         if (f.component === d.name && !now.has(nodePath) && !configs.has(nodePath)) tx.remove(inRoot(this.root, nodePath));
       }
@@ -239,9 +239,6 @@ export class InstallRun {
       this.items.push({ path: nodePath, component: w?.component ?? 'node', outcome: r.outcome, backup: backups[nodePath]?.backupPath });
       this.emit({ type: 'write', path: nodePath, outcome: r.outcome.kind });
     }
-    this.containerdChanged = this.items.some(
-      (i) => i.outcome.kind !== 'unchanged' && (i.component === 'containerd' || i.component === 'runc'),
-    );
     await this.record(writes, backups);
   }
 
@@ -270,18 +267,25 @@ export class InstallRun {
       dirs: [...new Set([...(prev?.dirs ?? []), ...(await existing(this.root, this.createdDirs))])].sort(),
       intent: { cgroupDriver: this.plan.containerd.cgroupDriver, sandboxImage: this.plan.containerd.sandboxImage, configVersion: this.plan.containerd.configVersion },
     };
-    if (prev && JSON.stringify({ ...prev, installedAt: '' }) === JSON.stringify({ ...next, installedAt: '' })) return;
+    if (prev && serializeManifest({ ...prev, installedAt: '' }) === serializeManifest({ ...next, installedAt: '' })) return;
     await writeManifest(this.root, next);
+    this.previousManifest = prev;
     this.manifest = next;
   }
+
+  private previousManifest: Manifest | undefined;
 
   get changed(): boolean {
     return this.items.some((i) => i.outcome.kind !== 'unchanged');
   }
 
-  /** Put back the previous files (after a failed smoke test on an upgrade). */
+  /** Put back the previous files and the previous record (after a failed smoke test on an upgrade). */
   async rollback(): Promise<void> {
     await this.tx?.rollback();
+    if (this.previousManifest) {
+      await writeManifest(this.root, this.previousManifest);
+      this.manifest = this.previousManifest;
+    }
   }
 
   async finish(): Promise<void> {
