@@ -4,7 +4,7 @@
  */
 import { helpFor } from './cli/help.ts';
 import { parseArgv, type Options } from './cli/options.ts';
-import { explainSystemError, NodePrepError, NotImplementedError } from './errors.ts';
+import { explainSystemError, NodePrepError } from './errors.ts';
 import type { Emit } from './events.ts';
 import { VERSION } from './version.ts';
 
@@ -84,8 +84,11 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
         const { report, text, ok } = await smokeCommand(ctx);
         return { data: report, text, exitCode: ok ? 0 : 1 };
       }
-      case 'doctor':
-        throw new NotImplementedError(options.command);
+      case 'doctor': {
+        const { doctorCommand } = await import('./commands/doctor.ts');
+        const { report, text, exitCode } = await doctorCommand(ctx);
+        return { data: report, text, exitCode };
+      }
     }
   } finally {
     await ctx.close();

@@ -97,16 +97,6 @@ export class ChecksumMismatchError extends NodePrepError {
   }
 }
 
-export class NotImplementedError extends NodePrepError {
-  constructor(command: string) {
-    super('NOT_IMPLEMENTED', `\`node-prep ${command}\` is not available in this version of node-prep.`, {
-      hint: 'Run `node-prep plan` to see what an install would do.',
-      fields: { command },
-    });
-    this.name = 'NotImplementedError';
-  }
-}
-
 /**
  * A system error (errno) from the file system, turned into what failed, why and what to do. Errors
  * that are not system errors pass through unchanged.

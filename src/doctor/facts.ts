@@ -1,0 +1,200 @@
+/**
+ * Read the facts doctor decides on, once, from files. Kernel, cgroups, modules, sysctls and swap are
+ * the host's (procDir, sysDir); libc, init, OS, packages, config and units are the root's (`/` or
+ * --root DIR). Tests point procDir, sysDir and the other sources at a fake tree.
+ */
+import { lstat, open, readFile, statfs } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { normalizeArch, type Arch } from '../arch.ts';
+import { MODULES, SYSCTLS } from '../apply/prereqs.ts';
+import { SOCKET } from '../apply/services.ts';
+import { detectCgroupDriver, resolveInRoot } from '../config/cgroup.ts';
+import { inRoot } from '../plan/paths.ts';
+import { readManifest } from '../state/manifest.ts';
+import { parseLddVersion, readLibc } from './libc.ts';
+import {
+  probeSocket,
+  readContainerdBinaries,
+  readContainerdConfig,
+  readContainerdProcesses,
+  readMaskedUnits,
+  readPackages,
+} from './runtimes.ts';
+import type { CgroupFact, DiskFact, Facts, LibcFact, ModuleFact } from './types.ts';
+
+export interface FactSources {
+  /** What node-prep installs for (--arch); default: the host's. */
+  targetArch?: Arch | undefined;
+  /** `uname -m`; default os.machine(). */
+  hostArch?: string;
+  /** Where the host's kernel modules are; default /lib/modules. */
+  modulesDir?: string;
+  /** The containerd socket on the live host. */
+  socketPath?: string;
+  statfs?: (dir: string) => Promise<{ bavail: number | bigint; bsize: number | bigint }>;
+  /** `ldd --version` of the live host (stdout + stderr), the libc fallback; undefined when it cannot run. */
+  lddVersion?: () => Promise<string | undefined>;
+}
+
+export async function readFacts(root: string, procDir = '/proc', sysDir = '/sys', sources: FactSources = {}): Promise<Facts> {
+  const live = root === '/';
+  const hostArch = sources.hostArch ?? os.machine();
+  const target = sources.targetArch ?? normalizeArch(hostArch) ?? 'amd64';
+  const release = await readTrimmed(path.join(procDir, 'sys/kernel/osrelease'));
+  const packages = await readPackages(root);
+
+  let libc = await readLibc(root, target);
+  if (libc.kind === 'unknown' && live) libc = (await hostLddLibc(sources.lddVersion)) ?? libc;
+  if (libc.kind === 'musl' && !libc.version) libc = { ...libc, version: packages.find((p) => p.name === 'musl')?.version };
+
+  const init = await detectCgroupDriver(live ? { root, procDir } : { root });
+  const image = live ? undefined : await readImageArch(root);
+
+  return {
+    root,
+    arch: { host: hostArch, target, image: image?.arch, imageSource: image?.source },
+    kernel: { release },
+    os: await readOsRelease(root),
+    libc,
+    cgroup: await readCgroup(procDir, sysDir),
+    init: { systemd: init.driver === 'systemd', detail: init.reason },
+    modules: Object.fromEntries(
+      await Promise.all(MODULES.map(async (m) => [m, await readModule(m, procDir, sysDir, sources.modulesDir ?? '/lib/modules', release)] as const)),
+    ),
+    sysctls: Object.fromEntries(
+      await Promise.all(Object.keys(SYSCTLS).map(async (k) => [k, await readTrimmed(path.join(procDir, 'sys', k.replace(/\./g, '/')))] as const)),
+    ),
+    swap: await readSwap(procDir),
+    packages,
+    containerdBinaries: await readContainerdBinaries(root),
+    nodePrepBinary: await nodePrepContainerd(root),
+    containerdConfig: await readContainerdConfig(root),
+    maskedUnits: await readMaskedUnits(root),
+    socket: live ? await probeSocket(sources.socketPath ?? SOCKET) : undefined,
+    processes: live ? await readContainerdProcesses(procDir) : [],
+    disk: await Promise.all(['/var', '/usr/local'].map((p) => readDisk(root, p, sources.statfs ?? statfs))),
+  };
+}
+
+async function readTrimmed(file: string): Promise<string | undefined> {
+  return readFile(file, 'utf8').then((t) => t.trim(), () => undefined);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return lstat(file).then(() => true, () => false);
+}
+
+async function hostLddLibc(lddVersion: FactSources['lddVersion']): Promise<LibcFact | undefined> {
+  const run =
+    lddVersion ??
+    (async () => {
+      const r = await execa('ldd', ['--version'], { reject: false, timeout: 10_000 }).catch(() => undefined);
+      return r ? `${String(r.stdout ?? '')}\n${String(r.stderr ?? '')}` : undefined;
+    });
+  const out = await run();
+  return out === undefined ? undefined : parseLddVersion(out.trim());
+}
+
+/** cgroup v2 has cgroup.controllers at the top; v1 lists its hierarchies in /proc/cgroups. */
+export async function readCgroup(procDir: string, sysDir: string): Promise<CgroupFact> {
+  const top = path.join(sysDir, 'fs/cgroup');
+  const v2 = await readTrimmed(path.join(top, 'cgroup.controllers'));
+  if (v2 !== undefined) return { mode: 'v2', controllers: v2.split(/\s+/).filter(Boolean), source: `${top}/cgroup.controllers` };
+  const table = (await readTrimmed(path.join(procDir, 'cgroups'))) ?? '';
+  // #subsys_name hierarchy num_cgroups enabled; hierarchy 0 means not mounted on any v1 tree.
+  const v1 = table
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(/\s+/))
+    .filter((f) => f[1] !== '0' && f[3] === '1')
+    .map((f) => f[0]!);
+  const unified = await readTrimmed(path.join(top, 'unified/cgroup.controllers'));
+  const hybrid = unified !== undefined;
+  if (v1.length === 0) return { mode: hybrid ? 'hybrid' : 'none', controllers: [], source: `${procDir}/cgroups` };
+  const v2Part = hybrid ? `; the v2 tree at ${top}/unified holds ${unified.split(/\s+/).filter(Boolean).join(' ') || 'no controllers'}` : '';
+  return { mode: hybrid ? 'hybrid' : 'v1', controllers: v1, source: `no ${top}/cgroup.controllers; v1 controllers from ${procDir}/cgroups${v2Part}` };
+}
+
+/**
+ * A module counts as present when the kernel shows what it provides, which also covers modules built
+ * into the kernel that have no /sys/module entry: overlay registers a filesystem, br_netfilter the
+ * net.bridge.bridge-nf-call-* sysctls.
+ */
+export async function readModule(name: string, procDir: string, sysDir: string, modulesDir: string, release: string | undefined): Promise<ModuleFact> {
+  if (await exists(path.join(sysDir, 'module', name))) return { state: 'loaded', detail: `${sysDir}/module/${name} exists` };
+  if (name === 'overlay') {
+    const fs = (await readTrimmed(path.join(procDir, 'filesystems'))) ?? '';
+    if (/\toverlay$/m.test(fs)) return { state: 'loaded', detail: `overlay is in ${procDir}/filesystems` };
+  }
+  if (name === 'br_netfilter' && (await exists(path.join(procDir, 'sys/net/bridge/bridge-nf-call-iptables')))) {
+    return { state: 'loaded', detail: `${procDir}/sys/net/bridge/bridge-nf-call-iptables exists` };
+  }
+  if (release === undefined) return { state: 'missing', detail: 'not loaded, and the kernel release is not known' };
+  const dir = path.join(modulesDir, release);
+  const ko = new RegExp(`(^|/)${name}\\.ko(\\.[a-z]+)?(:|$)`, 'm');
+  if (ko.test((await readTrimmed(path.join(dir, 'modules.builtin'))) ?? '')) return { state: 'builtin', detail: `built into the kernel (${dir}/modules.builtin)` };
+  if (ko.test((await readTrimmed(path.join(dir, 'modules.dep'))) ?? '')) return { state: 'loadable', detail: `not loaded; ${dir}/modules.dep has it, so modprobe can load it` };
+  return { state: 'missing', detail: (await exists(dir)) ? `not loaded, and ${dir} does not have it` : `not loaded, and there is no ${dir} to load it from` };
+}
+
+/** /proc/swaps: a header, then one line per active swap area (size in KiB in the third column). */
+export async function readSwap(procDir: string): Promise<Array<{ name: string; sizeKiB: number }> | undefined> {
+  const text = await readTrimmed(path.join(procDir, 'swaps'));
+  if (text === undefined) return undefined;
+  return text
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 3 && f[0])
+    .map((f) => ({ name: f[0]!, sizeKiB: Number(f[2]) || 0 }));
+}
+
+async function readOsRelease(root: string): Promise<Facts['os']> {
+  const text = (await readTrimmed(inRoot(root, '/etc/os-release'))) ?? (await readTrimmed(inRoot(root, '/usr/lib/os-release')));
+  if (text === undefined) return undefined;
+  const get = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(text)?.[1]?.replace(/^["']|["']$/g, '');
+  return { prettyName: get('PRETTY_NAME'), id: get('ID'), versionId: get('VERSION_ID') };
+}
+
+const ELF_MACHINES: Record<number, string> = { 62: 'amd64', 183: 'arm64', 3: '386', 40: 'arm', 243: 'riscv64', 22: 's390x', 21: 'ppc64' };
+
+/** The arch of an image from the ELF header of its shell: bytes 18-19 are e_machine. */
+export async function readImageArch(root: string): Promise<{ arch: string; source: string } | undefined> {
+  for (const candidate of ['/bin/sh', '/bin/busybox', '/usr/bin/env']) {
+    const r = await resolveInRoot(root, candidate);
+    if (r.kind !== 'found' || !r.stats.isFile()) continue;
+    const header = Buffer.alloc(20);
+    const handle = await open(path.join(root, r.path), 'r').catch(() => undefined);
+    if (!handle) continue;
+    try {
+      const { bytesRead } = await handle.read(header, 0, 20, 0);
+      if (bytesRead < 20 || header.readUInt32BE(0) !== 0x7f454c46) continue;
+      const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
+      return { arch: ELF_MACHINES[machine] ?? `ELF machine ${machine}`, source: `the ELF header of ${candidate}${r.path === candidate ? '' : ` (${r.path})`}` };
+    } finally {
+      await handle.close();
+    }
+  }
+  return undefined;
+}
+
+/** The containerd binary node-prep's own manifest records, if it installed one here. */
+async function nodePrepContainerd(root: string): Promise<string | undefined> {
+  const m = await readManifest(root).catch(() => undefined);
+  if (!m) return undefined;
+  return Object.keys(m.files).find((p) => p.endsWith('/bin/containerd'));
+}
+
+async function readDisk(root: string, nodePath: string, stat: NonNullable<FactSources['statfs']>): Promise<DiskFact> {
+  // Measure the nearest directory that exists: /usr/local may not exist yet in an image root.
+  let dir = inRoot(root, nodePath);
+  while (!(await exists(dir)) && dir !== path.dirname(dir)) dir = path.dirname(dir);
+  try {
+    const s = await stat(dir);
+    return { path: nodePath, measured: dir, freeBytes: Number(s.bavail) * Number(s.bsize) };
+  } catch (err) {
+    return { path: nodePath, measured: dir, freeBytes: undefined, error: (err as NodeJS.ErrnoException).code ?? String(err) };
+  }
+}
