@@ -26,7 +26,9 @@ const CONFIG = `Configuration:
   --sandbox-image REF      pause image for the CRI plugin (default: the one matching containerd)
   --cgroup-driver D        systemd or cgroupfs (default: systemd when the target boots with systemd)
   --registry-mirror H=URL  registry mirror, written as /etc/containerd/certs.d/H/hosts.toml (repeatable)
-  --namespace NS           nerdctl's default namespace (default k8s.io, where the kubelet's containers live)`;
+  --namespace NS           nerdctl's default namespace (default k8s.io, where the kubelet's containers live)
+  --containerd-flavor F    auto, dynamic or static (default auto: static where the target's libc is
+                           musl or glibc older than 2.35)`;
 
 const OUTPUT = `Output:
   --json                   one JSON document on stdout, logs on stderr
@@ -66,7 +68,13 @@ ${CONFIG}
 Install:
   --no-start               do not start or restart containerd
   --skip-smoke             do not run the smoke test
+  --busybox FILE           a static busybox for the smoke test's container (default: found in the
+                           root or on the host)
   --dry-run                print the plan, change nothing
+
+Uninstall:
+  --force                  also remove files changed since node-prep wrote them (kept by default)
+  --purge                  also remove containerd's state (/var/lib/containerd, /run/containerd)
 
 ${OUTPUT}
 
@@ -92,8 +100,8 @@ ${CONFIG}
 
   --no-start               do not start or restart containerd
   --skip-smoke             do not run the smoke test
+  --busybox FILE           a static busybox for the smoke test's container
   --dry-run                print the plan, change nothing
-  --force                  replace files changed since node-prep wrote them
 
 ${OUTPUT}`,
   plan: `Usage: node-prep plan [versions] [options]
@@ -120,7 +128,7 @@ ${VERSIONS}
 ${FETCH}
 
 ${OUTPUT}`,
-  smoke: `Usage: node-prep smoke [--root DIR] [--prefix DIR]
+  smoke: `Usage: node-prep smoke [--root DIR] [--busybox FILE]
 
 Run the smoke test against what is installed: versions, socket, effective config, CRI, a container.
 

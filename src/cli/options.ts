@@ -113,7 +113,7 @@ const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
 
 /** Which flags each command takes; anything else is a usage error for that command. */
 export const COMMAND_FLAGS: Record<Command, Flag[]> = {
-  install: [...PLAN_FLAGS, 'dry-run', 'force', 'busybox'],
+  install: [...PLAN_FLAGS, 'dry-run', 'busybox'],
   plan: PLAN_FLAGS,
   download: [...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'bundle', 'containerd-flavor'],
   smoke: ['root', 'busybox'],
