@@ -15,7 +15,7 @@ import { NODE_PATHS } from '../plan/paths.ts';
 import { checkVersion, installedBinaries, type InstalledBinaries, type VersionCheck } from './binaries.ts';
 import { cleanupHost, CONTAINERD_RUN_DIR } from './cleanup.ts';
 import { configMismatches, criSettings, dumpInstalledConfig, type DumpResult } from './config.ts';
-import { busyboxCandidates, findStaticBusybox, prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from './container.ts';
+import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from './container.ts';
 import { startTemporary, stopTemporary, type TemporaryDaemon } from './daemon.ts';
 import { checkCriStatus, checkCriVersion, checkCtrImages, checkNerdctlPs, checkSocket } from './daemon-checks.ts';
 import { runTool } from './exec.ts';
@@ -144,14 +144,14 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
       if (!runnable(CHECK.runcVersion)) return skipped(`runc cannot run (${why(CHECK.runcVersion)})`);
       if (!runnable(CHECK.shimVersion)) return skipped(`the shim cannot run (${why(CHECK.shimVersion)})`);
       if (!runnable(CHECK.ctrVersion)) return skipped(`ctr cannot run (${why(CHECK.ctrVersion)})`);
-      const busybox = await findStaticBusybox(busyboxCandidates(input.root, input.busybox));
-      if (busybox.kind === 'missing') return fail(busybox.detail);
+      const payload = await findPayload(busyboxCandidates(input.root, input.busybox), bins.runc);
+      if (payload.kind === 'missing') return fail(payload.detail);
       const rootfs = path.join(scratch, 'rootfs');
-      await prepareRootfs(rootfs, busybox.path);
+      await prepareRootfs(rootfs, payload);
       await mkdir(path.join(scratch, 'fifo'), { recursive: true });
       containerTried = true;
       return runContainer({
-        ctr: bins.ctr, socket: s, id: containerId, rootfs, runc: bins.runc,
+        ctr: bins.ctr, socket: s, id: containerId, rootfs, payload, runc: bins.runc,
         runcRoot: path.join(scratch, 'runc-ctr'), fifoDir: path.join(scratch, 'fifo'),
         systemdCgroup: runcSystemdCgroup, timeoutMs: t.containerMs,
       });

@@ -50,6 +50,20 @@ export async function elfKind(file: string): Promise<ElfKind> {
 
 export type BusyboxSearch = { kind: 'found'; path: string } | { kind: 'missing'; detail: string };
 
+/**
+ * What the test container runs: a static busybox (`sh -c`), or, where none can be found, the
+ * installed runc itself (upstream's runc is a static binary) printing its version.
+ */
+export type Payload = { kind: 'busybox'; path: string } | { kind: 'runc'; path: string };
+
+export async function findPayload(candidates: string[], runc: string): Promise<Payload | { kind: 'missing'; detail: string }> {
+  const busybox = await findStaticBusybox(candidates);
+  if (busybox.kind === 'found') return { kind: 'busybox', path: busybox.path };
+  const kind = await elfKind(runc).catch(() => ({ kind: 'not-elf' }) as const);
+  if (kind.kind === 'static') return { kind: 'runc', path: runc };
+  return { kind: 'missing', detail: `${busybox.detail}; the installed runc (${runc}) is not a static binary either, so it cannot run alone in a container` };
+}
+
 /** Where a static busybox may be: the one given, else the image root's, else this host's. */
 export function busyboxCandidates(root: string, given: string | undefined): string[] {
   if (given !== undefined) return [given];
@@ -76,12 +90,13 @@ export async function findStaticBusybox(candidates: string[]): Promise<BusyboxSe
   };
 }
 
-/** rootfs/bin/busybox, /bin/sh -> busybox, and the mount points runc's default spec expects. */
-export async function prepareRootfs(rootfs: string, busybox: string): Promise<void> {
+/** The mount points runc's default spec expects, and the payload: bin/busybox + bin/sh, or /runc. */
+export async function prepareRootfs(rootfs: string, payload: Payload): Promise<void> {
   for (const dir of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc']) await mkdir(path.join(rootfs, dir), { recursive: true });
-  await copyFile(busybox, path.join(rootfs, 'bin/busybox'));
-  await chmod(path.join(rootfs, 'bin/busybox'), 0o755);
-  await symlink('busybox', path.join(rootfs, 'bin/sh'));
+  const dest = payload.kind === 'busybox' ? path.join(rootfs, 'bin/busybox') : path.join(rootfs, 'runc');
+  await copyFile(payload.path, dest);
+  await chmod(dest, 0o755);
+  if (payload.kind === 'busybox') await symlink('busybox', path.join(rootfs, 'bin/sh'));
 }
 
 export interface ContainerRun {
@@ -89,6 +104,7 @@ export interface ContainerRun {
   socket: string;
   id: string;
   rootfs: string;
+  payload: Payload;
   runc: string;
   /** runc state dir (ctr --runc-root), inside the scratch dir. */
   runcRoot: string;
@@ -107,7 +123,9 @@ export const ctrBase = (socket: string, namespace: string) => ['--address', sock
  */
 export async function runContainer(run: ContainerRun): Promise<CheckOutcome> {
   const marker = `node-prep-smoke-${run.id}`;
-  const expected = `${marker}:42`;
+  // busybox computes something only a running shell can; runc's --version proves a process ran.
+  const expected = run.payload.kind === 'busybox' ? `${marker}:42` : 'runc version';
+  const command = run.payload.kind === 'busybox' ? ['/bin/sh', '-c', `echo ${marker}:$((6*7))`] : ['/runc', '--version'];
   const args = [
     ...ctrBase(run.socket, SMOKE_NAMESPACE), 'run', '--rm',
     '--fifo-dir', run.fifoDir,
@@ -116,16 +134,19 @@ export async function runContainer(run: ContainerRun): Promise<CheckOutcome> {
     '--runc-root', run.runcRoot,
     ...(run.systemdCgroup ? ['--runc-systemd-cgroup', '--cgroup', `system.slice:${SMOKE_NAMESPACE}:${run.id}`] : []),
     '--rootfs', run.rootfs, run.id,
-    '/bin/sh', '-c', `echo ${marker}:$((6*7))`,
+    ...command,
   ];
   const result = await runTool(run.ctr, args, { timeoutMs: run.timeoutMs });
   if (!result.ok) return fail(`the test container did not run: ${result.why}`);
   const out = result.stdout.trim();
-  if (!out.split('\n').some((l) => l.trim() === expected)) {
+  const printed = run.payload.kind === 'busybox' ? out.split('\n').some((l) => l.trim() === expected) : out.split('\n').some((l) => l.startsWith(expected));
+  if (!printed) {
     return fail(`the test container ran but printed ${JSON.stringify(out.slice(0, 200))}, not ${JSON.stringify(expected)}`);
   }
   const driver = run.systemdCgroup ? 'systemd' : 'cgroupfs';
-  return pass(`busybox container ${run.id} in namespace ${SMOKE_NAMESPACE} printed ${JSON.stringify(expected)} (runc ${run.runc}, ${driver} cgroups)`);
+  const what = run.payload.kind === 'busybox' ? 'busybox container' : 'container of the static runc binary';
+  const said = run.payload.kind === 'busybox' ? expected : out.split('\n')[0]!.trim();
+  return pass(`${what} ${run.id} in namespace ${SMOKE_NAMESPACE} printed ${JSON.stringify(said)} (runc ${run.runc}, ${driver} cgroups)`);
 }
 
 /**
