@@ -80,6 +80,12 @@ export class InstallRun {
     this.root = plan.root;
   }
 
+  /**
+   * Enable the unit by making its wants link (what `systemctl enable` does) instead of asking systemd:
+   * an image root, or a root file system whose systemd is not running (a container build, a chroot).
+   */
+  enableByLink = false;
+
   /** Directories that do not exist yet and that this run may create (node paths). */
   private createdDirs: string[] = [];
 
@@ -229,7 +235,7 @@ export class InstallRun {
 
     const results = await tx.commit();
     this.tx = tx;
-    if (this.root !== '/') {
+    if (this.enableByLink) {
       const link = await enableInImage(this.root);
       if (link.created) this.items.push({ path: WANTS_LINK, component: 'containerd', outcome: { kind: 'created' } });
     }
@@ -263,7 +269,7 @@ export class InstallRun {
       components,
       files,
       backups: { ...(prev?.backups ?? {}), ...backups },
-      ...(this.root !== '/' || prev?.links ? { links: { ...(prev?.links ?? {}), ...(this.root !== '/' ? { [WANTS_LINK]: NODE_PATHS.containerdUnit } : {}) } } : {}),
+      ...(this.enableByLink || prev?.links ? { links: { ...(prev?.links ?? {}), ...(this.enableByLink ? { [WANTS_LINK]: NODE_PATHS.containerdUnit } : {}) } } : {}),
       dirs: [...new Set([...(prev?.dirs ?? []), ...(await existing(this.root, this.createdDirs))])].sort(),
       intent: { cgroupDriver: this.plan.containerd.cgroupDriver, sandboxImage: this.plan.containerd.sandboxImage, configVersion: this.plan.containerd.configVersion },
     };

@@ -16,7 +16,7 @@ export const SOCKET = '/run/containerd/containerd.sock';
 
 export type ServiceReport =
   | { kind: 'skipped'; reason: string }
-  | { kind: 'enabled-in-image'; link: string; created: boolean }
+  | { kind: 'enabled-in-image'; link: string; created: boolean; reason: string }
   | { kind: 'running'; restarted: boolean; enabled: boolean; reloaded: boolean };
 
 /** Poll until the CRI API answers on the socket, or time out with the last error. */
@@ -54,6 +54,8 @@ export async function enableInImage(root: string): Promise<{ link: string; creat
 }
 
 export interface LiveServiceInput {
+  /** false (--no-start): reload and enable only. */
+  start: boolean;
   unitChanged: boolean;
   /** binary, runc or config changed: a running containerd must restart to use them. */
   restartNeeded: boolean;
@@ -71,6 +73,7 @@ export async function runLiveService(input: LiveServiceInput): Promise<ServiceRe
   }
   const enabled = (await systemctl('is-enabled', '--quiet', 'containerd')).exitCode === 0;
   if (!enabled) await check(await systemctl('enable', 'containerd'), 'systemctl enable containerd');
+  if (!input.start) return { kind: 'skipped', reason: '--no-start: enabled for the next boot, not started' };
   const active = (await systemctl('is-active', '--quiet', 'containerd')).exitCode === 0;
   if (!active && (await input.socketAnswers())) {
     // Another containerd (Docker's own unit, a hand-started one) holds the socket: starting ours would fail.

@@ -23,7 +23,7 @@ export interface InstallReport {
   arch: string;
   root: string;
   prefix: string;
-  components: Array<{ name: string; version: string; action: 'unchanged' | 'install'; reason: string; asset: string; sha256: string; verifiedBy: string; download: 'network' | 'cache' | 'not needed' }>;
+  components: Array<{ name: string; version: string; action: 'unchanged' | 'install'; reason: string; asset: string; sha256: string; verifiedBy: string; download: 'network' | 'cache' | 'not needed' | 'not done' }>;
   files: InstallItem[];
   signatures: ArtifactSignatures[];
   prerequisites: PrereqReport | { skipped: string };
@@ -84,6 +84,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
     {
       title: 'Compare with what is installed',
       run: timed('compare', async () => {
+        run!.enableByLink = !live || !(await systemdIsPid1());
         await run!.begin();
         const d = await run!.decide();
         const n = d.filter((x) => x.action === 'install').length;
@@ -157,7 +158,9 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
             rolledBack = true;
           }
           throw new NodePrepError('SMOKE', `The smoke test failed: ${failed.join(', ')}.`, {
-            hint: rolledBack ? 'The previous binaries and config were put back and containerd restarted.' : 'Run `node-prep smoke` for the details of each check.',
+            hint: rolledBack
+              ? 'The previous binaries and config were put back and containerd restarted.'
+              : `Run \`node-prep smoke${o.root === '/' ? '' : ` --root ${o.root}`}\` for the details of each check.`,
             fields: { failed },
           });
         }
@@ -174,7 +177,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
   } finally {
     await run?.finish();
   }
-  const report = buildReport(ctx, plan, run, { signatures, prerequisites, service, smoke, rolledBack, warnings, timings });
+  const report = buildReport(ctx, plan, run, { failed: failure !== undefined, signatures, prerequisites, service, smoke, rolledBack, warnings, timings });
   if (failure !== undefined) {
     if (failure instanceof NodePrepError) Object.assign(failure.fields, { report });
     throw failure;
@@ -184,13 +187,17 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
 
 async function decideService(ctx: Context, run: InstallRun, forceRestart = false): Promise<ServiceReport> {
   const o = ctx.options;
-  if (o.root !== '/') {
+  if (run.enableByLink) {
     const r = await enableInImage(o.root);
-    return { kind: 'enabled-in-image', link: r.link, created: r.created || run.items.some((i) => i.path === r.link && i.outcome.kind === 'created') };
+    return {
+      kind: 'enabled-in-image',
+      link: r.link,
+      created: r.created || run.items.some((i) => i.path === r.link && i.outcome.kind === 'created'),
+      reason: o.root !== '/' ? 'an image root: containerd starts when the image boots' : 'systemd is not PID 1 here (a container, chroot or image build): enabled for the next boot, not started',
+    };
   }
-  if (!o.start) return { kind: 'skipped', reason: '--no-start' };
-  if (!(await systemdIsPid1())) return { kind: 'skipped', reason: 'systemd is not PID 1 here (a container, chroot or image build): containerd was not started' };
   return runLiveService({
+    start: o.start,
     unitChanged: run.items.some((i) => i.path.endsWith('containerd.service') && i.outcome.kind !== 'unchanged') || forceRestart,
     restartNeeded: forceRestart || run.items.some((i) => i.outcome.kind !== 'unchanged' && (i.component === 'containerd' || i.component === 'runc')),
     waitReady: (ms) => waitForCri(SOCKET, ms),
@@ -203,7 +210,7 @@ function describeService(s: ServiceReport): string {
     case 'skipped':
       return `not started: ${s.reason}`;
     case 'enabled-in-image':
-      return s.created ? `enabled in the image (${s.link})` : 'already enabled in the image';
+      return `${s.created ? 'enabled' : 'already enabled'} through ${s.link}; not started (${s.reason})`;
     case 'running':
       return s.restarted ? 'restarted and answering' : 'running, unchanged';
   }
@@ -213,12 +220,12 @@ function buildReport(
   ctx: Context,
   plan: Plan | undefined,
   run: InstallRun | undefined,
-  rest: Pick<InstallReport, 'signatures' | 'prerequisites' | 'service' | 'smoke' | 'rolledBack' | 'warnings'> & { timings: Record<string, number> },
+  rest: Pick<InstallReport, 'signatures' | 'prerequisites' | 'service' | 'smoke' | 'rolledBack' | 'warnings'> & { failed: boolean; timings: Record<string, number> },
 ): InstallReport {
   const smokeOk = !('checks' in rest.smoke) || rest.smoke.ok;
   return {
     kind: 'install',
-    ok: smokeOk && !rest.rolledBack && run !== undefined,
+    ok: !rest.failed && smokeOk && !rest.rolledBack && run !== undefined,
     changed: run?.changed ?? false,
     arch: plan?.arch ?? ctx.arch,
     root: ctx.options.root,
@@ -231,7 +238,7 @@ function buildReport(
       asset: d.artifact.name,
       sha256: d.artifact.sha256,
       verifiedBy: describeDigestSource(d.artifact.digestSource),
-      download: run?.fetched.get(d.name)?.source ?? 'not needed',
+      download: run?.fetched.get(d.name)?.source ?? (d.action === 'install' ? 'not done' : 'not needed'),
     })),
     files: run?.items ?? [],
     signatures: rest.signatures,

@@ -12,7 +12,7 @@ import type { Plan } from '../plan/types.ts';
 import { readManifest } from '../state/manifest.ts';
 import type { SmokeExpect, SmokeReport } from '../smoke/types.ts';
 
-export type SmokeOutcome = SmokeReport | { skipped: string };
+export type SmokeOutcome = SmokeReport | { kind: 'smoke'; skipped: string };
 
 const PATHS = { configPath: NODE_PATHS.certsDir, cniBinDir: NODE_PATHS.cniBinDir, cniConfDir: NODE_PATHS.cniConfDir };
 
@@ -31,7 +31,7 @@ export async function smokeFor(ctx: Context, plan: Plan, mode: 'service' | 'temp
 
 async function runFor(ctx: Context, arch: string, prefix: string, mode: 'service' | 'temporary', expect: SmokeExpect): Promise<SmokeOutcome> {
   const host = detectArch();
-  if (arch !== host) return { skipped: `the binaries are for ${arch} and this machine is ${host}: they cannot run here` };
+  if (arch !== host) return { kind: 'smoke', skipped: `the binaries are for ${arch} and this machine is ${host}: they cannot run here` };
   const { runSmoke } = await import('../smoke/checks.ts');
   return runSmoke({ root: ctx.options.root, prefix, mode, expect, socket: SOCKET, busybox: ctx.options.busybox });
 }

@@ -189,7 +189,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
       return problems.length > 0 ? fail(`left behind: ${problems.join('; ')}`) : pass(done.join('; '));
     }));
   }
-  return { ok: checks.every((c) => c.ok), mode: input.mode, adaptations, checks };
+  return { kind: 'smoke', ok: checks.every((c) => c.ok), mode: input.mode, adaptations, checks };
 }
 
 type Timed = (name: CheckName, fn: () => Promise<CheckOutcome>) => Promise<SmokeCheck>;

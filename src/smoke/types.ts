@@ -69,6 +69,7 @@ export interface SmokeCheck {
 }
 
 export interface SmokeReport {
+  kind: 'smoke';
   ok: boolean;
   mode: SmokeInput['mode'];
   /** Settings the temporary run had to change from the installed config, and why. */

@@ -25,6 +25,7 @@ describe('explainFailure', () => {
 describe('summarizeSmoke', () => {
   it('prints one line per check with ✓/✗, duration and detail', () => {
     const text = summarizeSmoke({
+      kind: 'smoke',
       ok: false,
       mode: 'temporary',
       adaptations: ['SystemdCgroup = true → false ...'],
