@@ -122,6 +122,10 @@ ${OUTPUT}`,
 
 Fetch and verify every artifact into DIR with its checksum and signature files and a lock manifest,
 for \`install --bundle DIR\` on a machine without network.
+  --bundle DIR             where to write the bundle
+  --arch LIST              the architectures to fetch, comma-separated (default: this machine's)
+  --containerd-flavor F    dynamic or static containerd build (auto means dynamic here: the target
+                           machine's libc is not known)
 
 ${VERSIONS}
 
@@ -131,6 +135,11 @@ ${OUTPUT}`,
   smoke: `Usage: node-prep smoke [--root DIR] [--busybox FILE]
 
 Run the smoke test against what is installed: versions, socket, effective config, CRI, a container.
+Against the running containerd service, or (image roots, no systemd) a temporary containerd started
+from the installed files with a temporary root, state and socket.
+  --root DIR               the image root to test
+  --busybox FILE           a static busybox for the test container (default: found in the root or on
+                           the host, else the installed runc, which upstream builds statically)
 
 ${OUTPUT}`,
   status: `Usage: node-prep status [--root DIR]
@@ -150,12 +159,19 @@ ${OUTPUT}`,
 
 List the versions that can be installed: the built-in defaults and pinned versions, and the releases
 the GitHub API lists. COMPONENT is one of containerd, runc, cni, nerdctl, crictl.
+  --mirror URL             replaces https://github.com                    [NODE_PREP_MIRROR]
+  --github-api URL         replaces https://api.github.com                [NODE_PREP_GITHUB_API]
+  --arch amd64|arm64       which arch's pins to list (default: this machine's)
+  --timeout SECONDS        give up on a silent connection after this long [NODE_PREP_TIMEOUT]
 
 ${OUTPUT}`,
-  doctor: `Usage: node-prep doctor [--root DIR]
+  doctor: `Usage: node-prep doctor [--root DIR] [--arch amd64|arm64]
 
 Preflight: arch, kernel, libc, cgroups, init system, kernel modules and sysctls, existing runtimes,
 free disk. Exits 1 when a blocker is found.
+  --root DIR               check an image root (its libc, init and runtimes; the kernel facts are
+                           the build host's and do not block)
+  --arch amd64|arm64       the architecture the node will run
 
 ${OUTPUT}`,
 };

@@ -107,18 +107,18 @@ const VERSION_FLAGS: Flag[] = [...COMPONENT_NAMES];
 const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout'];
 const PLAN_FLAGS: Flag[] = [
   ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
-  'registry-mirror', 'namespace', 'no-start', 'skip-smoke',
+  'registry-mirror', 'namespace',
 ];
 const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
 
 /** Which flags each command takes; anything else is a usage error for that command. */
 export const COMMAND_FLAGS: Record<Command, Flag[]> = {
-  install: [...PLAN_FLAGS, 'dry-run', 'busybox'],
+  install: [...PLAN_FLAGS, 'no-start', 'skip-smoke', 'dry-run', 'busybox'],
   plan: PLAN_FLAGS,
   download: [...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'bundle', 'containerd-flavor'],
   smoke: ['root', 'busybox'],
-  status: ['root', 'prefix'],
-  uninstall: ['root', 'prefix', 'purge', 'force', 'dry-run', 'no-start'],
+  status: ['root'],
+  uninstall: ['root', 'purge', 'force', 'dry-run'],
   versions: ['mirror', 'github-api', 'timeout', 'arch'],
   doctor: ['root', 'arch'],
 };

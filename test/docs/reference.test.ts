@@ -104,29 +104,13 @@ describe('docs/reference.md', () => {
   });
 });
 
-/**
- * Flags a command takes that its --help does not mention (or mentions but refuses), as of this test's
- * writing. Remove an entry when help.ts is fixed; a new gap fails the test.
- */
-const KNOWN_HELP_GAPS: Partial<Record<Command, { missing?: string[]; refused?: string[] }>> = {
-  install: { missing: ['busybox'] },
-  plan: { missing: ['no-start', 'skip-smoke'] },
-  download: { missing: ['containerd-flavor'] },
-  smoke: { missing: ['busybox'], refused: ['prefix'] },
-  status: { missing: ['prefix'] },
-  uninstall: { missing: ['prefix', 'no-start'] },
-  versions: { missing: ['timeout', 'arch'] },
-  doctor: { missing: ['arch'] },
-};
-
 describe('node-prep COMMAND --help', () => {
   it.each(COMMANDS)('%s --help names the flags the command takes, and no flag it refuses', (command) => {
     const help = flagsIn(helpFor(command));
     const common = new Set(['json', 'quiet', 'verbose', 'yes', 'help']);
     const missing = COMMAND_FLAGS[command].filter((f) => !help.has(f));
     const refused = [...help].filter((f) => !common.has(f) && !accepts(command, f));
-    const known = KNOWN_HELP_GAPS[command] ?? {};
-    expect(missing.filter((f) => !known.missing?.includes(f)), 'taken but not in --help').toEqual([]);
-    expect(refused.filter((f) => !known.refused?.includes(f)), 'in --help but refused').toEqual([]);
+    expect(missing, 'taken but not in --help').toEqual([]);
+    expect(refused, 'in --help but refused').toEqual([]);
   });
 });
