@@ -24,6 +24,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
   try {
     const parsed = parseArgv(argv, env);
     if (parsed.kind === 'help') {
+      if (parsed.noCommand) {
+        io.stderr(helpFor(undefined));
+        return 2;
+      }
       io.stdout(helpFor(parsed.command));
       return 0;
     }

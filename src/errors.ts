@@ -75,7 +75,8 @@ export class VersionNotFoundError extends NodePrepError {
 
 export class NoAssetError extends NodePrepError {
   constructor(component: string, version: string, arch: string, url: string) {
-    super('NO_ASSET', `${component} ${version} publishes no linux/${arch} asset (${url} answered 404).`, {
+    const where = url.startsWith('/') ? `${url} is not in the bundle` : `${url} answered 404`;
+    super('NO_ASSET', `${component} ${version} publishes no linux/${arch} asset (${where}).`, {
       hint: `Choose another version with --${component} or another --arch.`,
       fields: { component, version, arch, url },
     });

@@ -108,8 +108,10 @@ export class InstallRun {
       this.plan.artifacts.map(async (a): Promise<ComponentDecision> => {
         const base = { name: a.component, version: a.version, artifact: a };
         const rec = m?.components[a.component];
-        if (!rec) return { ...base, action: 'install', reason: 'not installed by node-prep' };
-        if (rec.sha256 !== a.sha256) return { ...base, action: 'install', reason: `${rec.version} installed, ${a.version} planned` };
+        if (!rec) return { ...base, action: 'install', reason: 'new' };
+        if (rec.sha256 !== a.sha256) {
+          return { ...base, action: 'install', reason: rec.version === a.version ? `replaces another build of ${rec.version}` : `replaces ${rec.version}` };
+        }
         const files = this.plan.files.filter((f) => f.component === a.component && f.source.kind === 'artifact');
         for (const f of files) {
           const nodePath = this.nodePath(f.path);

@@ -32,7 +32,8 @@ export async function applyPrerequisites(emit: Emit): Promise<PrereqReport> {
     const r = await execa('modprobe', [name], { reject: false, timeout: 15_000 });
     if (r.exitCode === 0) report.modules.push({ name, state: 'loaded' });
     else {
-      const detail = lastLine(String(r.stderr)) || `modprobe exited ${r.exitCode ?? r.signal}`;
+      const missing = (r as { code?: string }).code === 'ENOENT';
+      const detail = missing ? 'modprobe is not installed (package kmod)' : lastLine(String(r.stderr)) || `modprobe exited ${r.exitCode ?? r.signal}`;
       report.modules.push({ name, state: 'failed', detail });
       emit({ type: 'warn', message: `could not load kernel module ${name}: ${detail}` });
     }

@@ -63,9 +63,6 @@ export async function createContext(options: Options): Promise<Context> {
     index: (): ReleaseIndex => bundleIndex ?? getGitHub(),
     defaults,
     bundle,
-    lockedDigest: bundle
-      ? (component, version, arch) => bundle.artifacts.find((a) => a.component === component && a.version === version && a.arch === arch)?.sha256
-      : undefined,
     pins: await loadPins(options.checksums),
     cache: () => (cache ??= new ArtifactCache(options.cacheDir ?? inRoot(options.root, NODE_PATHS.cacheDir))),
     fetchText: async (url) => (url.startsWith('file:') ? readLocal(url) : (await getHttp().getText(url)).text),
@@ -90,7 +87,7 @@ async function loadPins(file: string | undefined): Promise<PinSet> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new NodePrepError('CHECKSUMS_FILE', `Cannot read --checksums ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`, {
+    throw new NodePrepError('PINS_FILE', `Cannot read --checksums ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`, {
       hint: 'Give a file of sha256sum lines: `<sha256>  <asset file name>`.',
       fields: { file },
     });
@@ -99,10 +96,10 @@ async function loadPins(file: string | undefined): Promise<PinSet> {
   try {
     pins = new PinSet(text, file);
   } catch (err) {
-    throw new NodePrepError('CHECKSUMS_FILE', `--checksums ${file}: ${(err as Error).message}.`, { fields: { file } });
+    throw new NodePrepError('PINS_FILE', `--checksums ${file}: ${(err as Error).message}.`, { fields: { file } });
   }
   if (pins.extraCount === 0) {
-    throw new NodePrepError('CHECKSUMS_FILE', `--checksums ${file} holds no sha256sum lines.`, {
+    throw new NodePrepError('PINS_FILE', `--checksums ${file} holds no sha256sum lines.`, {
       hint: 'Each line is `<64 hex digits>  <asset file name>`, as sha256sum prints it.',
       fields: { file },
     });

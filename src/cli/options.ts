@@ -62,6 +62,9 @@ export const ENV_VARS = [
   'HTTPS_PROXY',
   'HTTP_PROXY',
   'NO_PROXY',
+  'https_proxy',
+  'http_proxy',
+  'no_proxy',
   'CI',
 ] as const;
 
@@ -124,7 +127,7 @@ export const COMMAND_FLAGS: Record<Command, Flag[]> = {
 };
 
 export type ParsedArgv =
-  | { kind: 'help'; command?: Command | undefined }
+  | { kind: 'help'; command?: Command | undefined; noCommand?: boolean }
   | { kind: 'version' }
   | { kind: 'run'; options: Options };
 
@@ -140,8 +143,8 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
   const [first, ...rest] = positionals;
   if (first === 'help') return { kind: 'help', command: asCommand(rest[0]) };
   if (first === undefined) {
-    if (values.help) return { kind: 'help' };
-    throw new UsageError('No command given.', 'Run `node-prep --help` for the commands.');
+    // Plain `node-prep`: the help, as a usage error (exit 2) so a script that forgot the command fails.
+    return values.help ? { kind: 'help' } : { kind: 'help', noCommand: true };
   }
   const command = asCommand(first);
   if (!command) throw new UsageError(`Unknown command ${JSON.stringify(first)}.`, `Commands: ${COMMANDS.join(', ')}.`);

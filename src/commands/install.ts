@@ -110,12 +110,16 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       run: timed('signatures', async () => {
         signatures = await verifyArtifactSignatures(ctx, run!.toInstall.map((d) => ({ artifact: d.artifact, path: run!.fetched.get(d.name)!.path })));
         const all = signatures.flatMap((s) => s.results);
-        const ok = all.filter((r) => r.result.kind === 'verified').length;
+        const count = (kind: string) => all.filter((r) => r.result.kind === kind).length;
         for (const r of all) {
-          if (r.result.kind === 'missing') emit({ type: 'warn', message: `${r.signs}: no signature published (${r.file}); the sha256 check stands alone` });
-          else if (r.result.kind === 'unverified') emit({ type: 'warn', message: `${r.file}: signature not verified: ${r.result.reason}` });
+          if (r.result.kind === 'missing') {
+            const what = r.file === r.signs ? `${r.file} is not signed` : `no ${r.file} is published for ${r.signs}`;
+            emit({ type: 'warn', message: `${what}; the sha256 check stands alone` });
+          } else if (r.result.kind === 'unverified') emit({ type: 'warn', message: `${r.file}: signature not verified: ${r.result.reason}` });
         }
-        return all.length === 0 ? 'none published' : `${ok} of ${all.length} verified`;
+        const published = all.length - count('missing');
+        if (published === 0) return all.length === 0 ? 'none expected' : 'none published';
+        return `${count('verified')} of ${published} verified${count('missing') > 0 ? `, ${count('missing')} not published` : ''}`;
       }),
     },
     {
@@ -124,7 +128,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
         await run!.stage();
         await run!.commit();
         const written = run!.items.filter((i) => i.outcome.kind !== 'unchanged').length;
-        return written === 0 ? 'nothing changed' : `${written} written, ${run!.items.length - written} unchanged`;
+        return written === 0 ? 'nothing changed' : `${plural(written, 'file')} written, ${run!.items.length - written} unchanged`;
       }),
     },
     {
@@ -133,7 +137,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       run: timed('prerequisites', async () => {
         prerequisites = await applyPrerequisites(emit);
         const failed = [...prerequisites.modules, ...prerequisites.sysctls].filter((x) => x.state === 'failed').length;
-        return failed === 0 ? 'in place' : `${failed} refused by the kernel (see warnings)`;
+        return failed === 0 ? 'in place' : `${failed} could not be applied now (see warnings); the files apply them at boot`;
       }),
     },
     {
@@ -258,7 +262,7 @@ export function renderReport(r: InstallReport): string {
     lines.push(c.action === 'unchanged' ? `${title} ${c.version}: unchanged` : `${title} ${c.version}: installed (${c.reason}; sha256 ${c.verifiedBy})`);
   }
   const written = r.files.filter((f) => f.outcome.kind !== 'unchanged');
-  lines.push(written.length === 0 ? 'No file changed.' : `${written.length} files written, ${r.files.length - written.length} unchanged.`);
+  lines.push(written.length === 0 ? 'No file changed.' : `${plural(written.length, 'file')} written, ${r.files.length - written.length} unchanged.`);
   for (const f of written) lines.push(`  ${f.outcome.kind.padEnd(9)} ${f.path}${f.backup ? ` (previous file kept at ${f.backup})` : ''}`);
   lines.push(`containerd service: ${describeService(r.service)}`);
   if ('checks' in r.smoke) lines.push(`smoke test: ${r.smoke.ok ? 'passed' : 'FAILED'} (${r.smoke.checks.filter((c) => c.ok).length}/${r.smoke.checks.length} checks)`);
@@ -266,4 +270,8 @@ export function renderReport(r: InstallReport): string {
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   if (!r.changed) lines.push('Nothing changed: everything was already as planned.');
   return `${lines.join('\n')}\n`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

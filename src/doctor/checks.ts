@@ -115,7 +115,14 @@ export function checkLibc(f: Facts): Draft {
   if (libc.kind === 'musl') {
     return finding('libc', 'warn', `musl libc${libc.version ? ` ${libc.version}` : ''}: the dynamic containerd build will not run`, `From ${libc.source}. containerd's default tarball is linked against glibc.`, staticHint);
   }
-  return finding('libc', 'warn', `No C library found on ${whose}`, libc.detail, staticHint);
+  // Same rule as install's: no libc yet (an image root not built yet) means the upstream default build.
+  return finding(
+    'libc',
+    'warn',
+    `No C library found on ${whose}`,
+    libc.detail,
+    'install assumes the glibc-linked containerd build (glibc >= 2.35) will be there; for a musl image or an older glibc pass --containerd-flavor static.',
+  );
 }
 
 /** What the kubelet's system validator requires on cgroup v2. */

@@ -3,7 +3,9 @@
  * API with Link pagination. URLs are built from the mirror and API bases so a local mirror works.
  */
 import semver from 'semver';
+import { HttpError, NetworkError } from '../errors.ts';
 import { header, type Http } from './http.ts';
+import { redactUrl } from './redact.ts';
 
 export interface ReleaseAsset {
   name: string;
@@ -65,14 +67,30 @@ export class GitHub {
         const tag = decodeURIComponent(new URL(location, url).pathname.split('/').filter(Boolean).pop() ?? '');
         if (tag) return tag;
       }
-      throw res.status >= 300 && res.status < 400
-        ? this.http.statusError(url, res, 'redirect without a release tag')
-        : this.http.statusError(url, res, res.status === 200 ? 'expected a redirect to the latest release' : '');
+      if (res.status >= 300 && res.status < 400) throw this.http.statusError(url, res, 'redirect without a release tag');
+      // A plain file server (a mirror, a bundle served over HTTP) has no /releases/latest to redirect.
+      throw new HttpError(
+        redactUrl(url),
+        res.status,
+        `${redactUrl(url)} answered ${res.status}, not a redirect to the latest release`,
+        'A plain file-server mirror cannot answer `latest`: give an exact version, or a range with --github-api pointing at an API.',
+      );
     });
   }
 
   /** Every published release (no drafts, no pre-releases, no non-version tags), newest first. */
   async listReleases(repo: string): Promise<Release[]> {
+    try {
+      return await this.listAll(repo);
+    } catch (err) {
+      if (err instanceof NetworkError) {
+        throw new NetworkError(String(err.fields.url), String(err.fields.reason), 'Ranges need the GitHub API: check the network or --github-api URL, or give exact versions, which need no API call.', err);
+      }
+      throw err;
+    }
+  }
+
+  private async listAll(repo: string): Promise<Release[]> {
     const out: Release[] = [];
     let url: string | undefined = `${trimSlash(this.apiBase)}/repos/${repo}/releases?per_page=100`;
     for (let page = 0; url && page < 50; page++) {

@@ -11,6 +11,7 @@ import type { ComponentName, ComponentRelease, ReleaseOptions } from '../compone
 import { HttpError, NoAssetError, NodePrepError, VersionNotFoundError } from '../errors.ts';
 import type { GitHub, Release } from '../net/github.ts';
 import { redactUrl } from '../net/redact.ts';
+import type { BundleLock } from '../bundle/lock.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 import { nearestVersions, type ResolvedVersion } from '../versions/resolve.ts';
 import type { PlannedArtifact } from './types.ts';
@@ -24,8 +25,8 @@ export interface ArtifactDeps {
   defaults?: Partial<Record<ComponentName, string>> | undefined;
   pins: PinSet;
   fetchText: (url: string) => Promise<string>;
-  /** The digest an offline bundle's lock recorded for an asset: must agree with the one planned. */
-  lockedDigest?: ((component: ComponentName, version: string, arch: Arch) => string | undefined) | undefined;
+  /** An offline bundle: it must hold the artifact, with the digest the plan expects. */
+  bundle?: BundleLock | undefined;
 }
 
 export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: ArtifactDeps, options: ReleaseOptions = {}): Promise<PlannedArtifact> {
@@ -53,13 +54,7 @@ export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: 
     urlPath: new URL(url).pathname,
   });
   const digest = pin ? { sha256: pin.sha256, digestSource: pin.source } : await publishedDigest(release, checksumUrl, resolved, deps);
-  const locked = deps.lockedDigest?.(release.component, release.version, arch);
-  if (locked !== undefined && locked !== digest.sha256) {
-    throw new NodePrepError('BUNDLE', `The bundle's lock records sha256 ${locked} for ${release.asset.name}, but ${describeDigestSource(digest.digestSource)} says ${digest.sha256}.`, {
-      hint: 'The bundle was changed after it was made, or made with other pins. Make it again with `node-prep download`.',
-      fields: { asset: release.asset.name },
-    });
-  }
+  if (deps.bundle) checkBundle(deps.bundle, release, digest);
   return { ...base, ...digest };
 }
 
@@ -78,7 +73,7 @@ async function publishedDigest(
   }
   const sha256 = digestFromChecksumFile(release, text);
   if (!sha256) {
-    throw new NodePrepError('CHECKSUM_FILE', `${release.checksum.file} of ${release.component} ${release.version} lists no sha256 for ${release.asset.name}.`, {
+    throw new NodePrepError('PUBLISHED_CHECKSUM', `${release.checksum.file} of ${release.component} ${release.version} lists no sha256 for ${release.asset.name}.`, {
       hint: 'Pin the digest with --checksums FILE, or choose another version.',
       fields: { url: redactUrl(checksumUrl), asset: release.asset.name },
     });
@@ -118,6 +113,28 @@ async function explainMissing(release: ComponentRelease, url: string, resolved: 
     return new NoAssetError(release.component, release.version, release.arch, redactUrl(url));
   }
   return new VersionNotFoundError(release.component, release.version, nearestVersions(releases.map((r) => r.version), release.version));
+}
+
+/** The bundle must hold this asset, and its lock must record the digest the plan expects. */
+function checkBundle(lock: BundleLock, release: ComponentRelease, digest: { sha256: string; digestSource: DigestSource }): void {
+  const entry = lock.artifacts.find((a) => a.name === release.asset.name && a.version === release.version && a.arch === release.arch);
+  if (!entry) {
+    const holds = lock.artifacts.filter((a) => a.component === release.component).map((a) => `${a.name}`);
+    throw new NodePrepError('BUNDLE', `The bundle holds no ${release.asset.name} (${release.component} ${release.version} for linux/${release.arch}).`, {
+      hint: holds.length > 0
+        ? `It holds ${holds.join(', ')}: choose that version and --arch, or make the bundle with \`node-prep download --arch ${release.arch}\`.`
+        : `Make the bundle with ${release.component}, or pass --${release.component} none.`,
+      fields: { asset: release.asset.name },
+    });
+  }
+  if (entry.sha256 !== digest.sha256) {
+    throw new NodePrepError('BUNDLE', `The bundle's lock records sha256 ${entry.sha256} for ${release.asset.name} (${describeDigestSource(entry.digestSource)}), but ${describeDigestSource(digest.digestSource)} says ${digest.sha256}.`, {
+      hint: entry.digestSource.kind === 'pinned' && entry.digestSource.from === 'checksums-file'
+        ? `The bundle was made with --checksums ${entry.digestSource.file}: pass the same pins here.`
+        : 'The bundle was changed after it was made, or made with other pins. Make it again with `node-prep download`.',
+      fields: { asset: release.asset.name },
+    });
+  }
 }
 
 /** The catalog entry behind a planned artifact (with its build variant). */

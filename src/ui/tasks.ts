@@ -38,7 +38,7 @@ export async function runPhases(phases: Phase[], mode: OutputMode): Promise<void
     renderer: mode === 'tree' ? 'default' : mode === 'lines' ? 'simple' : 'silent',
     rendererOptions:
       mode === 'tree'
-        ? { collapseSubtasks: false, showErrorMessage: false, outputBar: Infinity, persistentOutput: false, logger: new ListrLogger({ processOutput }) }
+        ? { collapseSubtasks: false, collapseSkips: false, suffixSkips: true, showErrorMessage: false, outputBar: Infinity, persistentOutput: false, logger: new ListrLogger({ processOutput }) }
         : { timestamp: PRESET_TIMESTAMP, timer: PRESET_TIMER, logger: new ListrLogger({ processOutput }) },
   } as never);
   await list.run();

@@ -40,10 +40,13 @@ describe('parseArgv', () => {
     [['plan', '--mirror', 'ftp://x'], /http/],
     [['plan', '--registry-mirror', 'docker.io'], /HOST=URL/],
     [['plan', '--root', 'relative/dir'], /absolute/],
-    [[], /No command/],
   ])('%j is a usage error', (argv, message) => {
     expect(() => parseArgv(argv, {})).toThrow(UsageError);
     expect(() => parseArgv(argv, {})).toThrow(message);
+  });
+
+  it('no command at all is the help, as a usage error', () => {
+    expect(parseArgv([], {})).toEqual({ kind: 'help', noCommand: true });
   });
 
   it('help and version', () => {

@@ -83,6 +83,21 @@ describe('node-prep plan', () => {
     expect(gh.requests.map((q) => q.path)).toEqual(['/opencontainers/runc/releases/latest']);
   });
 
+  it('latest from a mirror that cannot redirect says what to do instead', async () => {
+    gh.setFault({ match: '/opencontainers/runc/releases/latest', status: 404 });
+    const r = await runCli(['plan', '--runc', 'latest', '--arch', 'amd64', ...mirror()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('not a redirect to the latest release');
+    expect(r.stderr).toContain('A plain file-server mirror cannot answer `latest`');
+  });
+
+  it('a range with the API out of reach names the API, not the mirror', async () => {
+    const r = await runCli(['plan', '--runc', '^1.4', '--arch', 'amd64', '--mirror', gh.url, '--github-api', 'http://127.0.0.1:9']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('connection refused');
+    expect(r.stderr).toContain('Ranges need the GitHub API');
+  });
+
   it('sends GITHUB_TOKEN to the API only, never to download hosts', async () => {
     const r = await runCli(['plan', '--containerd', '2.2.x', '--arch', 'amd64', ...mirror()], { env: { GITHUB_TOKEN: 'secret-token-5678' } });
     expect(r.code, r.stderr).toBe(0);

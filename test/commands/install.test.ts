@@ -218,6 +218,19 @@ describe('offline bundles', () => {
     expect(execFileSync(path.join(root, 'usr/local/bin/containerd'), { encoding: 'utf8' }).trim()).toBe(syntheticOutput('containerd', '2.3.4'));
   });
 
+  it('a bundle without the target arch, or made with other pins, says so before anything is fetched', async () => {
+    const bundle = path.join(work, 'bundle3');
+    expect((await runCli(['download', '--bundle', bundle, '--cache-dir', path.join(work, 'bcache'), '--arch', 'amd64', '--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums])).code).toBe(0);
+    const arm = await runCli(['plan', '--bundle', bundle, '--arch', 'arm64', '--checksums', sums]);
+    expect(arm.code).toBe(1);
+    expect(arm.stderr).toContain('The bundle holds no containerd-2.3.4-linux-arm64.tar.gz');
+    expect(arm.stderr).toContain('--arch arm64');
+    // Without the pins it was made with, the built-in pins disagree with the synthetic artifacts.
+    const pins = await runCli(['plan', '--bundle', bundle, '--arch', 'amd64']);
+    expect(pins.code).toBe(1);
+    expect(pins.stderr).toContain(`The bundle was made with --checksums ${sums}: pass the same pins here.`);
+  });
+
   it('a tampered artifact in a bundle is refused', async () => {
     const bundle = path.join(work, 'bundle2');
     expect((await runCli(['download', '--bundle', bundle, '--cache-dir', path.join(work, 'bcache'), '--arch', 'amd64', '--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums])).code).toBe(0);
