@@ -14,17 +14,30 @@ import { fetchAll } from '../fetch/fetch-all.ts';
 import type { FetchResult } from '../fetch/download.ts';
 import { toTarget } from '../commands/download.ts';
 import { ensureDir } from '../install/atomic.ts';
+import { assertContained } from '../install/contain.ts';
 import { extractMembers, stageBareBinary, type StagedMember } from '../install/extract.ts';
-import { Transaction, type FileOutcome } from '../install/transaction.ts';
+import { Transaction, type FileOutcome, type FileResult } from '../install/transaction.ts';
 import { NODE_PATHS, inRoot } from '../plan/paths.ts';
 import type { Plan, PlannedArtifact, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
-import { backupForeignFile, backupReason, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
+import { BACKUPS_DIR, backupForeignFile, backupReason, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
 import { VERSION } from '../version.ts';
 import { observe, statFacts, type Observed } from './observe.ts';
-import { enableInImage, WANTS_LINK } from './services.ts';
+import { enableInImage, WANTS_LINK, wantsLinkState } from './services.ts';
+
+interface Write {
+  nodePath: string;
+  component: PlannedFile['component'];
+  mode: number;
+  sha256: string;
+}
 
 const WANTS_DIR = path.posix.dirname(WANTS_LINK);
+
+/** Rendered config lives under /etc; binaries under the prefix and /opt/cni/bin. */
+function isConfigPath(nodePath: string): boolean {
+  return nodePath.startsWith('/etc/');
+}
 
 /** The folders among `nodePaths` and their parents that do not exist under root yet. */
 async function missingDirs(root: string, nodePaths: string[]): Promise<string[]> {
@@ -91,6 +104,14 @@ export class InstallRun {
 
   /** Take the lock and read the record of the last install. */
   async begin(): Promise<void> {
+    // Nothing is written (not even the lock) through a symlinked folder that leaves the root.
+    await assertContained(this.root, [
+      ...this.plan.files.map((f) => this.nodePath(f.path)),
+      `${NODE_PATHS.stateDir}/lock`,
+      `${BACKUPS_DIR}/x`,
+      WANTS_LINK,
+      ...(this.ctx.options.cacheDir ? [] : [`${NODE_PATHS.cacheDir}/x`]),
+    ]);
     // Before anything is created: which folders are new, so uninstall can leave the root as it found it.
     const wanted = new Set<string>([NODE_PATHS.stateDir, WANTS_DIR]);
     if (!this.ctx.options.cacheDir) wanted.add(NODE_PATHS.cacheDir);
@@ -99,6 +120,7 @@ export class InstallRun {
     this.lock = await acquireLock(this.root);
     if (this.lock.tookOverFrom) this.emit({ type: 'warn', message: `took over a stale lock left by pid ${this.lock.tookOverFrom.pid}` });
     this.manifest = await readManifest(this.root);
+    this.previousManifest = this.manifest;
   }
 
   /** Per component: is what is installed exactly what the plan asks for, file by file? */
@@ -121,7 +143,9 @@ export class InstallRun {
             return { ...base, action: 'install', reason: `${nodePath} is not recorded` };
           }
           const seen = await observe(this.root, nodePath, recorded);
-          if (seen.kind !== 'file' || seen.sha256 !== recorded.sha256) return { ...base, action: 'install', reason: `${nodePath} changed since it was installed` };
+          if (seen.kind !== 'file' || seen.sha256 !== recorded.sha256 || seen.mode !== recorded.mode) {
+            return { ...base, action: 'install', reason: `${nodePath} changed since it was installed` };
+          }
         }
         return { ...base, action: 'unchanged', reason: `${a.version} is installed` };
       }),
@@ -182,7 +206,7 @@ export class InstallRun {
   async commit(): Promise<void> {
     const m = this.manifest;
     const tx = new Transaction({ backupDir: inRoot(this.root, `${NODE_PATHS.stateDir}/tx`) });
-    const writes: Array<{ nodePath: string; component: PlannedFile['component']; mode: number; sha256: string }> = [];
+    const writes: Write[] = [];
     const backups: Record<string, { backupPath: string; sha256: string; reason: 'foreign' | 'modified' }> = {};
 
     const prepare = async (nodePath: string, component: PlannedFile['component'], sha256: string, mode: number): Promise<boolean> => {
@@ -205,7 +229,9 @@ export class InstallRun {
           // Every replaced foreign or edited file is copied; the record keeps the first one (the
           // original foreign file), which is what uninstall restores.
           const rec = await backupForeignFile(this.root, nodePath, reason);
-          if (rec && !m?.backups[nodePath]) backups[nodePath] = rec;
+          // Only the original foreign file is what uninstall puts back; a copy of an edit to a
+          // node-prep file is kept for the operator, not restored.
+          if (rec && reason === 'foreign' && !m?.backups[nodePath]) backups[nodePath] = rec;
           this.emit({ type: 'warn', message: `${nodePath} was ${reason === 'foreign' ? 'not written by node-prep' : 'changed since node-prep wrote it'}; kept a copy at ${rec?.backupPath}` });
         }
       }
@@ -213,7 +239,6 @@ export class InstallRun {
       return true;
     };
 
-    const configs = new Set(this.plan.files.filter((f) => f.source.kind === 'config').map((f) => this.nodePath(f.path)));
     for (const d of this.toInstall) {
       const staged = this.staged.get(d.name) ?? [];
       const now = new Set<string>();
@@ -224,9 +249,9 @@ export class InstallRun {
         now.add(nodePath);
         if (await prepare(nodePath, d.name, s.sha256, s.mode)) tx.put(inRoot(this.root, nodePath), { file: s.stagedPath, sha256: s.sha256 }, s.mode);
       }
-      // Files the previous version of this component had and this one does not.
+      // Binaries the previous version of this component had and this one does not.
       for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
-        if (f.component === d.name && !now.has(nodePath) && !configs.has(nodePath)) tx.remove(inRoot(this.root, nodePath));
+        if (f.component === d.name && !now.has(nodePath) && !isConfigPath(nodePath)) tx.remove(inRoot(this.root, nodePath));
       }
     }
     for (const f of this.plan.files) {
@@ -234,11 +259,32 @@ export class InstallRun {
       const nodePath = this.nodePath(f.path);
       if (await prepare(nodePath, f.component, f.sha256!, f.mode)) tx.put(inRoot(this.root, nodePath), { data: f.content!, sha256: f.sha256! }, f.mode);
     }
+    // Config files an earlier run wrote and this plan no longer renders (a registry mirror dropped):
+    // left in place they would stay in effect. A component left out of this plan (`none`) keeps its
+    // files, binaries and config alike.
+    const planned = new Set(this.plan.files.map((f) => this.nodePath(f.path)));
+    const inPlan = new Set<string>(['node', ...this.plan.artifacts.map((a) => a.component)]);
+    for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
+      if (isConfigPath(nodePath) && !planned.has(nodePath) && inPlan.has(f.component)) tx.remove(inRoot(this.root, nodePath));
+    }
 
+    // Refuse before anything changes, not after: a regular file where the wants link goes.
+    if (this.enableByLink && (await wantsLinkState(this.root)) === 'conflict') await enableInImage(this.root);
     const results = await tx.commit();
     this.tx = tx;
+    try {
+      await this.afterCommit(results, writes, backups);
+    } catch (err) {
+      // Anything failing between the swap and the record puts the previous files back.
+      await this.rollback();
+      throw err;
+    }
+  }
+
+  private async afterCommit(results: FileResult[], writes: Write[], backups: Manifest['backups']): Promise<void> {
     if (this.enableByLink) {
       const link = await enableInImage(this.root);
+      this.linkCreated = link.created;
       if (link.created) this.items.push({ path: WANTS_LINK, component: 'containerd', outcome: { kind: 'created' } });
     }
     for (const r of results) {
@@ -247,18 +293,25 @@ export class InstallRun {
       this.items.push({ path: nodePath, component: w?.component ?? 'node', outcome: r.outcome, backup: backups[nodePath]?.backupPath });
       this.emit({ type: 'write', path: nodePath, outcome: r.outcome.kind });
     }
-    await this.record(writes, backups);
+    const removed = results.filter((r) => r.outcome.kind === 'removed').map((r) => this.nodePath(r.path));
+    await this.record(writes, backups, removed);
   }
+
+  private linkCreated = false;
+  private recorded = false;
+  private rollbackFailed = false;
 
   /** The record is written last: it says what is installed only once it is. */
   private async record(
-    writes: Array<{ nodePath: string; component: PlannedFile['component']; mode: number; sha256: string }>,
+    writes: Write[],
     backups: Manifest['backups'],
+    removed: string[],
   ): Promise<void> {
     const prev = this.manifest;
     const files: Manifest['files'] = { ...(prev?.files ?? {}) };
     const installed = new Set(this.toInstall.map((d) => d.name));
     for (const [p, f] of Object.entries(files)) if (installed.has(f.component as ComponentName)) delete files[p];
+    for (const p of removed) delete files[p];
     for (const w of writes) files[w.nodePath] = { sha256: w.sha256, mode: w.mode, component: w.component, ...(await statFacts(this.root, w.nodePath)) };
     const components: Manifest['components'] = { ...(prev?.components ?? {}) };
     for (const a of this.plan.artifacts) components[a.component] = { version: a.version, asset: a.name, sha256: a.sha256 };
@@ -277,11 +330,16 @@ export class InstallRun {
     };
     if (prev && serializeManifest({ ...prev, installedAt: '' }) === serializeManifest({ ...next, installedAt: '' })) return;
     await writeManifest(this.root, next);
-    this.previousManifest = prev;
+    this.recorded = true;
     this.manifest = next;
   }
 
+  /** The record as it was before this run (undefined: nothing was installed). */
   private previousManifest: Manifest | undefined;
+
+  get hadPreviousInstall(): boolean {
+    return this.previousManifest !== undefined;
+  }
 
   get changed(): boolean {
     return this.items.some((i) => i.outcome.kind !== 'unchanged');
@@ -289,18 +347,29 @@ export class InstallRun {
 
   /** Put back the previous files and the previous record (after a failed smoke test on an upgrade). */
   async rollback(): Promise<void> {
-    await this.tx?.rollback();
-    if (this.previousManifest) {
-      await writeManifest(this.root, this.previousManifest);
+    const failures = (await this.tx?.rollback()) ?? [];
+    if (this.linkCreated) await rm(inRoot(this.root, WANTS_LINK), { force: true });
+    if (this.recorded) {
+      if (this.previousManifest) await writeManifest(this.root, this.previousManifest);
+      else await rm(inRoot(this.root, MANIFEST_PATH), { force: true });
       this.manifest = this.previousManifest;
+    }
+    if (failures.length > 0) {
+      // The transaction's copies of the previous files stay where they are: finish() keeps them.
+      this.rollbackFailed = true;
+      throw new NodePrepError('ROLLBACK', `Putting back the previous files failed for ${failures.map((f) => inRoot(this.root, f.path)).join(', ')}.`, {
+        hint: `The previous versions are kept under ${inRoot(this.root, `${NODE_PATHS.stateDir}/tx`)}; copy them back by hand, then run \`node-prep status\`.`,
+        fields: { failures },
+      });
     }
   }
 
   async finish(): Promise<void> {
-    await this.tx?.discardBackups().catch(() => undefined);
+    // Without the lock this run touched nothing, and must not touch another run's files either.
+    if (!this.lock) return;
+    if (!this.rollbackFailed) await this.tx?.discardBackups().catch(() => undefined);
     if (this.stagingDir) await rm(this.stagingDir, { recursive: true, force: true });
-    await rm(inRoot(this.root, `${NODE_PATHS.stateDir}/tx`), { recursive: true, force: true }).catch(() => undefined);
-    await this.lock?.release();
+    await this.lock.release();
     // A run that recorded nothing leaves no trace: the folders it created go again, when empty.
     if (this.manifest === undefined) {
       for (const d of [...this.createdDirs].sort((a, b) => b.split('/').length - a.split('/').length)) {

@@ -22,14 +22,14 @@ export async function observe(root: string, nodePath: string, recorded?: Manifes
   if (!st) return { kind: 'absent' };
   if (!st.isFile()) return { kind: 'other', what: st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symlink' : 'not a regular file' };
   const mode = st.mode & 0o7777;
-  if (recorded?.size === st.size && recorded.mtimeMs === st.mtimeMs) {
+  if (recorded?.size === st.size && recorded.mtimeMs === st.mtimeMs && recorded.ctimeMs === st.ctimeMs && recorded.ino === st.ino) {
     return { kind: 'file', sha256: recorded.sha256, size: st.size, mtimeMs: st.mtimeMs, mode };
   }
   return { kind: 'file', sha256: await sha256File(file), size: st.size, mtimeMs: st.mtimeMs, mode };
 }
 
 /** Stat facts to record after writing, so the next run can skip hashing. */
-export async function statFacts(root: string, nodePath: string): Promise<{ size: number; mtimeMs: number }> {
+export async function statFacts(root: string, nodePath: string): Promise<{ size: number; mtimeMs: number; ctimeMs: number; ino: number }> {
   const st = await lstat(inRoot(root, nodePath));
-  return { size: st.size, mtimeMs: st.mtimeMs };
+  return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
 }

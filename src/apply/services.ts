@@ -39,17 +39,27 @@ export async function systemdIsPid1(procDir = '/proc'): Promise<boolean> {
   return comm === 'systemd';
 }
 
+/**
+ * The unit's wants link now. Any link to a `containerd.service` (a distro package's in /lib) already
+ * enables the unit: systemd resolves the name, and /etc/systemd/system wins over /lib.
+ */
+export async function wantsLinkState(root: string): Promise<'absent' | 'enabled' | 'conflict'> {
+  const link = inRoot(root, WANTS_LINK);
+  const current = await lstat(link).catch(() => undefined);
+  if (!current) return 'absent';
+  if (current.isSymbolicLink() && path.posix.basename(await readlink(link)) === 'containerd.service') return 'enabled';
+  return 'conflict';
+}
+
 /** `systemctl enable` for an image: the same symlink it would make, made inside DIR. */
 export async function enableInImage(root: string): Promise<{ link: string; created: boolean }> {
-  const link = inRoot(root, WANTS_LINK);
-  const target = NODE_PATHS.containerdUnit;
-  const current = await lstat(link).catch(() => undefined);
-  if (current?.isSymbolicLink() && (await readlink(link)) === target) return { link: WANTS_LINK, created: false };
-  if (current) {
-    throw new NodePrepError('INSTALL_TARGET', `${link} exists and is not a link to ${target}.`, { hint: 'Move it aside and run again.' });
+  const state = await wantsLinkState(root);
+  if (state === 'enabled') return { link: WANTS_LINK, created: false };
+  if (state === 'conflict') {
+    throw new NodePrepError('INSTALL_TARGET', `${inRoot(root, WANTS_LINK)} exists and is not a link to a containerd.service.`, { hint: 'Move it aside and run again.' });
   }
-  await ensureDir(path.dirname(link));
-  await symlink(target, link);
+  await ensureDir(path.dirname(inRoot(root, WANTS_LINK)));
+  await symlink(NODE_PATHS.containerdUnit, inRoot(root, WANTS_LINK));
   return { link: WANTS_LINK, created: true };
 }
 
@@ -93,6 +103,12 @@ export async function runLiveService(input: LiveServiceInput): Promise<ServiceRe
     throw await startFailure('waiting for containerd to answer on its socket', (err as Error).message);
   }
   return { kind: 'running', restarted: restart, enabled: true, reloaded };
+}
+
+/** Stop and disable containerd (a first install that did not pass its smoke test). */
+export async function stopService(): Promise<void> {
+  await execa('systemctl', ['disable', '--now', 'containerd'], { reject: false, timeout: 120_000 });
+  await execa('systemctl', ['daemon-reload'], { reject: false, timeout: 60_000 });
 }
 
 async function check(r: { exitCode?: number | undefined; stderr: unknown }, what: string): Promise<void> {

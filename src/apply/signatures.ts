@@ -1,22 +1,46 @@
 /**
  * Check the OpenPGP signatures a release publishes (runc, nerdctl) for each downloaded artifact, and
- * tie them to the bytes: a verified signed checksum file must list the digest the artifact has.
+ * tie them to the bytes: a verified signature over a checksum file vouches for the artifact only when
+ * the text it signs lists the digest the artifact has.
  */
 import { readFile } from 'node:fs/promises';
-import type { Context } from '../cli/context.ts';
-import { parseSha256Sums, clearsignedBody } from '../checksums/sums.ts';
+import { parseBareHex, parseSha256Sums } from '../checksums/sums.ts';
+import type { Options } from '../cli/options.ts';
+import type { ComponentRelease, PublishedSignature } from '../components/types.ts';
 import { HttpError, NodePrepError } from '../errors.ts';
+import type { GitHub } from '../net/github.ts';
 import { releaseOf } from '../plan/artifact.ts';
 import type { PlannedArtifact } from '../plan/types.ts';
-import { assertSignatures, loadKeyring, verifyRelease, type Keyring, type KeyringName, type ReleaseSignatureResult } from '../verify/signatures.ts';
+import {
+  assertSignatures,
+  clearsignedText,
+  loadKeyring,
+  verifyRelease,
+  type Keyring,
+  type KeyringName,
+  type ReleaseSignatureResult,
+} from '../verify/signatures.ts';
 
 export interface ArtifactSignatures {
   artifact: string;
   results: ReleaseSignatureResult[];
 }
 
-export async function verifyArtifactSignatures(ctx: Context, artifacts: Array<{ artifact: PlannedArtifact; path: string }>): Promise<ArtifactSignatures[]> {
-  const extra = ctx.options.keyring ? [await readKeyringFile(ctx.options.keyring)] : [];
+/** What the check needs from the Context: --keyring and --verify, download URLs, and small-file fetches. */
+export interface SignatureDeps {
+  options: Pick<Options, 'keyring' | 'verify'>;
+  github: () => Pick<GitHub, 'downloadUrl'>;
+  /** Rejects with HttpError 404 for a file the release (or mirror, or bundle) does not have. */
+  fetchText: (url: string) => Promise<string>;
+}
+
+/**
+ * Verifies every published signature of each artifact's release; `path` is the downloaded (sha256
+ * verified) artifact. Under --verify strict a signature that is missing, unsigned or unverified throws
+ * NodePrepError SIGNATURE; otherwise the results are returned for the report.
+ */
+export async function verifyArtifactSignatures(deps: SignatureDeps, artifacts: Array<{ artifact: PlannedArtifact; path: string }>): Promise<ArtifactSignatures[]> {
+  const extra = deps.options.keyring ? [await readKeyringFile(deps.options.keyring)] : [];
   const keyrings: Partial<Record<KeyringName, Keyring>> = {};
   const out: ArtifactSignatures[] = [];
   for (const { artifact, path } of artifacts) {
@@ -24,38 +48,58 @@ export async function verifyArtifactSignatures(ctx: Context, artifacts: Array<{ 
     if (release.signatures.length === 0) continue;
     for (const s of release.signatures) keyrings[s.keyring] ??= await loadKeyring(s.keyring, extra);
     const files = new Map<string, Uint8Array>();
-    const urlOf = (name: string) => ctx.github().downloadUrl(release.repo, release.tag, name);
+    const urlOf = (name: string) => deps.github().downloadUrl(release.repo, release.tag, name);
     for (const s of release.signatures) {
-      const wanted = s.kind === 'detached' ? [s.file, s.signs] : [s.file];
-      for (const name of wanted) {
+      for (const name of s.kind === 'detached' ? [s.file, s.signs] : [s.file]) {
         if (files.has(name)) continue;
-        if (name === artifact.name) files.set(name, await readFile(path));
-        else {
-          const text = await fetchOptional(ctx, urlOf(name));
-          // A checksum file without a signature block is simply not signed: treat it as unpublished.
-          const unsigned = s.kind === 'clearsigned-checksums' && name === s.file && text !== undefined && !text.includes('-----BEGIN PGP SIGNED MESSAGE-----');
-          if (text !== undefined && !unsigned) files.set(name, new TextEncoder().encode(text));
-        }
+        // An unsigned clear-sign file is passed on as it is: verifyRelease reports it as not signed.
+        const bytes = name === artifact.name ? await readFile(path) : await fetchOptional(deps, urlOf(name));
+        if (bytes !== undefined) files.set(name, bytes);
       }
     }
     const results = await verifyRelease(release.signatures, files, { keyrings, mode: 'default' });
-    // A verified signature over a checksum file vouches for the artifact only if it lists its digest.
-    for (const r of results) {
-      if (r.result.kind !== 'verified' || r.signs !== release.checksum.file) continue;
-      const body = new TextDecoder().decode(files.get(r.signs)!);
-      const listed = parseSha256Sums(clearsignedBody(body)).get(artifact.name);
-      if (listed !== artifact.sha256) {
-        r.result = { kind: 'unverified', reason: `the signed ${r.signs} lists ${listed ?? 'no digest'} for ${artifact.name}, not ${artifact.sha256}` };
-      }
-    }
-    out.push({ artifact: artifact.name, results: assertSignatures(results, ctx.options.verify) });
+    for (const r of results) checkListedDigest(r, release, artifact, files);
+    out.push({ artifact: artifact.name, results: assertSignatures(results, deps.options.verify) });
   }
   return out;
 }
 
-async function fetchOptional(ctx: Context, url: string): Promise<string | undefined> {
+/**
+ * A verified signature over the release's checksum file vouches for the artifact only if the signed
+ * text lists the artifact's digest; otherwise the result becomes unverified (in place). The signed
+ * text of a clear-signed file is the one openpgp verified, never the raw file: lines before or after
+ * the signed part (an appended `<hex>  runc.s390x`) are nobody's word.
+ */
+export function checkListedDigest(
+  r: ReleaseSignatureResult,
+  release: Pick<ComponentRelease, 'signatures' | 'checksum'>,
+  artifact: Pick<PlannedArtifact, 'name' | 'sha256'>,
+  files: ReadonlyMap<string, Uint8Array>,
+): void {
+  if (r.result.kind !== 'verified' || r.signs !== release.checksum.file) return;
+  const sig: PublishedSignature | undefined = release.signatures.find((s) => s.file === r.file);
+  const signed = sig?.kind === 'clearsigned-checksums' ? clearsignedText(r.result) : decode(files.get(r.signs));
+  if (signed === undefined) {
+    r.result = { kind: 'unverified', reason: `the text signed in ${r.file} could not be read` };
+    return;
+  }
+  let listed: string | undefined;
   try {
-    return await ctx.fetchText(url);
+    listed = release.checksum.format === 'bare-hex' ? parseBareHex(signed) : parseSha256Sums(signed).get(artifact.name);
+  } catch (err) {
+    r.result = { kind: 'unverified', reason: `the signed ${r.signs} cannot be read: ${(err as Error).message}` };
+    return;
+  }
+  if (listed !== artifact.sha256) {
+    r.result = { kind: 'unverified', reason: `the signed ${r.signs} lists ${listed ?? 'no digest'} for ${artifact.name}, not ${artifact.sha256}` };
+  }
+}
+
+const decode = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+async function fetchOptional(deps: SignatureDeps, url: string): Promise<Uint8Array | undefined> {
+  try {
+    return new TextEncoder().encode(await deps.fetchText(url));
   } catch (err) {
     if (err instanceof HttpError && err.status === 404) return undefined;
     throw err;

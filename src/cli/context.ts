@@ -29,8 +29,22 @@ export interface Context extends ArtifactDeps {
   close(): Promise<void>;
 }
 
+/**
+ * A --mirror URL may carry credentials (`https://user:pass@proxy/github`): they become a Basic auth
+ * header for that origin only, and every URL node-prep builds, prints or records is without them.
+ */
+export function splitMirrorCredentials(mirror: string): { base: string; basicAuth?: { origin: string; header: string } } {
+  const u = new URL(mirror);
+  if (!u.username && !u.password) return { base: mirror };
+  const header = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+  u.username = '';
+  u.password = '';
+  return { base: u.href.replace(/\/+$/, ''), basicAuth: { origin: u.origin, header } };
+}
+
 export async function createContext(options: Options): Promise<Context> {
   let http: Http | undefined;
+  const mirror = splitMirrorCredentials(options.mirror);
   let github: GitHub | undefined;
   let cache: ArtifactCache | undefined;
   const getHttp = () =>
@@ -42,13 +56,14 @@ export async function createContext(options: Options): Promise<Context> {
       proxy: options.proxy,
       ...(options.timeoutMs ? { idleTimeoutMs: options.timeoutMs, connectTimeoutMs: options.timeoutMs } : {}),
       ...(options.retryDelaysMs ? { retryDelaysMs: options.retryDelaysMs } : {}),
+      basicAuth: mirror.basicAuth,
     }));
 
   // An offline bundle replaces both the mirror (its folder has GitHub's download paths) and the API
   // (its lock lists the versions), and supplies the default versions.
   const bundleDir = options.command === 'download' || !options.bundle ? undefined : path.resolve(options.bundle);
   const bundle = bundleDir ? await readBundleLock(bundleDir) : undefined;
-  const downloadBase = bundleDir ? pathToFileURL(bundleDir).href : options.mirror;
+  const downloadBase = bundleDir ? pathToFileURL(bundleDir).href : mirror.base;
   const getGitHub = () => (github ??= new GitHub(getHttp(), downloadBase, options.githubApi));
   const bundleIndex = bundle ? new BundleIndex(bundle) : undefined;
   const defaults = bundle

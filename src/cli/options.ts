@@ -2,6 +2,7 @@
  * argv + environment -> Options, in one place. The environment is read once, here, through an
  * allow-list of documented variables; nothing else in node-prep reads process.env.
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseArch, type Arch } from '../arch.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
@@ -203,8 +204,9 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       specs,
       arch,
       arches,
-      root: stripTrailingSlash(root),
-      prefix: stripTrailingSlash(prefix),
+      // `//`, `/.`, `/tmp//r/`: one spelling each, so `/` always means the live host.
+      root: path.posix.resolve(root),
+      prefix: path.posix.resolve(prefix),
       mirror: parseBaseUrl('--mirror', values.mirror ?? env.NODE_PREP_MIRROR ?? 'https://github.com'),
       githubApi: parseBaseUrl('--github-api', values['github-api'] ?? env.NODE_PREP_GITHUB_API ?? 'https://api.github.com'),
       githubToken: env.GITHUB_TOKEN || undefined,
@@ -284,6 +286,3 @@ function parseDelays(raw: string): number[] {
   return list;
 }
 
-function stripTrailingSlash(p: string): string {
-  return p.length > 1 ? p.replace(/\/+$/, '') : p;
-}

@@ -3,7 +3,7 @@
  */
 import { InstallRun, type InstallItem } from '../apply/install.ts';
 import { applyPrerequisites, type PrereqReport } from '../apply/prereqs.ts';
-import { enableInImage, runLiveService, SOCKET, systemdIsPid1, waitForCri, type ServiceReport } from '../apply/services.ts';
+import { enableInImage, runLiveService, SOCKET, stopService, systemdIsPid1, waitForCri, type ServiceReport } from '../apply/services.ts';
 import { verifyArtifactSignatures, type ArtifactSignatures } from '../apply/signatures.ts';
 import { describeDigestSource } from '../checksums/pins.ts';
 import type { Context } from '../cli/context.ts';
@@ -143,7 +143,16 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
     {
       title: 'containerd service',
       run: timed('service', async () => {
-        service = await decideService(ctx, run!);
+        try {
+          service = await decideService(ctx, run!);
+        } catch (err) {
+          // The new containerd did not come up: put the previous files back and bring back what ran.
+          if (live && run!.changed) {
+            await restorePrevious(ctx, run!);
+            rolledBack = true;
+          }
+          throw err;
+        }
         return describeService(service);
       }),
     },
@@ -157,8 +166,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
         if ('checks' in result && !result.ok) {
           const failed = result.checks.filter((c) => !c.ok).map((c) => c.name);
           if (live && service.kind === 'running' && run!.changed) {
-            await run!.rollback();
-            await decideService(ctx, run!, true);
+            await restorePrevious(ctx, run!);
             rolledBack = true;
           }
           throw new NodePrepError('SMOKE', `The smoke test failed: ${failed.join(', ')}.`, {
@@ -187,6 +195,16 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
     throw failure;
   }
   return { report, text: renderReport(report) };
+}
+
+/**
+ * After a failed start or smoke test on a live host: the previous files and record go back; the
+ * previous containerd is restarted, or, when this was the first install, the new one is stopped.
+ */
+async function restorePrevious(ctx: Context, run: InstallRun): Promise<void> {
+  await run.rollback();
+  if (run.hadPreviousInstall) await decideService(ctx, run, true);
+  else await stopService();
 }
 
 async function decideService(ctx: Context, run: InstallRun, forceRestart = false): Promise<ServiceReport> {

@@ -3,6 +3,7 @@ import { detectCgroupDriver } from '../config/cgroup.ts';
 import { decideContainerdBuild } from '../plan/libc.ts';
 import { buildPlan } from '../plan/build.ts';
 import { planChanges } from '../plan/changes.ts';
+import { redactUrl } from '../net/redact.ts';
 import { readManifest } from '../state/manifest.ts';
 import { renderPlan } from '../plan/render.ts';
 import type { Plan } from '../plan/types.ts';
@@ -18,7 +19,7 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
       arch: ctx.arch,
       root: o.root,
       prefix: o.prefix,
-      mirror: o.mirror,
+      mirror: redactUrl(o.mirror),
       registryMirrors: o.registryMirrors,
       nodePrepVersion: VERSION,
       cgroup,

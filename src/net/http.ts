@@ -20,6 +20,8 @@ export interface HttpConfig {
   idleTimeoutMs: number;
   /** Backoff before retry n (0-based); its length is the number of retries. Tests set it to zeros. */
   retryDelaysMs: readonly number[];
+  /** Credentials from a --mirror URL's userinfo, sent as Basic auth to that origin only. */
+  basicAuth?: { origin: string; header: string } | undefined;
 }
 
 export const DEFAULT_HTTP: Omit<HttpConfig, 'userAgent' | 'apiBase' | 'proxy'> = {
@@ -49,7 +51,8 @@ export function isRetryableStatus(status: number): boolean {
 
 export class Http {
   readonly dispatcher: Dispatcher;
-  private readonly apiOrigin: string;
+  /** The token goes to URLs under this prefix only (the API base), not to the rest of its host. */
+  private readonly apiPrefix: string;
 
   constructor(readonly config: HttpConfig) {
     const timeouts = {
@@ -62,7 +65,7 @@ export class Http {
       http || https
         ? new EnvHttpProxyAgent({ ...timeouts, httpProxy: http, httpsProxy: https ?? http, noProxy: no ?? '' })
         : new Agent(timeouts);
-    this.apiOrigin = new URL(config.apiBase).origin;
+    this.apiPrefix = `${new URL(config.apiBase).href.replace(/\/+$/, '')}/`;
   }
 
   async close(): Promise<void> {
@@ -71,7 +74,8 @@ export class Http {
 
   private headersFor(url: URL, extra: Record<string, string>): Record<string, string> {
     const h: Record<string, string> = { 'user-agent': this.config.userAgent, ...extra };
-    if (this.config.githubToken && url.origin === this.apiOrigin) h.authorization = `Bearer ${this.config.githubToken}`;
+    if (this.config.githubToken && url.href.startsWith(this.apiPrefix)) h.authorization = `Bearer ${this.config.githubToken}`;
+    else if (this.config.basicAuth && url.origin === this.config.basicAuth.origin) h.authorization = this.config.basicAuth.header;
     return h;
   }
 

@@ -30,9 +30,14 @@ export interface ManifestFile {
   mode: number;
   /** 'node' for files node-prep renders itself (config, unit, sysctl). */
   component: ComponentName | 'node';
-  /** Size and mtime when written: a re-run that finds both unchanged need not hash the file. */
+  /**
+   * Stat facts when written: a re-run that finds them all unchanged need not hash the file. ctime
+   * and inode are in the key because no user-space call can set them back (the way git's index works).
+   */
   size?: number;
   mtimeMs?: number;
+  ctimeMs?: number;
+  ino?: number;
 }
 
 /** foreign: a file node-prep never wrote; modified: one it wrote and someone changed since. */

@@ -24,6 +24,13 @@ describe('parseArgv', () => {
     expect(run(['plan', '--mirror', 'http://127.0.0.1:2'], env).mirror).toBe('http://127.0.0.1:2');
   });
 
+  it('normalises --root and --prefix, so / always means the live host', () => {
+    expect(run(['plan', '--root', '//']).root).toBe('/');
+    expect(run(['plan', '--root', '/.']).root).toBe('/');
+    expect(run(['plan', '--root', '/tmp//img/']).root).toBe('/tmp/img');
+    expect(run(['plan', '--prefix', '/opt/x/../local/']).prefix).toBe('/opt/local');
+  });
+
   it('normalises arch aliases', () => {
     expect(run(['plan', '--arch', 'aarch64']).arch).toBe('arm64');
     expect(run(['download', '--arch', 'amd64,arm64']).arches).toEqual(['amd64', 'arm64']);

@@ -98,12 +98,14 @@ describe('node-prep plan', () => {
     expect(r.stderr).toContain('Ranges need the GitHub API');
   });
 
-  it('sends GITHUB_TOKEN to the API only, never to download hosts', async () => {
-    const r = await runCli(['plan', '--containerd', '2.2.x', '--arch', 'amd64', ...mirror()], { env: { GITHUB_TOKEN: 'secret-token-5678' } });
+  it('sends GITHUB_TOKEN to the API only, never to downloads, even on the same host', async () => {
+    // The range resolves to the unpinned 2.2.5, whose published checksum file comes from the same host.
+    const r = await runCli(['plan', '--containerd', '>=2.2.5 <2.2.7', '--arch', 'amd64', ...mirror()], { env: { GITHUB_TOKEN: 'secret-token-5678' } });
     expect(r.code, r.stderr).toBe(0);
     const api = gh.requests.filter((q) => q.path.startsWith('/api/'));
     const other = gh.requests.filter((q) => !q.path.startsWith('/api/'));
     expect(api.length).toBeGreaterThan(0);
+    expect(other.map((q) => q.path)).toContain('/containerd/containerd/releases/download/v2.2.5/containerd-2.2.5-linux-amd64.tar.gz.sha256sum');
     expect(api.every((q) => q.headers.authorization === 'Bearer secret-token-5678')).toBe(true);
     expect(other.every((q) => q.headers.authorization === undefined)).toBe(true);
     expect(r.stdout + r.stderr).not.toContain('secret-token-5678');
