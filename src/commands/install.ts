@@ -78,6 +78,12 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       run: timed('plan', async () => {
         plan = (await planCommand(ctx)).plan;
         run = new InstallRun(ctx, plan, emit);
+        for (const a of plan.artifacts) {
+          // A bundle's own checksum file cannot vouch for the bundle: say so where nothing else does.
+          if (a.digestSource.kind === 'published' && a.url.startsWith('file:')) {
+            emit({ type: 'warn', message: `${a.name} has no pin: its sha256 comes from the bundle itself. Pin it with --checksums to check it against a source you trust.` });
+          }
+        }
         return plan.components.map((c) => `${c.name} ${c.version}`).join(', ');
       }),
     },
