@@ -3,7 +3,7 @@
  * in as one transaction, record it, then prerequisites, services and the smoke test. Each phase is a
  * method so the CLI can show it as a task; the state between phases lives on the run.
  */
-import { mkdir, mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../cli/context.ts';
 import { releaseOf } from '../plan/artifact.ts';
@@ -121,6 +121,11 @@ export class InstallRun {
     if (this.lock.tookOverFrom) this.emit({ type: 'warn', message: `took over a stale lock left by pid ${this.lock.tookOverFrom.pid}` });
     this.manifest = await readManifest(this.root);
     this.previousManifest = this.manifest;
+    // Staging folders a crashed run left behind: with the lock held, no other run is using them.
+    const stateDir = inRoot(this.root, NODE_PATHS.stateDir);
+    for (const name of await readdir(stateDir).catch(() => [] as string[])) {
+      if (name.startsWith('staging-')) await rm(path.join(stateDir, name), { recursive: true, force: true });
+    }
   }
 
   /** Per component: is what is installed exactly what the plan asks for, file by file? */

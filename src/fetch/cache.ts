@@ -42,8 +42,4 @@ export class ArtifactCache {
     await rename(tempFile, dest);
     return dest;
   }
-
-  async drop(sha256: string): Promise<void> {
-    await rm(this.pathFor(sha256), { force: true });
-  }
 }

@@ -20,7 +20,6 @@ export function tempPathFor(dest: string): string {
   return path.join(path.dirname(dest), `.${path.basename(dest)}.node-prep-${randomBytes(6).toString('hex')}`);
 }
 
-export const TEMP_MARKER = '.node-prep-';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');

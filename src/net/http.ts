@@ -7,7 +7,7 @@
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { HttpError, NetworkError, RateLimitError } from '../errors.ts';
 import { proxyFor } from './proxy.ts';
-import { redactUrl } from './redact.ts';
+import { redactSecrets, redactUrl } from './redact.ts';
 
 export interface HttpConfig {
   userAgent: string;
@@ -159,7 +159,8 @@ export class Http {
       const reset = Number(header(res.headers, 'x-ratelimit-reset'));
       return new RateLimitError(redactUrl(url), Number.isFinite(reset) && reset > 0 ? new Date(reset * 1000) : undefined, Boolean(this.config.githubToken));
     }
-    const detail = bodyText ? `: ${oneLine(bodyText)}` : '';
+    // A server's error page may echo the request back: keep the token out of the message.
+    const detail = bodyText ? `: ${oneLine(redactSecrets(bodyText, [this.config.githubToken]))}` : '';
     const hint =
       res.status === 401 || res.status === 403
         ? 'Check GITHUB_TOKEN (a wrong or expired token is refused) and any proxy in between.'
