@@ -6,11 +6,8 @@ import type { FetchEvent } from './fetch/download.ts';
 
 export type NodePrepEvent =
   | FetchEvent
-  | { type: 'resolve'; component: string; version: string; from: string }
   | { type: 'verify'; artifact: string; check: string; ok: boolean; detail: string }
   | { type: 'write'; path: string; outcome: string }
-  | { type: 'exec'; command: string; ok: boolean; detail?: string }
-  | { type: 'warn'; message: string }
-  | { type: 'info'; message: string };
+  | { type: 'warn'; message: string };
 
 export type Emit = (event: NodePrepEvent) => void;

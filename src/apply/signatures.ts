@@ -70,7 +70,7 @@ export async function verifyArtifactSignatures(deps: SignatureDeps, artifacts: A
  * text of a clear-signed file is the one openpgp verified, never the raw file: lines before or after
  * the signed part (an appended `<hex>  runc.s390x`) are nobody's word.
  */
-export function checkListedDigest(
+function checkListedDigest(
   r: ReleaseSignatureResult,
   release: Pick<ComponentRelease, 'signatures' | 'checksum'>,
   artifact: Pick<PlannedArtifact, 'name' | 'sha256'>,

@@ -11,6 +11,7 @@ import type { DigestSource } from '../checksums/pins.ts';
 import type { ComponentName } from '../components/types.ts';
 import { NodePrepError } from '../errors.ts';
 import type { Release } from '../net/github.ts';
+import type { ReleaseSignatureResult } from '../verify/signatures.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 
 export const LOCK_FILE = 'node-prep-bundle.json';
@@ -34,8 +35,20 @@ export interface BundleLock {
     sha256: string;
     digestSource: DigestSource;
     checksumFile: string;
+    /** Paths in the bundle of the signature files the release publishes for this artifact. */
     signatures: string[];
+    /**
+     * Whether `sha256` was pinned (built in, or --checksums) when the bundle was made. When false the
+     * digest came from the release's own checksum file, which the bundle carries: an install from the
+     * bundle then checks the artifact against a digest the bundle itself supplies. Absent in bundles
+     * made before node-prep recorded it.
+     */
+    pinned?: boolean;
+    /** Each published signature checked at download time, as install reports them. Absent in older bundles. */
+    signatureResults?: ReleaseSignatureResult[];
   }>;
+  /** Asset names whose digest was not pinned (see `artifacts[].pinned`); absent in older bundles. */
+  unpinned?: string[];
 }
 
 export async function readBundleLock(dir: string): Promise<BundleLock> {
@@ -85,9 +98,5 @@ export class BundleIndex implements ReleaseIndex {
       .filter((c): c is NonNullable<typeof c> => c !== undefined && c.repo === repo)
       .map((c) => ({ tag: c.tag, version: c.version, assets: [] }))
       .sort((a, b) => semver.rcompare(a.version, b.version));
-  }
-
-  versionOf(component: ComponentName): string | undefined {
-    return this.lock.components[component]?.version;
   }
 }

@@ -31,22 +31,27 @@ export function parseBareHex(text: string): string | undefined {
 }
 
 /**
- * The signed body of an OpenPGP clear-signed message, undoing dash-escaping (RFC 4880 section 7.1).
- * Used only to read digests; the signature itself is checked by the verify step.
+ * The body of an OpenPGP clear-signed message, undoing dash-escaping (RFC 4880 section 7.1): the
+ * lines between the blank line after the armor headers and the `-----BEGIN PGP SIGNATURE-----` line,
+ * with LF or CRLF line ends. Nothing before the first message or after its signature block is read.
+ * This is NOT what the signature vouches for: it is for reading a published digest before signatures
+ * are checked. Digests a verified signature vouches for come from `clearsignedText(result)`
+ * (src/verify/signatures.ts), the text openpgp checked. A text with no complete clear-signed message
+ * is returned as is.
  */
 export function clearsignedBody(text: string): string {
-  const begin = text.indexOf('-----BEGIN PGP SIGNED MESSAGE-----');
+  const lines = text.split(/\r?\n/);
+  const isLine = (l: string | undefined, marker: string) => l !== undefined && l.replace(/[ \t\r]+$/, '') === marker;
+  const begin = lines.findIndex((l) => isLine(l, '-----BEGIN PGP SIGNED MESSAGE-----'));
   if (begin < 0) return text;
-  const afterHeaders = text.indexOf('\n\n', begin);
-  const sig = text.indexOf('-----BEGIN PGP SIGNATURE-----');
-  if (afterHeaders < 0 || sig < 0) return text;
-  return text
-    .slice(afterHeaders + 2, sig)
-    .split('\n')
+  // Armor headers (`Hash: SHA512`) up to the first blank line.
+  let blank = begin + 1;
+  while (blank < lines.length && !isLine(lines[blank], '')) blank++;
+  let end = blank + 1;
+  while (end < lines.length && !isLine(lines[end], '-----BEGIN PGP SIGNATURE-----')) end++;
+  if (blank >= lines.length || end >= lines.length) return text;
+  return lines
+    .slice(blank + 1, end)
     .map((l) => (l.startsWith('- ') ? l.slice(2) : l))
     .join('\n');
-}
-
-export function isSha256Hex(s: string): boolean {
-  return HEX64.test(s);
 }

@@ -5,6 +5,7 @@
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../arch.ts';
+import { verifyArtifactSignatures } from '../apply/signatures.ts';
 import { LOCK_FILE, type BundleLock } from '../bundle/lock.ts';
 import { describeDigestSource } from '../checksums/pins.ts';
 import type { Context } from '../cli/context.ts';
@@ -15,6 +16,7 @@ import { fetchAll } from '../fetch/fetch-all.ts';
 import { planArtifact, releaseOf } from '../plan/artifact.ts';
 import { resolveAll } from '../plan/build.ts';
 import type { PlannedArtifact } from '../plan/types.ts';
+import type { ReleaseSignatureResult } from '../verify/signatures.ts';
 import { VERSION } from '../version.ts';
 
 export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock: BundleLock; text: string }> {
@@ -30,16 +32,28 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
   ).flat();
 
   const fetched = await fetchAll(ctx.http(), ctx.cache(), artifacts.map(toTarget), { emit });
+  // Each checksum and signature file is fetched once: for the signature check, then for the bundle.
+  const fetchOnce = memoize(ctx.fetchText);
+  // The same check install makes, before anything is written: under --verify strict a bundle whose
+  // signatures do not verify is not made.
+  const checked = await verifyArtifactSignatures(
+    { options: ctx.options, github: ctx.github, fetchText: fetchOnce },
+    artifacts.map((a, i) => ({ artifact: a, path: fetched[i]!.path })),
+  );
+  for (const r of checked.flatMap((c) => c.results)) {
+    if (r.result.kind === 'missing') emit({ type: 'warn', message: `${r.result.reason}; the sha256 check stands alone` });
+    else if (r.result.kind === 'unverified') emit({ type: 'warn', message: `${r.file}: signature not verified: ${r.result.reason}` });
+  }
   await mkdir(bundleDir, { recursive: true });
   const entries: BundleLock['artifacts'] = [];
   for (const [i, a] of artifacts.entries()) {
     const release = releaseOf(a);
     const rel = (name: string) => path.posix.join(release.repo, 'releases/download', release.tag, name);
     await placeFile(bundleDir, rel(a.name), { from: fetched[i]!.path });
-    const checksumFile = await copyPublished(ctx, bundleDir, rel(a.checksumFile.name), a.checksumFile.url, emit);
+    const checksumFile = await copyPublished(fetchOnce, bundleDir, rel(a.checksumFile.name), a.checksumFile.url, emit);
     const signatures: string[] = [];
     for (const s of a.signatures) {
-      const got = await copyPublished(ctx, bundleDir, rel(s.name), s.url, emit);
+      const got = await copyPublished(fetchOnce, bundleDir, rel(s.name), s.url, emit);
       if (got) signatures.push(got);
     }
     entries.push({
@@ -53,6 +67,8 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
       digestSource: a.digestSource,
       checksumFile: checksumFile ?? '',
       signatures,
+      pinned: a.digestSource.kind === 'pinned',
+      signatureResults: checked.find((c) => c.artifact === a.name)?.results ?? [],
     });
   }
   const lock: BundleLock = {
@@ -65,11 +81,21 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
       resolved.map((r) => [r.component, { version: r.version, repo: COMPONENTS[r.component].repo, tag: `v${r.version}` }]),
     ),
     artifacts: entries,
+    unpinned: entries.filter((e) => !e.pinned).map((e) => e.name),
   };
   // The lock is written last: a bundle without one is visibly unfinished.
   await placeFile(bundleDir, LOCK_FILE, { data: `${JSON.stringify(lock, null, 2)}\n` });
   const lines = [`Bundle ${bundleDir} (${arches.join(', ')}):`];
-  for (const a of entries) lines.push(`  ${a.path}  sha256 ${a.sha256.slice(0, 16)}…  ${describeDigestSource(a.digestSource)}`);
+  for (const a of entries) {
+    lines.push(`  ${a.path}  sha256 ${a.sha256.slice(0, 16)}…  ${describeDigestSource(a.digestSource)}`);
+    for (const r of a.signatureResults ?? []) lines.push(`      ${r.file}: ${describeResult(r.result)}`);
+  }
+  if (lock.unpinned!.length > 0) {
+    lines.push(
+      `Not pinned: ${lock.unpinned!.join(', ')}. Their digests come from the releases' own checksum files, copied into the bundle:`,
+      '  an install from it checks them against the bundle itself. Pass --checksums with pins for them to check them independently.',
+    );
+  }
   lines.push(`Install it offline with: node-prep install --bundle ${bundleDir}`);
   return { lock, text: `${lines.join('\n')}\n` };
 }
@@ -86,10 +112,34 @@ export function toTarget(a: PlannedArtifact) {
   };
 }
 
+function describeResult(result: ReleaseSignatureResult['result']): string {
+  switch (result.kind) {
+    case 'verified':
+      return `verified, signed by ${result.signer} (${result.fingerprint})`;
+    case 'unverified':
+      return `NOT verified: ${result.reason}`;
+    case 'missing':
+      return `not checked: ${result.reason}`;
+  }
+}
+
+/** One fetch per URL: the promise (and a 404) is shared by every caller. */
+function memoize(fetchText: (url: string) => Promise<string>): (url: string) => Promise<string> {
+  const seen = new Map<string, Promise<string>>();
+  return (url) => {
+    let p = seen.get(url);
+    if (!p) {
+      p = fetchText(url);
+      seen.set(url, p);
+    }
+    return p;
+  };
+}
+
 /** A checksum or signature file of the release, copied into the bundle when the release has it. */
-async function copyPublished(ctx: Context, dir: string, rel: string, url: string, emit: Emit): Promise<string | undefined> {
+async function copyPublished(fetchText: (url: string) => Promise<string>, dir: string, rel: string, url: string, emit: Emit): Promise<string | undefined> {
   try {
-    await placeFile(dir, rel, { data: await ctx.fetchText(url) });
+    await placeFile(dir, rel, { data: await fetchText(url) });
     return rel;
   } catch (err) {
     if (err instanceof HttpError && err.status === 404) {

@@ -41,7 +41,11 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
     drift,
     backups: Object.entries(m.backups).map(([path, b]) => ({ path, backupPath: b.backupPath, reason: b.reason })),
   };
-  const lines = [`Installed by node-prep ${m.nodePrepVersion} on ${m.installedAt} (linux/${m.arch}, prefix ${m.prefix}):`];
+  // An uninstall that kept changed files leaves a record of just those (and the originals they replaced).
+  const leftovers = report.components.length === 0;
+  const lines = leftovers
+    ? [`node-prep was uninstalled from ${root === '/' ? 'this machine' : root}, but kept what had changed since it wrote it (\`node-prep uninstall --force\` removes it):`]
+    : [`Installed by node-prep ${m.nodePrepVersion} on ${m.installedAt} (linux/${m.arch}, prefix ${m.prefix}):`];
   for (const c of report.components) lines.push(`  ${COMPONENTS[c.name].title.padEnd(12)} ${c.version}`);
   lines.push(`${report.files} files recorded.`);
   if (drift.length === 0) lines.push('No drift: every file is as node-prep wrote it.');

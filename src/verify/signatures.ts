@@ -36,7 +36,10 @@ export type SignatureResult =
       fingerprint?: string;
     };
 
-/** One published signature of a release, checked. `missing`: the signature or the file it signs was not there. */
+/**
+ * One published signature of a release, checked. `missing`: the signature or the file it signs was not
+ * there, or a file meant to be clear-signed is published without a signature.
+ */
 export interface ReleaseSignatureResult {
   /** The signature file (`runc.sha256sum`, `runc.amd64.asc`, `SHA256SUMS.asc`). */
   file: string;
@@ -54,6 +57,7 @@ export interface VerifyOptions {
 /** Clock skew tolerated between the signer's machine and ours. */
 const FUTURE_SKEW_MS = 24 * 60 * 60 * 1000;
 
+const CLEARSIGN_BEGIN = '-----BEGIN PGP SIGNED MESSAGE-----';
 const BUILTIN: Record<KeyringName, string> = { runc: RUNC_KEYS, nerdctl: NERDCTL_KEYS };
 const ARMORED_KEY = /-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g;
 const KEYRING_HINT = 'A --keyring file holds OpenPGP public keys, armored (`gpg --export --armor FPR`) or binary (`gpg --export FPR`).';
@@ -125,11 +129,6 @@ export async function loadKeyring(name: KeyringName, extraArmored: ReadonlyArray
     for (const k of await readPublicKeys(extra, `--keyring #${i + 1}`)) await addKey(keys, k);
   }
   return { name, keys };
-}
-
-/** Fingerprints of the keyring's primary keys, 40 upper-case hex digits each. */
-export function keyringFingerprints(keyring: Keyring): string[] {
-  return keyring.keys.map(fpr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +343,13 @@ export async function verifyRelease(
       continue;
     }
     if (sig.kind === 'clearsigned-checksums') {
-      results.push({ ...base, result: await verifyClearsigned(new TextDecoder().decode(sigBytes), keyring, verifyOpts) });
+      const text = new TextDecoder().decode(sigBytes);
+      // Published, but as a plain checksum file: there is no signature to check, not a bad one.
+      if (!text.includes(CLEARSIGN_BEGIN)) {
+        results.push({ ...base, result: { kind: 'missing', reason: `${sig.file} is not signed (a plain checksum file, not clear-signed)` } });
+        continue;
+      }
+      results.push({ ...base, result: await verifyClearsigned(text, keyring, verifyOpts) });
       continue;
     }
     const data = files.get(sig.signs);
@@ -379,16 +384,4 @@ export function assertSignatures(results: ReleaseSignatureResult[], mode: Verify
       failed: failed.map((r) => ({ file: r.file, ...r.result })),
     },
   });
-}
-
-/** One line for people: `verified: Kir Kolyshkin <…> (C242…100E), signed 2025-…` or `unverified: bad signature`. */
-export function describeSignature(result: ReleaseSignatureResult['result']): string {
-  switch (result.kind) {
-    case 'verified':
-      return `verified: ${result.signer} (${result.fingerprint}), signed ${result.signedAt}`;
-    case 'unverified':
-      return `unverified: ${result.reason}`;
-    case 'missing':
-      return `missing: ${result.reason}`;
-  }
 }

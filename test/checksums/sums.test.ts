@@ -16,6 +16,35 @@ describe('parseSha256Sums', () => {
     expect(parseSha256Sums(clearsignedBody(text)).size).toBe(2);
   });
 
+  it('reads only the signed body of a CRLF clear-signed file, not lines after its signature', () => {
+    const text = [
+      '-----BEGIN PGP SIGNED MESSAGE-----',
+      'Hash: SHA512',
+      '',
+      `${A}  runc.amd64`,
+      '- -dash-escaped line',
+      `${B}  runc.arm64`,
+      '-----BEGIN PGP SIGNATURE-----',
+      '',
+      'iHUEARYKAB0WIQ',
+      '=abcd',
+      '-----END PGP SIGNATURE-----',
+      `${B}  runc.s390x`,
+      '',
+    ].join('\r\n');
+    expect(clearsignedBody(text)).toBe(`${A}  runc.amd64\n-dash-escaped line\n${B}  runc.arm64`);
+    expect([...parseSha256Sums(clearsignedBody(text)).keys()]).toEqual(['runc.amd64', 'runc.arm64']);
+    // The same with LF line ends, and text before the message.
+    expect(clearsignedBody(`${B}  runc.s390x\n${text.replace(/\r\n/g, '\n')}`)).toBe(`${A}  runc.amd64\n-dash-escaped line\n${B}  runc.arm64`);
+  });
+
+  it('returns a text with no complete clear-signed message as it is', () => {
+    const plain = `${A}  runc.amd64\n`;
+    expect(clearsignedBody(plain)).toBe(plain);
+    const truncated = `-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA512\r\n\r\n${A}  runc.amd64\r\n`;
+    expect(clearsignedBody(truncated)).toBe(truncated);
+  });
+
   it('refuses a name listed twice with different digests', () => {
     expect(() => parseSha256Sums(`${A}  x\n${B}  x\n`)).toThrow(/conflicting/);
   });

@@ -1,0 +1,102 @@
+/**
+ * `node-prep plan --root DIR` says, file by file, what `install` then does: both compare what is on
+ * disk (sha256 and mode) with the install record (binaries) or the rendered content (config files).
+ */
+import { appendFile, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { nodePathOf } from '../../src/plan/changes.ts';
+import { runCli } from '../support/cli.ts';
+import { defaultCatalogReleases } from '../support/fixtures.ts';
+import { checksumsFor } from '../support/layout.ts';
+import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+
+let gh: ReleaseServer;
+let work: string;
+let sums: string;
+let root: string;
+
+const base = () => ['--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums, '--arch', 'amd64'];
+const install = (...extra: string[]) => runCli(['install', '--root', root, '--no-start', '--skip-smoke', '--cache-dir', path.join(work, 'cache'), ...base(), ...extra]);
+
+interface PlanFile {
+  path: string;
+  change?: { kind: string; foreign?: boolean; reason?: string; diff?: string };
+}
+
+async function planFiles(): Promise<PlanFile[]> {
+  const r = await runCli(['plan', '--root', root, ...base(), '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout).files as PlanFile[];
+}
+
+/** Node paths the plan says install would write. */
+const toWrite = (files: PlanFile[]) =>
+  files.filter((f) => f.change?.kind === 'update' || f.change?.kind === 'create').map((f) => nodePathOf(root, f.path)).sort();
+
+beforeAll(async () => {
+  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: null }) });
+  work = await mkdtemp(path.join(os.tmpdir(), 'np-plan-changes-'));
+  sums = path.join(work, 'SHA256SUMS');
+  await writeFile(sums, checksumsFor(gh.repos));
+});
+afterAll(async () => {
+  await gh.close();
+  await rm(work, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  root = await mkdtemp(path.join(work, 'root-'));
+});
+
+describe('plan agrees with install', () => {
+  it('a binary changed since install and a config whose mode changed are updates in the plan, and exactly what install writes', async () => {
+    expect((await install()).code).toBe(0);
+    expect(toWrite(await planFiles())).toEqual([]);
+
+    await appendFile(path.join(root, 'usr/local/bin/ctr'), 'x\n');
+    await chmod(path.join(root, 'etc/crictl.yaml'), 0o600);
+    const files = await planFiles();
+    const byNode = new Map(files.map((f) => [nodePathOf(root, f.path), f.change]));
+    expect(byNode.get('/usr/local/bin/ctr')).toEqual({ kind: 'update', foreign: false, reason: 'changed since node-prep installed it' });
+    expect(byNode.get('/etc/crictl.yaml')).toEqual({ kind: 'update', foreign: false, reason: 'mode 0600, would be 0644' });
+    expect(byNode.get('/usr/local/bin/containerd')).toEqual({ kind: 'same' });
+    expect(byNode.get('/etc/containerd/config.toml')).toEqual({ kind: 'same' });
+    const planned = toWrite(files);
+    expect(planned).toEqual(['/etc/crictl.yaml', '/usr/local/bin/ctr']);
+
+    const r = await install('--json');
+    expect(r.code, r.stderr).toBe(0);
+    const written = JSON.parse(r.stdout).files.filter((f: { outcome: { kind: string } }) => f.outcome.kind !== 'unchanged').map((f: { path: string }) => f.path).sort();
+    expect(written).toEqual(planned);
+    expect(toWrite(await planFiles())).toEqual([]);
+  });
+
+  it('a binary whose mode changed is an update', async () => {
+    expect((await install()).code).toBe(0);
+    await chmod(path.join(root, 'usr/local/sbin/runc'), 0o700);
+    const change = (await planFiles()).find((f) => f.path === path.join(root, 'usr/local/sbin/runc'))!.change;
+    expect(change).toEqual({ kind: 'update', foreign: false, reason: 'mode 0700, would be 0755' });
+  });
+
+  it('a binary node-prep did not write is a foreign update; an edited config shows its diff', async () => {
+    expect((await install()).code).toBe(0);
+    await rm(path.join(root, 'var/lib/node-prep/manifest.json'));
+    await appendFile(path.join(root, 'etc/crictl.yaml'), '# local\n');
+    const files = await planFiles();
+    const ctr = files.find((f) => f.path === path.join(root, 'usr/local/bin/ctr'))!.change;
+    expect(ctr).toEqual({ kind: 'update', foreign: true, reason: 'not written by node-prep' });
+    const crictl = files.find((f) => f.path === path.join(root, 'etc/crictl.yaml'))!.change;
+    expect(crictl).toMatchObject({ kind: 'update', foreign: true, diff: expect.stringContaining('-# local') });
+  });
+});
+
+describe('nodePathOf', () => {
+  it('turns a path under the root into the node path', () => {
+    expect(nodePathOf('/', '/usr/local/bin/ctr')).toBe('/usr/local/bin/ctr');
+    expect(nodePathOf('/img', '/img/usr/local/bin/ctr')).toBe('/usr/local/bin/ctr');
+    expect(nodePathOf('/img/', '/img/etc/crictl.yaml')).toBe('/etc/crictl.yaml');
+    expect(nodePathOf('img', 'img/etc/crictl.yaml')).toBe('/etc/crictl.yaml');
+    expect(() => nodePathOf('/img', '/image/etc/crictl.yaml')).toThrow(/not inside the root/);
+  });
+});
