@@ -180,27 +180,50 @@ export class InstallRun {
   async download(): Promise<void> {
     const needed = this.toInstall.map((d) => d.artifact);
     if (needed.length === 0) return;
-    const results = await fetchAll(this.ctx.http(), this.ctx.cache(), needed.map(toTarget), { emit: this.emit });
+    const decisions = this.toInstall;
+    const results = await fetchAll(this.ctx.http(), this.ctx.cache(), needed.map(toTarget), {
+      emit: this.emit,
+      // Extraction into the private staging folder starts as soon as an artifact's sha256 is
+      // verified, while the others still download. Nothing is installed before commit().
+      onFetched: (i, r) => void this.startStaging(decisions[i]!, r.path),
+    });
     needed.forEach((a, i) => this.fetched.set(a.component, results[i]!));
+  }
+
+  private staging = new Map<ComponentName, Promise<StagedMember[]>>();
+  private stagingRoot: Promise<string> | undefined;
+
+  private startStaging(d: ComponentDecision, archive: string): Promise<StagedMember[]> {
+    let p = this.staging.get(d.name);
+    if (!p) {
+      p = this.stageOne(d, archive);
+      p.catch(() => undefined); // awaited by stage(), or settled by finish() after a failed download
+      this.staging.set(d.name, p);
+    }
+    return p;
+  }
+
+  private async stageOne(d: ComponentDecision, archive: string): Promise<StagedMember[]> {
+    this.stagingRoot ??= (async () => {
+      const stateDir = inRoot(this.root, NODE_PATHS.stateDir);
+      await ensureDir(stateDir);
+      return (this.stagingDir = await mkdtemp(path.join(stateDir, 'staging-')));
+    })();
+    const dir = path.join(await this.stagingRoot, d.name);
+    await mkdir(dir, { recursive: true });
+    const release = releaseOf(d.artifact);
+    return release.asset.kind === 'binary'
+      ? [await stageBareBinary(archive, release.install[0]!, dir)]
+      : await extractMembers(archive, release.install, dir);
   }
 
   /** Extract only the expected members of each verified artifact into a private staging folder. */
   async stage(): Promise<void> {
-    if (this.toInstall.length === 0) return;
-    const stateDir = inRoot(this.root, NODE_PATHS.stateDir);
-    await ensureDir(stateDir);
-    this.stagingDir = await mkdtemp(path.join(stateDir, 'staging-'));
-    for (const d of this.toInstall) {
-      const release = releaseOf(d.artifact);
-      const archive = this.fetched.get(d.name)!.path;
-      const dir = path.join(this.stagingDir, d.name);
-      await mkdir(dir, { recursive: true });
-      const members =
-        release.asset.kind === 'binary'
-          ? [await stageBareBinary(archive, release.install[0]!, dir)]
-          : await extractMembers(archive, release.install, dir);
-      this.staged.set(d.name, members);
-    }
+    await Promise.all(
+      this.toInstall.map(async (d) => {
+        this.staged.set(d.name, await this.startStaging(d, this.fetched.get(d.name)!.path));
+      }),
+    );
   }
 
   /**
@@ -373,6 +396,8 @@ export class InstallRun {
     // Without the lock this run touched nothing, and must not touch another run's files either.
     if (!this.lock) return;
     if (!this.rollbackFailed) await this.tx?.discardBackups().catch(() => undefined);
+    // Extractions started while downloading may still run after a failed download: let them end first.
+    await Promise.allSettled([this.stagingRoot, ...this.staging.values()]);
     if (this.stagingDir) await rm(this.stagingDir, { recursive: true, force: true });
     await this.lock.release();
     // A run that recorded nothing leaves no trace: the folders it created go again, when empty.

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ChecksumMismatchError, HttpError, NetworkError, NoAssetError, NodePrepError } from '../errors.ts';
 import { header, isRetryableStatus, sleep, type Http } from '../net/http.ts';
 import { redactUrl } from '../net/redact.ts';
+import { bytesMoved } from '../util/buffer-churn.ts';
 import type { ArtifactCache } from './cache.ts';
 
 export interface FetchTarget {
@@ -38,6 +39,17 @@ export interface FetchResult {
 }
 
 const PROGRESS_EVERY_MS = 100;
+
+/**
+ * GitHub's CDN serves each connection at its own rate (often ~20 MB/s), so one big asset on one
+ * connection takes seconds the network as a whole does not need. When a transfer, 150 ms in, is slow
+ * per connection (under 50 MB/s) and its rest would still take over 400 ms, the rest is split: this
+ * connection keeps the first part and stops there, three more fetch the others with Range requests
+ * into the same temp file. Fast connections (a mirror, a LAN, loopback) are never split.
+ */
+const SPLIT = { afterMs: 150, maxBytesPerSecond: 50e6, minRestMs: 400, minRestBytes: 4 * 1024 * 1024, parts: 4, maxExtraConnections: 8 };
+/** Range connections open right now, across all downloads of this process. */
+let extraConnections = 0;
 
 /** Errors that end the download at once: the server said no, or the bytes are wrong. */
 class TransferError extends Error {
@@ -68,8 +80,8 @@ export async function fetchVerified(
   const temp = await cache.tempPath(target.sha256);
   try {
     for (;;) {
-      const state = { offset: 0, hash: createHash('sha256'), total: undefined as number | undefined };
-      const fh = await open(temp, 'w', 0o644);
+      const state: TransferState = { offset: 0, hash: createHash('sha256'), total: undefined, parts: [], partBytes: 0 };
+      const fh = await open(temp, 'w+', 0o644);
       try {
         // One full body: keep resuming while transfers break and retries remain.
         for (;;) {
@@ -85,6 +97,7 @@ export async function fetchVerified(
         }
         await fh.sync();
       } finally {
+        await settleParts(state);
         await fh.close();
       }
       const actual = state.hash.digest('hex');
@@ -111,14 +124,61 @@ export async function fetchVerified(
 }
 
 interface TransferState {
+  /** Bytes [0, offset) are written and hashed. */
   offset: number;
   hash: Hash;
   total: number | undefined;
+  /** After a split: this connection's share ends here; [stopAt, total) comes from `parts`. */
+  stopAt?: number | undefined;
+  parts: Promise<void>[];
+  partBytes: number;
+  abort?: AbortController | undefined;
+  splitTried?: boolean;
+}
+
+/** Stop and wait for the split parts still running (a failed or finished transfer). */
+async function settleParts(state: TransferState): Promise<void> {
+  if (state.parts.length === 0) return;
+  state.abort?.abort();
+  await Promise.allSettled(state.parts);
+  state.parts = [];
+}
+
+/** One split part: bytes [from, to) by a Range request, written at their offset. */
+async function fetchPart(http: Http, target: FetchTarget, fh: FileHandle, from: number, to: number, state: TransferState, signal: AbortSignal): Promise<void> {
+  const res = await http.open(target.url, { headers: { range: `bytes=${from}-${to - 1}` }, signal });
+  if (res.status !== 206 || rangeStart(header(res.headers, 'content-range')) !== from) {
+    await res.body.dump().catch(() => undefined);
+    throw new Error(`the range ${from}-${to - 1} was answered with ${res.status}`);
+  }
+  let at = from;
+  for await (const chunk of res.body) {
+    const buf = chunk as Buffer;
+    const n = Math.min(buf.length, to - at);
+    await fh.write(buf, 0, n, at);
+    at += n;
+    state.partBytes += n;
+    bytesMoved(n);
+    if (at >= to) break;
+  }
+  if (at < to) throw new Error(`the range ${from}-${to - 1} was cut short at ${at}`);
+}
+
+/** Hash [from, to) of the temp file in order, through one reused buffer. */
+async function hashFromFile(fh: FileHandle, hash: Hash, from: number, to: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  for (let at = from; at < to; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - at), at);
+    if (bytesRead === 0) throw new TransferError(`the temp file ended at ${at} of ${to} bytes`, true);
+    hash.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
 }
 
 /** One request: from state.offset (Range) to the end, appending to fh and the running hash. */
 async function transfer(http: Http, target: FetchTarget, fh: FileHandle, state: TransferState, emit: (e: FetchEvent) => void): Promise<void> {
-  const headers: Record<string, string> = state.offset > 0 ? { range: `bytes=${state.offset}-` } : {};
+  const end = state.stopAt !== undefined ? String(state.stopAt - 1) : '';
+  const headers: Record<string, string> = state.offset > 0 ? { range: `bytes=${state.offset}-${end}` } : {};
   let res;
   try {
     res = target.url.startsWith('file:') ? await openLocal(target, state.offset) : await http.open(target.url, { headers });
@@ -130,7 +190,9 @@ async function transfer(http: Http, target: FetchTarget, fh: FileHandle, state: 
     // resuming: keep the bytes and the hash we have
   } else if (res.status === 200) {
     if (state.offset > 0) {
-      // The server ignored the Range: start over.
+      // The server ignored the Range: start over, on this connection alone.
+      await settleParts(state);
+      state.stopAt = undefined;
       state.offset = 0;
       state.hash = createHash('sha256');
       await fh.truncate(0);
@@ -142,28 +204,69 @@ async function transfer(http: Http, target: FetchTarget, fh: FileHandle, state: 
     throw new TransferError(err.message, isRetryableStatus(res.status) && !(err instanceof NodePrepError && err.code === 'RATE_LIMIT'), err);
   }
   const length = Number(header(res.headers, 'content-length'));
-  if (Number.isFinite(length)) state.total = state.offset + length;
+  const whole = res.status === 206 ? Number(/\/(\d+)$/.exec(header(res.headers, 'content-range') ?? '')?.[1]) : NaN;
+  if (Number.isFinite(whole)) state.total = whole;
+  else if (Number.isFinite(length) && state.stopAt === undefined) state.total = state.offset + length;
+  const splittable = !target.url.startsWith('file:') && header(res.headers, 'accept-ranges') === 'bytes';
+  const started = Date.now();
+  const startOffset = state.offset;
   let lastEmit = 0;
   try {
     for await (const chunk of res.body) {
-      const buf = chunk as Buffer;
+      let buf = chunk as Buffer;
+      if (state.stopAt !== undefined && state.offset + buf.length > state.stopAt) buf = buf.subarray(0, state.stopAt - state.offset);
       state.hash.update(buf);
       // fh.write from the current end: the file is written strictly in order, so offset is exact.
       await fh.write(buf, 0, buf.length, state.offset);
       state.offset += buf.length;
+      bytesMoved(buf.length);
+      if (state.stopAt !== undefined && state.offset >= state.stopAt) break; // the rest is the parts': close this body
       const now = Date.now();
+      if (splittable && !state.splitTried && state.total !== undefined && now - started >= SPLIT.afterMs) maybeSplit(http, target, fh, state, (state.offset - startOffset) / (now - started));
       if (now - lastEmit >= PROGRESS_EVERY_MS) {
         lastEmit = now;
-        emit({ type: 'download:progress', artifact: target.name, bytes: state.offset, total: state.total });
+        emit({ type: 'download:progress', artifact: target.name, bytes: state.offset + state.partBytes, total: state.total });
       }
     }
   } catch (err) {
     throw new TransferError(`transfer broke after ${state.offset} bytes (${describe(err)})`, true, err);
   }
-  if (state.total !== undefined && state.offset < state.total) {
-    throw new TransferError(`body cut short at ${state.offset} of ${state.total} bytes`, true);
+  const mine = state.stopAt ?? state.total;
+  if (mine !== undefined && state.offset < mine) {
+    throw new TransferError(`body cut short at ${state.offset} of ${mine} bytes`, true);
+  }
+  if (state.stopAt !== undefined) {
+    const settled = await Promise.allSettled(state.parts);
+    state.parts = [];
+    const broken = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (broken) {
+      // Go on from where this connection stopped, on one connection, like any resume.
+      state.stopAt = undefined;
+      throw new TransferError(`a parallel range broke (${describe(broken.reason)})`, true, broken.reason);
+    }
+    await hashFromFile(fh, state.hash, state.stopAt, state.total!);
+    state.offset = state.total!;
+    state.stopAt = undefined;
   }
   emit({ type: 'download:progress', artifact: target.name, bytes: state.offset, total: state.total ?? state.offset });
+}
+
+/** Split the rest of a slow transfer into parallel Range requests (see SPLIT). */
+function maybeSplit(http: Http, target: FetchTarget, fh: FileHandle, state: TransferState, bytesPerMs: number): void {
+  const rest = state.total! - state.offset;
+  if (rest < SPLIT.minRestBytes || bytesPerMs * 1000 >= SPLIT.maxBytesPerSecond || rest / bytesPerMs < SPLIT.minRestMs) return;
+  const extra = Math.min(SPLIT.parts - 1, SPLIT.maxExtraConnections - extraConnections);
+  if (extra < 1) return; // tried again at the next chunk, when another download's parts may be done
+  state.splitTried = true;
+  const part = Math.ceil(rest / (extra + 1));
+  state.stopAt = state.offset + part;
+  state.abort = new AbortController();
+  for (let from = state.stopAt; from < state.total!; from += part) {
+    extraConnections++;
+    const p = fetchPart(http, target, fh, from, Math.min(state.total!, from + part), state, state.abort.signal).finally(() => extraConnections--);
+    p.catch(() => undefined); // collected when this connection reaches stopAt
+    state.parts.push(p);
+  }
 }
 
 /** A bundle's file, answered the way a server would: 200 from the start, 206 from an offset. */

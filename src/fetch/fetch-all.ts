@@ -13,7 +13,12 @@ export async function fetchAll(
   http: Http,
   cache: ArtifactCache,
   targets: FetchTarget[],
-  opts: { concurrency?: number; emit?: (e: FetchEvent) => void } = {},
+  opts: {
+    concurrency?: number;
+    emit?: (e: FetchEvent) => void;
+    /** Called as soon as target `index` is verified (or found in the cache), before the others finish. */
+    onFetched?: (index: number, result: FetchResult) => void;
+  } = {},
 ): Promise<FetchResult[]> {
   const results: FetchResult[] = new Array(targets.length);
   let next = 0;
@@ -23,6 +28,7 @@ export async function fetchAll(
       const i = next++;
       try {
         results[i] = await fetchVerified(http, cache, targets[i]!, opts.emit);
+        opts.onFetched?.(i, results[i]!);
       } catch (err) {
         failure ??= err;
       }

@@ -16,11 +16,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished, pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import type { InstallEntry } from '../components/types.ts';
+import { bytesMoved } from '../util/buffer-churn.ts';
 import { ArchiveRefusedError, MissingMembersError } from './errors.ts';
 
 export interface StagedMember {
@@ -87,6 +89,18 @@ export function judgeEntry(e: EntryFacts, wanted: ReadonlySet<string>, seen: Rea
   return { kind: 'extract', member };
 }
 
+/** gzip's magic bytes: such an archive is inflated before the tar parser sees it. */
+async function isGzip(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(head, 0, 2, 0);
+    return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** A flat name node-prep chooses; `tag` keeps two extractions into one staging dir apart. */
 function stagedName(tag: string, index: number, entry: InstallEntry): string {
   const safe = entry.name.replace(/[^A-Za-z0-9._-]/g, '_') || 'file';
@@ -115,6 +129,9 @@ export async function extractMembers(
   await mkdir(stagingDir, { recursive: true, mode: 0o700 });
 
   const input = createReadStream(archivePath);
+  // node:zlib's stream inflates on the libuv threadpool, off the main thread (node-tar's own gunzip
+  // is synchronous): two archives inflate on two cores while the main thread hashes and writes.
+  const gunzip = (await isGzip(archivePath)) ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
   // strict: every parser warning (bad checksum, truncation, unrecognised format) becomes an error.
   const parser = new Parser({ strict: true });
   let failure: Error | undefined;
@@ -124,6 +141,7 @@ export async function extractMembers(
       if (failure) return;
       failure = err;
       input.destroy();
+      gunzip?.destroy();
       for (const o of outs) o.destroy();
       // Stops the gunzip and the parser. A separate Error: node-tar decorates what it is given.
       parser.abort(new Error('extraction stopped by node-prep'));
@@ -169,6 +187,7 @@ export async function extractMembers(
       // here (with backpressure), never as two listeners that could each miss the first chunks.
       entry.on('data', (c: Buffer) => {
         hash.update(c);
+        bytesMoved(c.length);
         size += c.length;
         if (!out.write(c)) {
           entry.pause();
@@ -191,7 +210,12 @@ export async function extractMembers(
     });
     parser.on('end', () => resolve());
     input.on('error', (err) => fail(err));
-    input.pipe(parser as unknown as NodeJS.WritableStream);
+    if (gunzip) {
+      gunzip.on('error', (err) => fail(new ArchiveRefusedError(archivePath, undefined, `is damaged: ${err.message}`, err)));
+      input.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
+    } else {
+      input.pipe(parser as unknown as NodeJS.WritableStream);
+    }
   });
 
   try {
@@ -219,6 +243,7 @@ export async function stageBareBinary(file: string, entry: InstallEntry, staging
   const hashing = async function* (source: AsyncIterable<Buffer>) {
     for await (const c of source) {
       hash.update(c);
+      bytesMoved(c.length);
       size += c.length;
       yield c;
     }

@@ -211,6 +211,31 @@ describe('fetchVerified', () => {
   });
 });
 
+describe('a slow connection is split into parallel ranges', () => {
+  it('fetches the rest of a throttled download over several connections and still verifies it', async () => {
+    const body = randomBytes(12 * 1024 * 1024);
+    const slow = await startReleaseServer({ repos: { 'containerd/containerd': [{ tag: 'v2.9.0', assets: { 'slow.tar.gz': body } }] }, bytesPerSecond: 4_000_000 });
+    const client = makeHttp({ apiBase: slow.apiUrl });
+    try {
+      const url = `${slow.url}/containerd/containerd/releases/download/v2.9.0/slow.tar.gz`;
+      const r = await fetchVerified(client, cache, target('slow.tar.gz', body, { url }));
+      expect((await readFile(r.path)).equals(body)).toBe(true);
+      // The first connection asks for everything; after the split, bounded ranges fetch the rest.
+      const ranges = slow.requests.map((q) => q.headers.range).filter((x): x is string => x !== undefined);
+      expect(ranges.filter((x) => /^bytes=\d+-\d+$/.test(x)).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await client.close();
+      await slow.close();
+    }
+  });
+
+  it('never splits a fast connection', async () => {
+    const r = await fetchVerified(http, cache, target('big.tar.gz', BIG));
+    expect(r.source).toBe('network');
+    expect(gh.requests.some((q) => q.headers.range !== undefined)).toBe(false);
+  });
+});
+
 describe('fetchAll', () => {
   it('downloads concurrently: every download starts before the first one ends', async () => {
     gh.setFault({ match: /\.tar\.gz$/, delayMs: 300 });
