@@ -2,15 +2,13 @@
  * `node-prep plan --root DIR` says, file by file, what `install` then does: both compare what is on
  * disk (sha256 and mode) with the install record (binaries) or the rendered content (config files).
  */
-import { appendFile, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { nodePathOf } from '../../src/plan/changes.ts';
 import { runCli } from '../support/cli.ts';
-import { defaultCatalogReleases } from '../support/fixtures.ts';
-import { checksumsFor } from '../support/layout.ts';
-import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import type { ReleaseServer } from '../support/release-server.ts';
+import { startSyntheticMirror, type SyntheticMirror } from '../support/synthetic-mirror.ts';
 
 let gh: ReleaseServer;
 let work: string;
@@ -35,16 +33,12 @@ async function planFiles(): Promise<PlanFile[]> {
 const toWrite = (files: PlanFile[]) =>
   files.filter((f) => f.change?.kind === 'update' || f.change?.kind === 'create').map((f) => nodePathOf(root, f.path)).sort();
 
+let mirror: SyntheticMirror;
 beforeAll(async () => {
-  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: null }) });
-  work = await mkdtemp(path.join(os.tmpdir(), 'np-plan-changes-'));
-  sums = path.join(work, 'SHA256SUMS');
-  await writeFile(sums, checksumsFor(gh.repos));
+  mirror = await startSyntheticMirror('np-plan-changes-', { signer: null });
+  ({ gh, work, sums } = mirror);
 });
-afterAll(async () => {
-  await gh.close();
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => mirror.close());
 beforeEach(async () => {
   root = await mkdtemp(path.join(work, 'root-'));
 });

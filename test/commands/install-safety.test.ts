@@ -4,14 +4,14 @@
  * changed behind its back, configuration that a new plan no longer wants.
  */
 import { spawn } from 'node:child_process';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { defaultCatalogReleases } from '../support/fixtures.ts';
-import { checksumsFor, snapshot } from '../support/layout.ts';
-import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import { snapshot } from '../support/layout.ts';
+import type { ReleaseServer } from '../support/release-server.ts';
+import { startSyntheticMirror, type SyntheticMirror } from '../support/synthetic-mirror.ts';
 
 let gh: ReleaseServer;
 let work: string;
@@ -25,16 +25,12 @@ const installJson = async (...extra: string[]) => {
   return { ...r, report: JSON.parse(r.stdout) };
 };
 
+let mirror: SyntheticMirror;
 beforeAll(async () => {
-  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: null }) });
-  work = await mkdtemp(path.join(os.tmpdir(), 'np-safety-'));
-  sums = path.join(work, 'SHA256SUMS');
-  await writeFile(sums, checksumsFor(gh.repos));
+  mirror = await startSyntheticMirror('np-safety-', { signer: null });
+  ({ gh, work, sums } = mirror);
 });
-afterAll(async () => {
-  await gh.close();
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => mirror.close());
 beforeEach(async () => {
   root = await mkdtemp(path.join(work, 'root-'));
 });

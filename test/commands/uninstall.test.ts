@@ -4,14 +4,14 @@
  * then lists just those, so `uninstall --force` finishes the job later; --purge removes containerd's
  * state, never other tools' configuration.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { defaultCatalogReleases, testSigner } from '../support/fixtures.ts';
-import { checksumsFor, contentOf, snapshot } from '../support/layout.ts';
-import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import { testSigner } from '../support/fixtures.ts';
+import { contentOf, snapshot } from '../support/layout.ts';
+import type { ReleaseServer } from '../support/release-server.ts';
+import { startSyntheticMirror, type SyntheticMirror } from '../support/synthetic-mirror.ts';
 
 let gh: ReleaseServer;
 let work: string;
@@ -26,16 +26,12 @@ const CONFIG = 'etc/containerd/config.toml';
 const BACKUP = 'var/lib/node-prep/backups/etc/containerd/config.toml';
 const MANIFEST = 'var/lib/node-prep/manifest.json';
 
+let mirror: SyntheticMirror;
 beforeAll(async () => {
-  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: await testSigner() }) });
-  work = await mkdtemp(path.join(os.tmpdir(), 'np-uninstall-'));
-  sums = path.join(work, 'SHA256SUMS');
-  await writeFile(sums, checksumsFor(gh.repos));
+  mirror = await startSyntheticMirror('np-uninstall-', { signer: await testSigner() });
+  ({ gh, work, sums } = mirror);
 });
-afterAll(async () => {
-  await gh.close();
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => mirror.close());
 beforeEach(async () => {
   root = await mkdtemp(path.join(work, 'root-'));
 });

@@ -4,13 +4,12 @@
  * The release server serves synthetic releases on loopback, as in test/commands/install.test.ts.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../support/cli.ts';
-import { defaultCatalogReleases, testSigner } from '../support/fixtures.ts';
-import { checksumsFor } from '../support/layout.ts';
-import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import { testSigner } from '../support/fixtures.ts';
+import type { ReleaseServer } from '../support/release-server.ts';
+import { startSyntheticMirror, type SyntheticMirror } from '../support/synthetic-mirror.ts';
 import { violations, type SchemaName } from './validate.ts';
 
 let gh: ReleaseServer;
@@ -21,16 +20,12 @@ let root: string;
 const source = () => ['--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums, '--arch', 'amd64'];
 const installArgs = (...extra: string[]) => ['install', '--root', root, '--no-start', '--skip-smoke', ...source(), ...extra];
 
+let mirror: SyntheticMirror;
 beforeAll(async () => {
-  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: await testSigner() }) });
-  work = await mkdtemp(path.join(os.tmpdir(), 'np-schemas-'));
-  sums = path.join(work, 'SHA256SUMS');
-  await writeFile(sums, checksumsFor(gh.repos));
+  mirror = await startSyntheticMirror('np-schemas-', { signer: await testSigner() });
+  ({ gh, work, sums } = mirror);
 });
-afterAll(async () => {
-  await gh.close();
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => mirror.close());
 beforeEach(async () => {
   gh.clearFaults();
   root = await mkdtemp(path.join(work, 'root-'));
