@@ -17,7 +17,7 @@ import { ensureDir } from '../install/atomic.ts';
 import { assertContained } from '../install/contain.ts';
 import { extractMembers, stageBareBinary, type StagedMember } from '../install/extract.ts';
 import { Transaction, type FileOutcome, type FileResult } from '../install/transaction.ts';
-import { NODE_PATHS, inRoot } from '../plan/paths.ts';
+import { NODE_PATHS, inRoot, nodePathOf } from '../plan/paths.ts';
 import type { Plan, PlannedArtifact, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
 import { BACKUPS_DIR, backupForeignFile, backupReason, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
@@ -410,6 +410,6 @@ export class InstallRun {
 
   /** A host path from the plan back to the path on the node. */
   private nodePath(hostPath: string): string {
-    return this.root === '/' ? hostPath : `/${path.relative(this.root, hostPath)}`;
+    return nodePathOf(this.root, hostPath);
   }
 }

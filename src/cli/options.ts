@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseArch, type Arch } from '../arch.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
+import { checkMirror } from '../config/hosts.ts';
 import { UsageError } from '../errors.ts';
 import { parseVersionSpec, type VersionSpec } from '../versions/spec.ts';
 
@@ -265,13 +266,10 @@ function parseBaseUrl(flag: string, raw: string): string {
 
 function parseRegistryMirror(raw: string): { host: string; url: string } {
   const eq = raw.indexOf('=');
-  const host = raw.slice(0, eq).trim();
-  const url = raw.slice(eq + 1).trim();
-  const hostOk = host === '_default' || (/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d+)?$/.test(host) && !host.includes('..'));
-  if (eq <= 0 || !hostOk || !/^https?:\/\/\S+$/.test(url)) {
-    throw new UsageError(`--registry-mirror ${JSON.stringify(raw)}: use HOST=URL, e.g. docker.io=https://mirror.example.com.`);
-  }
-  return { host, url };
+  if (eq <= 0) throw new UsageError(`--registry-mirror ${JSON.stringify(raw)}: use HOST=URL, e.g. docker.io=https://mirror.example.com.`);
+  const mirror = { host: raw.slice(0, eq).trim(), url: raw.slice(eq + 1).trim() };
+  checkMirror(mirror.host, mirror.url);
+  return mirror;
 }
 
 function parseSeconds(raw: string): number {

@@ -41,7 +41,8 @@ function serverFor(host: string): string | undefined {
   return host === 'docker.io' ? 'https://registry-1.docker.io' : `https://${host}`;
 }
 
-function checkMirror(host: string, url: string): void {
+/** The one place --registry-mirror HOST=URL is judged: the CLI checks flags with it, render again. */
+export function checkMirror(host: string, url: string): void {
   if (!HOST.test(host)) {
     throw new UsageError(`--registry-mirror ${JSON.stringify(host)}: HOST must be a registry host[:port] or _default.`);
   }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { observe } from '../apply/observe.ts';
 import type { Manifest } from '../state/manifest.ts';
-import { inRoot } from './paths.ts';
+import { inRoot, nodePathOf } from './paths.ts';
 import type { Plan, PlannedFile } from './types.ts';
 
 export type FileChange =
@@ -23,12 +23,6 @@ export type FileChange =
 const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
 
 /** The path on the node of a file the plan writes at `hostPath` (under the plan's root). */
-export function nodePathOf(root: string, hostPath: string): string {
-  if (root === '/') return hostPath;
-  const rel = path.relative(root, hostPath);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${hostPath} is not inside the root ${root}`);
-  return `/${rel.split(path.sep).join('/')}`;
-}
 
 export async function planChanges(plan: Plan, manifest: Manifest | undefined): Promise<Map<string, FileChange>> {
   const out = new Map<string, FileChange>();

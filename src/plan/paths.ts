@@ -25,3 +25,11 @@ export function inRoot(root: string, nodePath: string): string {
 export function destinationDir(dest: Destination, prefix: string): string {
   return dest.base === 'prefix' ? path.posix.join(prefix, dest.dir) : dest.dir;
 }
+
+/** A path on this host (inside --root) back to the path on the node. */
+export function nodePathOf(root: string, hostPath: string): string {
+  if (root === '/') return hostPath;
+  const rel = path.relative(root, hostPath);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${hostPath} is not inside the root ${root}`);
+  return `/${rel.split(path.sep).join('/')}`;
+}

@@ -31,6 +31,13 @@ describe('parseArgv', () => {
     expect(run(['plan', '--prefix', '/opt/x/../local/']).prefix).toBe('/opt/local');
   });
 
+  it('takes IPv6 and _default registry mirrors, as the rendered hosts.toml does', () => {
+    expect(run(['plan', '--registry-mirror', '[::1]:5000=http://[::1]:5001', '--registry-mirror', '_default=https://m.example']).registryMirrors).toEqual([
+      { host: '[::1]:5000', url: 'http://[::1]:5001' },
+      { host: '_default', url: 'https://m.example' },
+    ]);
+  });
+
   it('normalises arch aliases', () => {
     expect(run(['plan', '--arch', 'aarch64']).arch).toBe('arm64');
     expect(run(['download', '--arch', 'amd64,arm64']).arches).toEqual(['amd64', 'arm64']);
@@ -46,6 +53,8 @@ describe('parseArgv', () => {
     [['status', '--containerd', '2.2.0'], /does not take --containerd/],
     [['plan', '--mirror', 'ftp://x'], /http/],
     [['plan', '--registry-mirror', 'docker.io'], /HOST=URL/],
+    [['plan', '--registry-mirror', '..=https://x'], /registry host/],
+    [['plan', '--registry-mirror', 'docker.io=ftp://x'], /http/],
     [['plan', '--root', 'relative/dir'], /absolute/],
   ])('%j is a usage error', (argv, message) => {
     expect(() => parseArgv(argv, {})).toThrow(UsageError);
