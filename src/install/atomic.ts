@@ -9,8 +9,8 @@
  * is replaced, not followed.
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { chmod, chown, copyFile, mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 
 export type AtomicSource = { file: string } | { data: string | Buffer };
@@ -85,4 +85,21 @@ export async function atomicReplace(dest: string, from: AtomicSource, mode: numb
   } finally {
     if (!renamed) await rm(tmp, { force: true });
   }
+}
+
+/**
+ * A copy of a file that keeps its mode, times and (when allowed) owner, synced to disk: the backups
+ * of files node-prep replaces, which must come back exactly as they were.
+ */
+export async function copyKeepingMetadata(src: string, dst: string, st: Stats): Promise<void> {
+  await copyFile(src, dst, constants.COPYFILE_EXCL);
+  const fh = await open(dst, 'r+');
+  try {
+    await fh.chmod(st.mode & 0o7777);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await utimes(dst, st.atime, st.mtime);
+  await chown(dst, st.uid, st.gid).catch(() => undefined); // only root may; content and mode are what matter
 }

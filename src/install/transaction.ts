@@ -8,11 +8,11 @@
  * Known limit: the undo list lives in memory. A crash (not an exception) midway leaves each file old or
  * new, never torn, and the backups in `<backupDir>/tx-*`, but does not roll back by itself.
  */
-import { constants, type Stats } from 'node:fs';
-import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, rename, rm, rmdir, utimes } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { chown, link, lstat, mkdir, mkdtemp, rename, rm, rmdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { NodePrepError } from '../errors.ts';
-import { atomicReplace, ensureDir, fsyncDir, type AtomicSource } from './atomic.ts';
+import { atomicReplace, copyKeepingMetadata, ensureDir, fsyncDir, type AtomicSource } from './atomic.ts';
 import { InstallTargetError, TransactionError } from './errors.ts';
 import { sha256Data, sha256File } from './hash.ts';
 
@@ -69,13 +69,6 @@ function assertRegular(p: string, st: Stats): void {
   throw new InstallTargetError(p, `it is ${what}`, `node-prep only replaces regular files; move ${p} aside and run again.`);
 }
 
-/** A copy that keeps mode, times and (when allowed) owner, for backups that cannot be hard links. */
-async function copyPreserving(src: string, dst: string, st: Stats): Promise<void> {
-  await copyFile(src, dst, constants.COPYFILE_EXCL);
-  await chmod(dst, st.mode & 0o7777);
-  await utimes(dst, st.atime, st.mtime);
-  await chown(dst, st.uid, st.gid).catch(() => undefined); // only root may; content and mode are what matter
-}
 
 export class Transaction {
   readonly #backupDir: string;
@@ -171,7 +164,7 @@ export class Transaction {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
       linked = false;
-      await copyPreserving(dest, backup, st);
+      await copyKeepingMetadata(dest, backup, st);
     }
     this.#undo.push({ kind: 'restore', path: dest, backup, linked, st });
   }

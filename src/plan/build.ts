@@ -1,6 +1,5 @@
 import path from 'node:path';
 import type { Arch } from '../arch.ts';
-import { COMPONENTS } from '../components/index.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
 import type { CgroupDecision } from '../config/cgroup.ts';
 import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type NodeFile } from '../config/render.ts';

@@ -6,7 +6,6 @@
  * or one changed since, would be backed up first; config files show the difference as a diff.
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { observe } from '../apply/observe.ts';
 import type { Manifest } from '../state/manifest.ts';

@@ -6,13 +6,12 @@
  * All paths in the record are node paths (as seen on the node, `/usr/local/bin/containerd`), never
  * host paths: an image root baked with --root DIR is later booted with root `/`.
  */
-import { constants, type Stats } from 'node:fs';
-import { chown, copyFile, link, lstat, mkdir, open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { chown, link, lstat, mkdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import type { ComponentName } from '../components/types.ts';
 import { NodePrepError } from '../errors.ts';
-import { atomicReplace, ensureDir, fsyncDir, tempPathFor } from '../install/atomic.ts';
+import { atomicReplace, copyKeepingMetadata, ensureDir, fsyncDir, tempPathFor } from '../install/atomic.ts';
 import { sha256File } from '../install/hash.ts';
 import { inRoot, NODE_PATHS } from '../plan/paths.ts';
 
@@ -196,18 +195,6 @@ export async function observeFiles(root: string, nodePaths: Iterable<string>): P
   return out;
 }
 
-async function copyKeeping(src: string, dst: string, st: Stats): Promise<void> {
-  await copyFile(src, dst, constants.COPYFILE_EXCL);
-  const fh = await open(dst, 'r+');
-  try {
-    await fh.chmod(st.mode & 0o7777);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await utimes(dst, st.atime, st.mtime);
-  await chown(dst, st.uid, st.gid).catch(() => undefined); // only root may; the content is what matters
-}
 
 /**
  * Copy the file at `nodePath` to <root>/var/lib/node-prep/backups/<nodePath> (or `<...>.1`, `.2` ... when
@@ -231,7 +218,7 @@ export async function backupForeignFile(root: string, nodePath: string, reason: 
   await ensureDir(path.dirname(inRoot(root, base)));
   const tmp = tempPathFor(inRoot(root, base));
   try {
-    await copyKeeping(src, tmp, st);
+    await copyKeepingMetadata(src, tmp, st);
     const sha256 = await sha256File(tmp);
     for (let n = 0; n < 1000; n++) {
       const backupPath = n === 0 ? base : `${base}.${n}`;
