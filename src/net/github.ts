@@ -59,7 +59,7 @@ export class GitHub {
   /** The tag `/releases/latest` redirects to, read from the Location header without following it. */
   async latestTag(repo: string): Promise<string> {
     const url = `${trimSlash(this.downloadBase)}/${repo}/releases/latest`;
-    return this.http.withRetry(url, async () => {
+    return this.http.withRetry(async () => {
       const res = await this.http.open(url, { follow: false });
       await res.body.dump();
       const location = header(res.headers, 'location');

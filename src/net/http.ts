@@ -119,7 +119,7 @@ export class Http {
 
   /** GET a small document, with retries for transient failures; throws on any non-2xx. */
   async getText(url: string, opts: { headers?: Record<string, string> } = {}): Promise<{ text: string; headers: HttpResponse['headers'] }> {
-    return this.withRetry(url, async () => {
+    return this.withRetry(async () => {
       const res = await this.open(url, opts);
       if (res.status < 200 || res.status >= 300) {
         const text = await res.body.text().catch(() => '');
@@ -139,7 +139,7 @@ export class Http {
   }
 
   /** Retry transient failures (network errors, 5xx, 408, 429) with the configured backoff. */
-  async withRetry<T>(url: string, attempt: (n: number) => Promise<T>, onRetry?: (n: number, err: unknown) => void): Promise<T> {
+  async withRetry<T>(attempt: (n: number) => Promise<T>, onRetry?: (n: number, err: unknown) => void): Promise<T> {
     for (let n = 0; ; n++) {
       try {
         return await attempt(n);

@@ -278,7 +278,7 @@ export async function startReleaseServer(opts: ReleaseServerOptions = {}): Promi
     return notFound;
   };
 
-  const cdnRoute = (req: IncomingMessage, u: URL, s: string[]): Reply => {
+  const cdnRoute = (req: IncomingMessage, _u: URL, s: string[]): Reply => {
     // /cdn/{owner}/{repo}/{tag}/{asset}, tag and asset percent-encoded as one segment each.
     if (s[0] !== 'cdn' || s.length !== 5) return text(404, 'The specified blob does not exist.');
     // A presigned URL plus an Authorization header is rejected by real blob stores too.
