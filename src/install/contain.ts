@@ -10,7 +10,8 @@ import { NodePrepError } from '../errors.ts';
 
 export async function assertContained(root: string, nodePaths: Iterable<string>): Promise<void> {
   if (root === '/') return;
-  const realRoot = await realpath(root);
+  // The root itself may not exist yet (install creates it): resolve what of it does.
+  const realRoot = await realpathOfDeepestExisting(root);
   const seen = new Set<string>();
   for (const nodePath of nodePaths) {
     const dir = path.posix.dirname(nodePath);

@@ -74,6 +74,15 @@ describe('install refuses before it changes anything', () => {
   });
 });
 
+describe('install into a root that does not exist yet', () => {
+  it('creates it', async () => {
+    const fresh = path.join(root, 'not', 'yet');
+    const r = await runCli(['install', '--root', fresh, '--no-start', '--skip-smoke', '--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums, '--arch', 'amd64', '--cache-dir', path.join(work, 'cache')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await lstat(path.join(fresh, 'usr/local/bin/containerd'))).isFile()).toBe(true);
+  });
+});
+
 describe('install keeps what is on disk and in the record in step', () => {
   it('takes a distro package’s wants link as enabled, and uninstall leaves it', async () => {
     const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants');
