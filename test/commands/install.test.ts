@@ -3,15 +3,15 @@
  * releases in the real upstream layouts, real files in a temporary image root.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { containerdRelease, defaultCatalogReleases, syntheticOutput, testSigner, type TestSigner } from '../support/fixtures.ts';
+import { containerdRelease, syntheticOutput, testSigner, type TestSigner } from '../support/fixtures.ts';
 import { withHostLock } from '../support/host-lock.ts';
 import { checksumsFor, contentOf, snapshot } from '../support/layout.ts';
-import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import type { ReleaseServer } from '../support/release-server.ts';
+import { startSyntheticMirror, type SyntheticMirror } from '../support/synthetic-mirror.ts';
 import { file, tarGz } from '../install/tar-craft.ts';
 
 let gh: ReleaseServer;
@@ -23,17 +23,13 @@ let root: string;
 const base = () => ['--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums, '--arch', 'amd64'];
 const install = (...extra: string[]) => runCli(['install', '--root', root, '--no-start', '--skip-smoke', ...base(), ...extra]);
 
+let mirror: SyntheticMirror;
 beforeAll(async () => {
   signer = await testSigner();
-  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer }) });
-  work = await mkdtemp(path.join(os.tmpdir(), 'np-install-'));
-  sums = path.join(work, 'SHA256SUMS');
-  await writeFile(sums, checksumsFor(gh.repos));
+  mirror = await startSyntheticMirror('np-install-', { signer });
+  ({ gh, work, sums } = mirror);
 });
-afterAll(async () => {
-  await gh.close();
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => mirror.close());
 beforeEach(async () => {
   gh.clearFaults();
   root = await mkdtemp(path.join(work, 'root-'));

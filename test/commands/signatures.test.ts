@@ -3,14 +3,14 @@
  * that strips or unsigns signature files, and `download`, which checks signatures the way install
  * does, records the results and whether each digest was pinned in the bundle's lock.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { defaultCatalogReleases, runcRelease, sha256, testSigner, type TestSigner } from '../support/fixtures.ts';
-import { checksumsFor, snapshot } from '../support/layout.ts';
-import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import { runcRelease, sha256, testSigner, type TestSigner } from '../support/fixtures.ts';
+import { snapshot } from '../support/layout.ts';
+import type { ReleaseServer } from '../support/release-server.ts';
+import { startSyntheticMirror, type SyntheticMirror } from '../support/synthetic-mirror.ts';
 
 let gh: ReleaseServer;
 let work: string;
@@ -32,19 +32,15 @@ interface LockArtifact {
   signatureResults: Array<{ file: string; signs: string; result: { kind: string; reason?: string; fingerprint?: string } }>;
 }
 
+let mirror: SyntheticMirror;
 beforeAll(async () => {
   signer = await testSigner();
-  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer }) });
-  work = await mkdtemp(path.join(os.tmpdir(), 'np-signatures-'));
-  sums = path.join(work, 'SHA256SUMS');
-  await writeFile(sums, checksumsFor(gh.repos));
+  mirror = await startSyntheticMirror('np-signatures-', { signer });
+  ({ gh, work, sums } = mirror);
   keyring = path.join(work, 'test.asc');
   await writeFile(keyring, signer.publicKeyArmored);
 });
-afterAll(async () => {
-  await gh.close();
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => mirror.close());
 beforeEach(async () => {
   gh.clearFaults();
   root = await mkdtemp(path.join(work, 'root-'));
