@@ -61,7 +61,7 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
         }
         const { planCommand } = await import('./commands/plan.ts');
         const { plan, text } = await planCommand(ctx, true);
-        return { data: plan, text };
+        return { data: plan, text, exitCode: plan.containerd.refusedDropIns.length > 0 ? 1 : 0 };
       }
       case 'versions': {
         const { versionsCommand } = await import('./commands/versions.ts');

@@ -14,7 +14,7 @@ import type { Plan } from '../plan/types.ts';
 import { ProgressBoard } from '../ui/progress.ts';
 import { runPhases, type OutputMode, type Phase } from '../ui/tasks.ts';
 import type { SmokeReport } from '../smoke/types.ts';
-import { planCommand } from './plan.ts';
+import { planCommand, refuseBlockedPlan } from './plan.ts';
 
 export interface InstallReport {
   kind: 'install';
@@ -77,6 +77,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       title: 'Resolve versions and plan',
       run: timed('plan', async () => {
         plan = (await planCommand(ctx)).plan;
+        refuseBlockedPlan(plan);
         run = new InstallRun(ctx, plan, emit);
         for (const a of plan.artifacts) {
           // A bundle's own checksum file cannot vouch for the bundle: say so where nothing else does.

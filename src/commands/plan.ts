@@ -1,5 +1,7 @@
 import type { Context } from '../cli/context.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
+import { explainRefusal, readDropIns } from '../config/dropins.ts';
+import { NodePrepError } from '../errors.ts';
 import { decideContainerdBuild } from '../plan/libc.ts';
 import { buildPlan } from '../plan/build.ts';
 import { planChanges } from '../plan/changes.ts';
@@ -26,6 +28,7 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
       containerdStatic: await decideContainerdBuild(o.containerdFlavor, o.root, ctx.arch),
       sandboxImage: o.sandboxImage,
       namespace: o.namespace,
+      dropIns: await readDropIns(o.root),
     },
     ctx,
   );
@@ -34,4 +37,12 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
     for (const f of plan.files) f.change = changes.get(f.path);
   }
   return { plan, text: renderPlan(plan) };
+}
+
+/** Install stops here, before any download, when containerd would refuse to start. */
+export function refuseBlockedPlan(plan: Plan): void {
+  const refused = plan.containerd.refusedDropIns;
+  if (refused.length === 0) return;
+  const { message, hint } = explainRefusal(refused);
+  throw new NodePrepError('DROP_IN_VERSION', message, { hint, fields: { dropIns: refused.map((r) => r.path) } });
 }

@@ -16,10 +16,12 @@ export function containerdLine(version: string): { major: number; minor: number 
 /**
  * The config file version to write. 1.x reads version 2. 2.x reads version 3; 2.3 added version 4
  * but still reads 3 and migrates it in memory at every start (one log line), and the CRI tables we
- * write are the same in 3 and 4 (v4 only moves [grpc]/[ttrpc]/[metrics]/[debug], which we do not
- * write). We stay on 3 for 2.3+: containerd 2.0–2.2 refuse a version 4 file ("expected containerd
- * config version equal to or less than `3`"), so version 3 survives a rollback, and it is the
- * version we can check against a real containerd here. Migration logic:
+ * write are the same in 3 and 4. The installed config.toml holds no listener settings; v4 moved
+ * those ([grpc]/[ttrpc]/[metrics]/[debug] address) into `io.containerd.server.v1.*` plugin
+ * sections, so anything that does write them (the smoke test's temporary config, a site drop-in)
+ * must use the layout of the version it is in (layout.ts). We stay on 3 for 2.3+: containerd
+ * 2.0–2.2 refuse a version 4 file ("expected containerd config version equal to or less than
+ * `3`"), so version 3 survives a rollback. Migration logic:
  * https://github.com/containerd/containerd/blob/v2.3.0/cmd/containerd/server/config/config.go
  */
 export function containerdConfigVersion(containerdVersion: string): 2 | 3 {

@@ -5,6 +5,9 @@
  */
 import { normalizeArch } from '../arch.ts';
 import { SYSCTLS } from '../apply/prereqs.ts';
+import { containerdConfigVersion } from '../config/containerd-version.ts';
+import { explainRefusal, refusedDropIns } from '../config/dropins.ts';
+import { NODE_PATHS } from '../plan/paths.ts';
 import { CONTAINERD_DYNAMIC_MIN_GLIBC, compareDotted, containerdAssetFlavor } from './libc.ts';
 import type { Facts, Finding, Level, PackageFact, Scope } from './types.ts';
 
@@ -40,6 +43,7 @@ export function runChecks(facts: Facts): Finding[] {
     checkDockerContainerd(facts),
     checkDistroContainerd(facts),
     checkMaskedUnit(facts),
+    checkDropIns(facts),
     ...(facts.socket ? [checkSocket(facts)] : []),
     checkDisk(facts),
   ];
@@ -246,6 +250,20 @@ export function checkDistroContainerd(f: Facts): Draft {
     return finding(id, 'warn', `containerd not installed by node-prep or a package: ${foreign.join(', ')}`, 'A manual or script install; which one runs depends on the unit that starts it.', 'node-prep backs up any file it replaces (uninstall restores it); remove the others, or check which binary the running unit uses.');
   }
   return finding(id, 'ok', 'No other containerd installed', f.nodePrepBinary ? `Only node-prep's ${f.nodePrepBinary}.` : 'No containerd binary in /usr/bin, /usr/sbin, /usr/local/bin, /usr/local/sbin or /opt/bin.');
+}
+
+/** A drop-in whose config version is higher than config.toml's keeps containerd 2.3.0–2.3.4 from starting. */
+export function checkDropIns(f: Facts): Draft {
+  const id = 'containerd.drop-in-version';
+  const { version, source } = f.containerdVersion;
+  const which = `containerd ${version} (${source === 'installed' ? 'installed by node-prep' : "node-prep's default"})`;
+  const refused = refusedDropIns(version, containerdConfigVersion(version), f.dropIns);
+  if (refused.length > 0) {
+    const { message, hint } = explainRefusal(refused);
+    return finding(id, 'blocker', `A drop-in in ${NODE_PATHS.containerdDropIns} keeps ${which} from starting`, message, hint);
+  }
+  const n = f.dropIns.length;
+  return finding(id, 'ok', `${n === 0 ? 'No' : n} drop-in${n === 1 ? '' : 's'} in ${NODE_PATHS.containerdDropIns}`, n === 0 ? `nothing for ${which} to refuse` : `${which} accepts ${f.dropIns.map((d) => d.path).join(', ')}`);
 }
 
 export function checkMaskedUnit(f: Facts): Draft {

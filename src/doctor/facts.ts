@@ -10,7 +10,9 @@ import { execa } from 'execa';
 import { normalizeArch, type Arch } from '../arch.ts';
 import { MODULES, SYSCTLS } from '../apply/prereqs.ts';
 import { SOCKET } from '../apply/services.ts';
+import { DEFAULT_VERSIONS } from '../components/index.ts';
 import { detectCgroupDriver, resolveInRoot } from '../config/cgroup.ts';
+import { readDropIns } from '../config/dropins.ts';
 import { inRoot } from '../plan/paths.ts';
 import { readManifest } from '../state/manifest.ts';
 import { parseLddVersion, readLibc } from './libc.ts';
@@ -71,6 +73,8 @@ export async function readFacts(root: string, procDir = '/proc', sysDir = '/sys'
     containerdBinaries: await readContainerdBinaries(root),
     nodePrepBinary: await nodePrepContainerd(root),
     containerdConfig: await readContainerdConfig(root),
+    containerdVersion: await containerdToJudge(root),
+    dropIns: await readDropIns(root),
     maskedUnits: await readMaskedUnits(root),
     socket: live ? await probeSocket(sources.socketPath ?? SOCKET) : undefined,
     processes: live ? await readContainerdProcesses(procDir) : [],
@@ -181,6 +185,11 @@ export async function readImageArch(root: string): Promise<{ arch: string; sourc
 }
 
 /** The containerd binary node-prep's own manifest records, if it installed one here. */
+async function containerdToJudge(root: string): Promise<Facts['containerdVersion']> {
+  const installed = (await readManifest(root).catch(() => undefined))?.components.containerd?.version;
+  return installed ? { version: installed, source: 'installed' } : { version: DEFAULT_VERSIONS.containerd, source: 'default' };
+}
+
 async function nodePrepContainerd(root: string): Promise<string | undefined> {
   const m = await readManifest(root).catch(() => undefined);
   if (!m) return undefined;

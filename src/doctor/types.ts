@@ -4,6 +4,7 @@
  * every decision is testable from a table.
  */
 import type { Arch } from '../arch.ts';
+import type { DropIn } from '../config/dropins.ts';
 
 export type Level = 'ok' | 'warn' | 'blocker';
 
@@ -107,6 +108,10 @@ export interface Facts {
   containerdBinaries: string[];
   nodePrepBinary: string | undefined;
   containerdConfig: ContainerdConfigFact;
+  /** The containerd the drop-ins are judged for: node-prep's installed one, else the built-in default. */
+  containerdVersion: { version: string; source: 'installed' | 'default' };
+  /** /etc/containerd/conf.d/*.toml with their declared config versions. */
+  dropIns: DropIn[];
   /** containerd units that are masked (symlinked to /dev/null): node path -> link target. */
   maskedUnits: string[];
   /** Live host only. */

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
 import type { CgroupDecision } from '../config/cgroup.ts';
+import { refusedDropIns, type DropIn } from '../config/dropins.ts';
 import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type NodeFile } from '../config/render.ts';
 import type { RegistryMirror } from '../config/types.ts';
 import { NodePrepError } from '../errors.ts';
@@ -25,6 +26,8 @@ export interface PlanInputs {
   containerdStatic: { static: boolean; reason: string };
   sandboxImage: string | undefined;
   namespace: string;
+  /** The drop-ins in the root's conf.d, which the config node-prep writes imports. */
+  dropIns: DropIn[];
 }
 
 /** Resolve every component, describe every artifact, list every file: no change to the host. */
@@ -63,6 +66,7 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
       sandboxImage: inputs.sandboxImage ?? defaultSandboxImage(containerdVersion),
       build: inputs.containerdStatic.static ? 'static' : 'dynamic',
       buildReason: inputs.containerdStatic.reason,
+      refusedDropIns: refusedDropIns(containerdVersion, containerdConfigVersion(containerdVersion), inputs.dropIns),
     },
     files: [...artifacts.flatMap((a) => binaryFiles(a, inputs)), ...nodeFiles.map((f) => configFile(f, inputs.root))],
   };

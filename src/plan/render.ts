@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describeDigestSource } from '../checksums/pins.ts';
 import { COMPONENTS } from '../components/index.ts';
+import { explainRefusal } from '../config/dropins.ts';
 import type { Plan } from './types.ts';
 
 /** The plan for people: versions, artifacts with digests and their source, files to write. */
@@ -26,6 +27,10 @@ export function renderPlan(plan: Plan): string {
     `  config version ${c.configVersion}, sandbox image ${c.sandboxImage}`,
     `  cgroup driver ${c.cgroupDriver} (${c.cgroupDriverReason})`,
   );
+  if (c.refusedDropIns.length > 0) {
+    const { message, hint } = explainRefusal(c.refusedDropIns);
+    lines.push(`  BLOCKED: ${message}`, `  ${hint}`);
+  }
   lines.push('', 'Files install would write (? = when the archive has it):');
   // Binaries grouped by folder and archive; config files one per line with what they are for.
   const groups = new Map<string, string[]>();
@@ -45,6 +50,6 @@ export function renderPlan(plan: Plan): string {
   }
   const diffs = plan.files.filter((f) => f.change?.kind === 'update' && f.change.diff);
   for (const f of diffs) if (f.change?.kind === 'update') lines.push('', f.change.diff!.trimEnd());
-  lines.push('', 'Nothing was changed.');
+  lines.push('', c.refusedDropIns.length > 0 ? 'Nothing was changed; install would stop before downloading (BLOCKED above).' : 'Nothing was changed.');
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 import type { Arch } from '../arch.ts';
 import type { DigestSource } from '../checksums/pins.ts';
 import type { ComponentName } from '../components/types.ts';
+import type { RefusedDropIn } from '../config/dropins.ts';
 import type { ResolvedFrom } from '../versions/resolve.ts';
 
 /** The plan is plain data: printable, diffable, testable; `--json` emits it as is. */
@@ -23,6 +24,8 @@ export interface Plan {
     /** The glibc-linked release asset, or containerd-static-…. */
     build: 'dynamic' | 'static';
     buildReason: string;
+    /** Drop-ins this containerd refuses to start with (install stops before downloading). */
+    refusedDropIns: RefusedDropIn[];
   };
   files: PlannedFile[];
 }

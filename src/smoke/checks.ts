@@ -19,7 +19,8 @@ import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runCont
 import { startTemporary, stopTemporary, type TemporaryDaemon } from './daemon.ts';
 import { checkCriStatus, checkCriVersion, checkCtrImages, checkNerdctlPs, checkSocket } from './daemon-checks.ts';
 import { runTool } from './exec.ts';
-import { isDirectory, systemdRunning as hostSystemdRunning } from './host.ts';
+import { isDirectory, sleep, systemdRunning as hostSystemdRunning } from './host.ts';
+import { judgeListeners, listenersOf, type Listener } from './listeners.ts';
 import { formatDuration } from './summary.ts';
 import { temporaryConfig, tempPaths, type TempPaths } from './temp-config.ts';
 import {
@@ -42,8 +43,6 @@ export type { SmokeCheck, SmokeDeps, SmokeExpect, SmokeInput, SmokeReport } from
 export const DEFAULT_SOCKET = '/run/containerd/containerd.sock';
 /** The namespace the kubelet uses; the smoke test only lists it. */
 const K8S_NAMESPACE = 'k8s.io';
-/** A unix socket path must fit sockaddr_un (108 bytes), with room for containerd's `.ttrpc` twin. */
-const MAX_SOCKET_PATH = 100;
 
 export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise<SmokeReport> {
   const t = { ...DEFAULT_TIMEOUTS, ...deps.timeouts };
@@ -77,7 +76,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
   const configFile = input.configFile ?? NODE_PATHS.containerdConfig;
 
   let daemon: TemporaryDaemon | undefined;
-  let temporary: { socket: string; runDirExisted: boolean } | undefined;
+  let temporary: { socket: string; runDirExisted: boolean; shimSocketDir: string } | undefined;
   let socket: string | undefined = input.mode === 'service' ? (input.socket ?? DEFAULT_SOCKET).replace(/^unix:\/\//, '') : undefined;
   let containerTried = false;
   try {
@@ -108,8 +107,8 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
         if (!runnable(CHECK.containerdVersion)) return skipped(`containerd cannot run (${why(CHECK.containerdVersion)})`);
         const d = dump;
         if (d.kind === 'failed') return skipped(`the installed config cannot be read (${d.why})`);
-        if (paths.socket.length > MAX_SOCKET_PATH) return fail(`the socket path ${paths.socket} is too long for a unix socket: set TMPDIR to a shorter dir`);
         const tc = temporaryConfig({ effective: d.config, paths, root: input.root, systemdRunning });
+        if (tc.refusal !== undefined) return fail(tc.refusal);
         for (const a of tc.adaptations) {
           adaptations.push(a);
           emit({ type: 'warn', message: a });
@@ -118,13 +117,20 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
         await copyNetworkConfigs(tc.cniConfSource, paths);
         const tempConfig = path.join(scratch, 'config.toml');
         await writeFile(tempConfig, stringify(tc.config));
-        temporary = { socket: paths.socket, runDirExisted: await isDirectory(CONTAINERD_RUN_DIR) };
+        temporary = { socket: paths.socket, runDirExisted: await isDirectory(CONTAINERD_RUN_DIR), shimSocketDir: tc.shimSocketDir };
         const started = await startTemporary({ containerd: bins.containerd, configFile: tempConfig, paths, logFile: path.join(scratch, 'containerd.log'), env, timeoutMs: t.startMs });
         daemon = started.daemon;
         if (started.kind === 'failed') return fail(started.why);
+        // What it really listens on, not what its config says: a key this version ignores moves nothing.
+        const seen = await observeListeners(started.daemon.pid, [paths.socket, paths.ttrpcSocket], t.listenersMs);
+        const verdict = judgeListeners(seen, paths.dir);
+        if (verdict.outside.length > 0) {
+          const stop = await stopTemporary(started.daemon, t.stopMs);
+          return fail(`${bins.containerd} (pid ${started.daemon.pid}) listens outside ${paths.dir}: ${verdict.outside.join(', ')}; stopped it at once (${stop.how}). Inside: ${verdict.allowed.join(', ') || 'nothing'}`);
+        }
         socket = paths.socket;
         const adapted = tc.adaptations.length > 0 ? `; adapted: ${tc.adaptations.map((a) => a.split(':')[0]).join('; ')}` : '';
-        return pass(`${bins.containerd} (pid ${started.daemon.pid}) answered after ${formatDuration(started.waitedMs)}; installed config with ${tc.overrides.join(', ')}${adapted}`);
+        return pass(`${bins.containerd} (pid ${started.daemon.pid}) answered after ${formatDuration(started.waitedMs)}; listens only on ${verdict.allowed.join(', ')}; installed config with ${tc.overrides.join(', ')}${adapted}`);
       });
     }
 
@@ -179,6 +185,11 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
         // Fails while the namespace holds anything else, which is then kept.
         await runTool(bins.ctr, ['--address', socket, 'namespaces', 'remove', SMOKE_NAMESPACE], { timeoutMs: t.commandMs });
       }
+      if (daemon !== undefined && daemon.exit() === undefined) {
+        // Listeners bound after the start check (CRI's streaming server starts with its first use).
+        const late = judgeListeners(await listenersOf(daemon.pid).catch(() => []), daemon.paths.dir);
+        if (late.outside.length > 0) problems.push(`the temporary containerd listened outside ${daemon.paths.dir}: ${late.outside.join(', ')}`);
+      }
       if (daemon !== undefined) {
         const stop = await stopTemporary(daemon, t.stopMs);
         (stop.stopped ? done : problems).push(stop.how);
@@ -212,6 +223,20 @@ async function versionChecks(input: SmokeInput, bins: InstalledBinaries, timeout
     });
     return { check, result };
   }));
+}
+
+/**
+ * The daemon's listeners once the sockets it must have are bound (ttrpc may come a moment after the
+ * gRPC socket answers), or as they are when `waitMs` runs out.
+ */
+async function observeListeners(pid: number, expected: string[], waitMs: number): Promise<Listener[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const seen = await listenersOf(pid).catch(() => []);
+    const paths = new Set(seen.map((l) => (l.kind === 'unix' ? l.path : '')));
+    if (expected.every((p) => paths.has(p)) || Date.now() >= deadline) return seen;
+    await sleep(50);
+  }
 }
 
 /** The node's network configs, copied so NetworkReady reflects them without containerd touching the node's dir. */

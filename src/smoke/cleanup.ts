@@ -2,11 +2,12 @@
  * Leave the host as it was: processes started from our scratch dir (a temporary containerd's shims
  * survive it, as in production), container processes in our cgroups, mounts under the scratch dir,
  * the scratch dir, our cgroup dirs, and what containerd puts in /run/containerd even when root,
- * state and socket are elsewhere (the shim socket dir is hardcoded: /run/containerd/s/<hash>).
+ * state and socket are elsewhere (before 2.3 the shim socket dir is hardcoded: /run/containerd/s).
  */
 import { createHash } from 'node:crypto';
 import { rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_SHIM_SOCKET_DIR } from '../config/layout.ts';
 import { SMOKE_NAMESPACE } from './container.ts';
 import { cgroupProcs, findProcesses, isDirectory, killAndWait, removeCgroupDirs, unmountUnder } from './host.ts';
 
@@ -15,8 +16,11 @@ export const CONTAINERD_RUN_DIR = '/run/containerd';
 export interface CleanupInputs {
   scratchDir: string;
   containerIds: string[];
-  /** Temporary mode: the temporary daemon's socket and whether /run/containerd existed before it started. */
-  temporary?: { socket: string; runDirExisted: boolean } | undefined;
+  /**
+   * Temporary mode: the temporary daemon's socket, where its shims put their sockets, and whether
+   * /run/containerd existed before it started.
+   */
+  temporary?: { socket: string; runDirExisted: boolean; shimSocketDir: string } | undefined;
 }
 
 export interface CleanupResult {
@@ -25,9 +29,9 @@ export interface CleanupResult {
 }
 
 /** The shim's socket for a container (containerd runtime/v2/shim SocketAddress, 1.6 and 2.x). */
-export function shimSocketPath(containerdSocket: string, namespace: string, id: string): string {
+export function shimSocketPath(containerdSocket: string, namespace: string, id: string, socketDir = DEFAULT_SHIM_SOCKET_DIR): string {
   const digest = createHash('sha256').update(path.join(containerdSocket, namespace, id)).digest('hex');
-  return path.join(CONTAINERD_RUN_DIR, 's', digest);
+  return path.join(socketDir, digest);
 }
 
 export async function cleanupHost(inputs: CleanupInputs): Promise<CleanupResult> {
@@ -73,7 +77,7 @@ export async function cleanupHost(inputs: CleanupInputs): Promise<CleanupResult>
   if (inputs.temporary !== undefined) {
     // A shim killed above could not remove its socket; a shim that exited normally did.
     for (const id of inputs.containerIds) {
-      const socket = shimSocketPath(inputs.temporary.socket, SMOKE_NAMESPACE, id);
+      const socket = shimSocketPath(inputs.temporary.socket, SMOKE_NAMESPACE, id, inputs.temporary.shimSocketDir);
       if (await unlink(socket).then(() => true, () => false)) done.push(`removed the shim socket ${socket}`);
     }
     if (!inputs.temporary.runDirExisted) {

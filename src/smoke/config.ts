@@ -6,13 +6,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify, type TomlTable } from 'smol-toml';
+import { criDisabled, ensureTable, layoutOf, tableAt, valueAt, type ConfigLayout } from '../config/layout.ts';
 import { inRoot } from '../plan/paths.ts';
 import { runTool } from './exec.ts';
 import type { SmokeExpect } from './types.ts';
 
 /** The CRI settings node-prep writes, as they are in effect. */
 export interface CriSettings {
-  layout: '1.x' | '2.x';
+  /** The config version of the dump (2 for 1.x, 3 for 2.0–2.2, 4 for 2.3+). */
+  configVersion: 2 | 3 | 4;
   criDisabled: boolean;
   defaultRuntime: string;
   systemdCgroup: boolean | undefined;
@@ -26,33 +28,29 @@ type Table = Record<string, unknown>;
 const table = (v: unknown): Table => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Table) : {});
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-/** Where the CRI tables are: version 2 files (1.x) keep them in one plugin, 3+ (2.x) split them. */
-export function criTables(config: Table): { layout: '1.x' | '2.x'; runtime: Table; images: Table } {
-  const plugins = table(config.plugins);
-  if (Number(config.version ?? 1) >= 3) {
-    return { layout: '2.x', runtime: table(plugins['io.containerd.cri.v1.runtime']), images: table(plugins['io.containerd.cri.v1.images']) };
-  }
-  const cri = table(plugins['io.containerd.grpc.v1.cri']);
-  return { layout: '1.x', runtime: cri, images: cri };
+/** Where the CRI tables are, in the layout of the config's version. */
+export function criTables(config: Table): { layout: ConfigLayout; runtime: Table; images: Table } {
+  const layout = layoutOf(config);
+  return { layout, runtime: ensureTable(config, layout.criRuntime), images: ensureTable(config, layout.criImages) };
 }
 
 /** Read the effective CRI settings from a parsed `config dump`. */
 export function criSettings(config: Table): CriSettings {
-  const { layout, runtime, images } = criTables(config);
+  const layout = layoutOf(config);
+  const runtime = tableAt(config, layout.criRuntime);
+  const images = tableAt(config, layout.criImages);
   const containerd = table(runtime.containerd);
   const defaultRuntime = str(containerd.default_runtime_name) ?? 'runc';
   const options = table(table(table(containerd.runtimes)[defaultRuntime]).options);
   const cni = table(runtime.cni);
   const binDirs = Array.isArray(cni.bin_dirs) ? cni.bin_dirs.filter((d): d is string => typeof d === 'string') : [];
   const binDir = str(cni.bin_dir);
-  const disabled = Array.isArray(config.disabled_plugins) ? config.disabled_plugins.map(String) : [];
-  const criPlugins = ['cri', 'io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.runtime', 'io.containerd.cri.v1.images'];
   return {
-    layout,
-    criDisabled: disabled.some((p) => criPlugins.includes(p)),
+    configVersion: layout.version,
+    criDisabled: criDisabled(config),
     defaultRuntime,
     systemdCgroup: typeof options.SystemdCgroup === 'boolean' ? options.SystemdCgroup : undefined,
-    sandboxImage: layout === '1.x' ? str(images.sandbox_image) : str(table(images.pinned_images).sandbox),
+    sandboxImage: str(valueAt(config, layout.sandboxImage)),
     configPath: str(table(images.registry).config_path),
     cniBinDirs: [...binDirs, ...(binDir ? [binDir] : [])],
     cniConfDir: str(cni.conf_dir),
@@ -67,7 +65,7 @@ export function configMismatches(s: CriSettings, expect: SmokeExpect): string[] 
   if ((s.systemdCgroup ?? false) !== expect.systemdCgroup) {
     out.push(`SystemdCgroup (runtime ${s.defaultRuntime}): want ${expect.systemdCgroup}, effective ${show(s.systemdCgroup)}`);
   }
-  const sandboxKey = s.layout === '1.x' ? 'sandbox_image' : 'pinned_images.sandbox';
+  const sandboxKey = s.configVersion === 2 ? 'sandbox_image' : 'pinned_images.sandbox';
   if (s.sandboxImage !== expect.sandboxImage) out.push(`${sandboxKey}: want ${show(expect.sandboxImage)}, effective ${show(s.sandboxImage)}`);
   if (s.configPath !== expect.configPath) out.push(`registry config_path: want ${show(expect.configPath)}, effective ${show(s.configPath)}`);
   if (!s.cniBinDirs.includes(expect.cniBinDir)) out.push(`cni bin dir: want ${show(expect.cniBinDir)}, effective ${show(s.cniBinDirs)}`);

@@ -1,5 +1,5 @@
 /**
- * A temporary containerd: the installed binary and (adapted) config, with root, state and socket in
+ * A temporary containerd: the installed binary and (adapted) config, with root, state and sockets in
  * a scratch dir. Started as our child, so it dies with us; stopped with SIGTERM, then SIGKILL.
  * SIGTERM does not stop containers or shims (as in production): the caller removes those first.
  */
@@ -33,8 +33,9 @@ export type StartResult = { kind: 'started'; daemon: TemporaryDaemon; waitedMs: 
 
 export async function startTemporary(opts: StartOptions): Promise<StartResult> {
   const started = Date.now();
-  // The flags repeat what the temporary config says: they win over any config layout (2.3's
-  // version 4 moves [grpc]), so the daemon can never take the node's real socket.
+  // The flags repeat the temporary config for the gRPC socket, root and state only. No flag moves the
+  // ttrpc, debug or metrics listeners or the shims' sockets: the config does that, in the layout of
+  // its version (temp-config.ts), and the smoke test then checks what the daemon really listens on.
   const subprocess = execa(opts.containerd, ['--config', opts.configFile, '--address', opts.paths.socket, '--root', opts.paths.root, '--state', opts.paths.state], {
     env: opts.env,
     stdin: 'ignore',

@@ -1,20 +1,36 @@
 /**
  * The config a temporary containerd runs with: the installed config's effective values (its
- * `config dump`, drop-ins merged), with everything that would touch the host moved into a temp dir,
- * and the one thing the build host cannot do (the systemd cgroup driver without systemd) adapted and
- * reported. The installed file is never changed.
+ * `config dump`, drop-ins merged), with everything that would touch the host moved into a temp dir
+ * (in the layout of the dump's config version: 2.3's version 4 keeps the listeners in plugin
+ * sections), and the one thing the build host cannot do (the systemd cgroup driver without systemd)
+ * adapted and reported. The installed file is never changed. What the daemon then really listens
+ * on is observed after it starts (listeners.ts), not assumed from this.
  */
 import path from 'node:path';
 import type { TomlTable } from 'smol-toml';
+import {
+  DEFAULT_SHIM_SOCKET_DIR,
+  deleteValue,
+  ensureTable,
+  layoutOf,
+  MAX_SHIM_SOCKET_DIR,
+  setValue,
+  SHIM_SOCKET_DIR,
+  tableAt,
+} from '../config/layout.ts';
 import { inRoot } from '../plan/paths.ts';
 import { criTables } from './config.ts';
 
 export interface TempPaths {
   dir: string;
   socket: string;
+  /** The ttrpc socket, named as containerd derives it from the gRPC one up to config version 3. */
+  ttrpcSocket: string;
   root: string;
   state: string;
   opt: string;
+  /** Shim sockets, where the containerd has the setting (2.3+). */
+  shimSockets: string;
   /** runc state for CRI-created containers (runtimes.*.options.Root). */
   criRuncRoot: string;
   /** A private CNI conf dir: containerd creates its conf_dir (mode 0700) and watches it. */
@@ -22,12 +38,15 @@ export interface TempPaths {
 }
 
 export function tempPaths(dir: string): TempPaths {
+  const socket = path.join(dir, 'containerd.sock');
   return {
     dir,
-    socket: path.join(dir, 'containerd.sock'),
+    socket,
+    ttrpcSocket: `${socket}.ttrpc`,
     root: path.join(dir, 'root'),
     state: path.join(dir, 'state'),
     opt: path.join(dir, 'opt'),
+    shimSockets: path.join(dir, 's'),
     criRuncRoot: path.join(dir, 'runc-cri'),
     cniConfDir: path.join(dir, 'net.d'),
   };
@@ -41,14 +60,17 @@ export interface TemporaryConfig {
   overrides: string[];
   /** The node's CNI conf dir (inside the root): its network configs are copied to cniConfDir. */
   cniConfSource: string | undefined;
+  /** Where the shims put their sockets: the scratch dir where this containerd can be told so. */
+  shimSocketDir: string;
+  /** Why the temporary containerd cannot be started with these paths (a path too long for a socket). */
+  refusal: string | undefined;
 }
 
 type Table = Record<string, unknown>;
 const isTable = (v: unknown): v is Table => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
-const child = (t: Table, key: string): Table => {
-  if (!isTable(t[key])) t[key] = {};
-  return t[key] as Table;
-};
+const child = (t: Table, key: string): Table => ensureTable(t, [key]);
+/** A unix socket path must fit sockaddr_un: 107 bytes and a NUL. */
+const MAX_SOCKET_PATH = 107;
 
 export interface TemporaryConfigInputs {
   /** The parsed `config dump` of the installed config. */
@@ -70,13 +92,45 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
   config.imports = [];
   config.root = paths.root;
   config.state = paths.state;
-  child(config, 'grpc').address = paths.socket;
-  child(config, 'grpc').tcp_address = '';
-  // Empty: derived from the grpc address (<socket>.ttrpc), so it stays in the temp dir.
-  child(config, 'ttrpc').address = '';
-  child(config, 'debug').address = '';
-  child(config, 'metrics').address = '';
-  const overrides = [`root, state and socket in ${paths.dir}`, 'no debug/metrics listeners'];
+  const overrides = [`root, state and sockets in ${paths.dir}`];
+  let refusal: string | undefined;
+  if (paths.ttrpcSocket.length > MAX_SOCKET_PATH) refusal = `the socket path ${paths.ttrpcSocket} is too long for a unix socket: set TMPDIR to a shorter dir`;
+
+  // Every listener, in the layout of the dump (version 4 moved them into plugin sections and ignores
+  // the top-level tables). ttrpc is set, not derived: version 4 no longer derives it from grpc.
+  const layout = layoutOf(config);
+  const l = layout.listeners;
+  for (const ignored of layout.ignoredListenerKeys) deleteValue(config, ignored);
+  setValue(config, l.grpc, paths.socket);
+  setValue(config, l.ttrpc, paths.ttrpcSocket);
+  for (const off of [l.grpcTcp, l.debug, l.metrics]) setValue(config, off, '');
+  const criService = tableAt(config, layout.criService);
+  if (Object.keys(criService).length > 0) {
+    // A fixed stream_server_port (10010 in old configs) would collide with the node's containerd.
+    criService.stream_server_address = '127.0.0.1';
+    criService.stream_server_port = '0';
+    if ('disable_tcp_service' in criService) criService.disable_tcp_service = true;
+  }
+
+  let shimSocketDir = DEFAULT_SHIM_SOCKET_DIR;
+  if (SHIM_SOCKET_DIR.key in tableAt(config, SHIM_SOCKET_DIR.table)) {
+    shimSocketDir = paths.shimSockets;
+    setValue(config, SHIM_SOCKET_DIR, shimSocketDir);
+    if (shimSocketDir.length > MAX_SHIM_SOCKET_DIR) {
+      refusal ??= `the shim socket dir ${shimSocketDir} is longer than the ${MAX_SHIM_SOCKET_DIR} bytes containerd allows: set TMPDIR to a shorter dir`;
+    }
+  } else {
+    overrides.push(`shim sockets in ${DEFAULT_SHIM_SOCKET_DIR} (this containerd has no setting for them; removed at cleanup)`);
+  }
+
+  // A snapshotter with its own root_path would write outside the temporary root.
+  const plugins = child(config, 'plugins');
+  for (const [id, settings] of Object.entries(plugins)) {
+    if (id.startsWith('io.containerd.snapshotter.v1.') && isTable(settings) && typeof settings.root_path === 'string' && settings.root_path !== '') {
+      settings.root_path = '';
+      overrides.push(`snapshotter ${id.slice('io.containerd.snapshotter.v1.'.length)} under that root`);
+    }
+  }
 
   const cgroup = child(config, 'cgroup');
   if (typeof cgroup.path === 'string' && cgroup.path !== '') {
@@ -84,7 +138,6 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
     cgroup.path = '';
   }
 
-  const plugins = child(config, 'plugins');
   child(plugins, 'io.containerd.internal.v1.opt').path = paths.opt;
   overrides.push('opt path in it');
   if (isTable(plugins['io.containerd.nri.v1.nri'])) {
@@ -93,7 +146,7 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
     overrides.push('NRI off');
   }
 
-  const { layout, runtime, images } = criTables(config);
+  const { runtime, images } = criTables(config);
   const runtimes = child(child(runtime, 'containerd'), 'runtimes');
   for (const [name, rt] of Object.entries(runtimes)) {
     if (!isTable(rt)) continue;
@@ -110,7 +163,7 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
       );
     }
   }
-  if (layout === '1.x' && runtime.systemd_cgroup === true && !inputs.systemdRunning) {
+  if (layout.version === 2 && runtime.systemd_cgroup === true && !inputs.systemdRunning) {
     runtime.systemd_cgroup = false;
     adaptations.push('systemd_cgroup = true → false in the temporary config (systemd is not running here); the installed config keeps it.');
   }
@@ -128,5 +181,5 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
     registry.config_path = registry.config_path.split(':').map(here).join(':');
   }
   if (root !== '/') overrides.push(`runc, CNI and certs.d paths inside ${root}`);
-  return { config, adaptations, overrides, cniConfSource };
+  return { config, adaptations, overrides, cniConfSource, shimSocketDir, refusal };
 }

@@ -90,6 +90,8 @@ export interface SmokeTimeouts {
   containerMs: number;
   /** SIGTERM to containerd before SIGKILL. */
   stopMs: number;
+  /** How long a temporary containerd may take to bind its ttrpc socket after gRPC answers. */
+  listenersMs: number;
 }
 
 export const DEFAULT_TIMEOUTS: SmokeTimeouts = {
@@ -99,6 +101,7 @@ export const DEFAULT_TIMEOUTS: SmokeTimeouts = {
   criReadyMs: 10_000,
   containerMs: 30_000,
   stopMs: 10_000,
+  listenersMs: 2_000,
 };
 
 export interface SmokeDeps {

@@ -19,7 +19,7 @@ describe('a healthy node', () => {
     expect(findings.map((f) => f.id)).toEqual([
       'arch', 'os', 'kernel', 'libc', 'cgroup', 'systemd', 'module.overlay', 'module.br_netfilter',
       'sysctl.net.ipv4.ip_forward', 'sysctl.net.bridge.bridge-nf-call-iptables', 'sysctl.net.bridge.bridge-nf-call-ip6tables',
-      'swap', 'runtime.docker-containerd', 'runtime.distro-containerd', 'unit.masked', 'socket', 'disk',
+      'swap', 'runtime.docker-containerd', 'runtime.distro-containerd', 'unit.masked', 'containerd.drop-in-version', 'socket', 'disk',
     ]);
     expect(new Set(findings.map((f) => f.scope))).toEqual(new Set(['node']));
   });
@@ -125,6 +125,9 @@ describe('decisions under --root', () => {
     ['image init is systemd', {}, 'systemd', 'ok', /image's init is systemd/],
     ['masked in the image', { maskedUnits: ['/etc/systemd/system/containerd.service'] }, 'unit.masked', 'blocker', /masked/],
     ['image too full', { disk: [{ path: '/var', measured: '/img/var', freeBytes: 100 * MiB }] }, 'disk', 'blocker', /Only 100 MiB free under \/img\/var/],
+    ['a version 4 drop-in beside the default 2.3.4', { dropIns: [{ path: '/etc/containerd/conf.d/99-nvidia.toml', version: 4 }] }, 'containerd.drop-in-version', 'blocker', /keeps containerd 2\.3\.4 \(node-prep's default\) from starting/],
+    ['a version 4 drop-in beside an installed 2.2.0', { dropIns: [{ path: '/etc/containerd/conf.d/99-nvidia.toml', version: 4 }], containerdVersion: { version: '2.2.0', source: 'installed' } }, 'containerd.drop-in-version', 'ok', /1 drop-in in/],
+    ['a version 3 drop-in beside 2.3.4', { dropIns: [{ path: '/etc/containerd/conf.d/50-site.toml', version: 3 }] }, 'containerd.drop-in-version', 'ok', /1 drop-in in/],
   ])('%s → %s %s', (_name, over, id, level, title) => {
     const f = levelOf(image(over), id);
     expect(f.level).toBe(level);

@@ -133,3 +133,33 @@ describe('node-prep doctor --root', () => {
     expect(r.stdout).toMatch(/^! Docker's containerd\.io is installed with CRI disabled$/m);
   });
 });
+
+describe('node-prep doctor and plan with a conf.d drop-in that containerd 2.3.0–2.3.4 refuse', () => {
+  it('doctor names the drop-in, the versions that refuse it and the fix, and exits 1', async () => {
+    const root = await busyboxImage('nvidia', { 'etc/containerd/conf.d/99-nvidia.toml': 'version = 4\n[plugins."io.containerd.cri.v1.runtime".containerd]\n  default_runtime_name = "nvidia"\n' });
+    const r = await runCli(['doctor', '--root', root, '--json']);
+    expect(r.code).toBe(1);
+    const f = (JSON.parse(r.stdout) as DoctorReport).findings.find((x) => x.id === 'containerd.drop-in-version')!;
+    expect(f).toMatchObject({ level: 'blocker', scope: 'image' });
+    expect(f.detail).toContain('/etc/containerd/conf.d/99-nvidia.toml (version 4)');
+    expect(f.detail).toContain('containerd 2.3.0 to 2.3.4 refuse that');
+    expect(f.hint).toContain('Set `version = 3` in the drop-in');
+  });
+
+  it('plan says BLOCKED with the same words and exits 1; install stops before downloading anything', async () => {
+    const root = await busyboxImage('nvidia-plan', { 'etc/containerd/conf.d/99-nvidia.toml': 'version = 4\n' });
+    const plan = await runCli(['plan', '--root', root, '--arch', 'amd64']);
+    expect(plan.code).toBe(1);
+    expect(plan.stdout).toMatch(/BLOCKED: containerd 2\.3\.4 will not start: \/etc\/containerd\/conf\.d\/99-nvidia\.toml \(version 4\)/);
+    const json = JSON.parse((await runCli(['plan', '--root', root, '--arch', 'amd64', '--json'])).stdout);
+    expect(json.containerd.refusedDropIns).toEqual([{ path: '/etc/containerd/conf.d/99-nvidia.toml', version: 4, rootVersion: 3, containerdVersion: '2.3.4' }]);
+    // No mirror is reachable here (the tripwire proxy fails any request): a download attempt would say so.
+    const install = await runCli(['install', '--root', root, '--arch', 'amd64', '--cache-dir', path.join(tmp, 'cache'), '--json']);
+    expect(install.code).toBe(1);
+    const err = JSON.parse(install.stdout).error;
+    expect(err.code).toBe('DROP_IN_VERSION');
+    expect(err.message).toContain('/etc/containerd/conf.d/99-nvidia.toml (version 4)');
+    expect(existsSync(path.join(tmp, 'cache'))).toBe(false);
+    expect(existsSync(path.join(root, 'usr/local/bin/containerd'))).toBe(false);
+  });
+});

@@ -17,6 +17,8 @@ export function healthyFacts(over: Partial<Facts> = {}): Facts {
     containerdBinaries: [],
     nodePrepBinary: undefined,
     containerdConfig: { path: '/etc/containerd/config.toml', exists: false, criDisabled: false },
+    containerdVersion: { version: '2.3.4', source: 'default' },
+    dropIns: [],
     maskedUnits: [],
     socket: { path: '/run/containerd/containerd.sock', state: 'absent' },
     processes: [],

@@ -4,11 +4,13 @@
  * built CLI, and proven by the smoke test, which starts that containerd and runs a real container.
  * nerdctl and crictl are stand-ins that say so. Needs root; NODE_PREP_E2E=1 makes a skip a failure.
  */
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { BIN, runCli, testEnv } from '../support/cli.ts';
 import { debianRelease, e2eSkipReason, type DebianRelease } from '../support/debian.ts';
 import { withHostLock } from '../support/host-lock.ts';
 import { contentOf, snapshot } from '../support/layout.ts';
@@ -39,6 +41,45 @@ interface Check {
   ok: boolean;
   detail: string;
 }
+
+/** A port nothing listens on now (the site drop-in's metrics address). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+// Inside the namespace: a tmpfs on /run, the host's containerd on the default paths, the smoke test,
+// then what became of the host's sockets, as key=value lines.
+const SCENARIO = String.raw`
+set -eu
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/containerd
+PATH="$ROOT/usr/local/bin:$ROOT/usr/local/sbin:$PATH"
+"$ROOT/usr/local/bin/containerd" --config "$WORK/host.toml" >"$WORK/host.log" 2>&1 &
+host=$!
+for i in $(seq 1 100); do [ -S /run/containerd/containerd.sock.ttrpc ] && break; sleep 0.1; done
+inode() { awk -v p="$1" '$8 == p && $4 == "00010000" { print $7 }' /proc/$host/net/unix; }
+owned() { ls -l /proc/$host/fd 2>/dev/null | grep -c "socket:\[$1\]" || true; }
+before=$(inode /run/containerd/containerd.sock.ttrpc)
+echo "ttrpc_owned_before=$(owned "$before")"
+set +e
+"$NODE" "$BIN" smoke --root "$ROOT" --busybox "$BUSYBOX" --json >"$WORK/smoke.json" 2>"$WORK/smoke.err"
+echo "smoke_exit=$?"
+set -e
+for s in containerd.sock containerd.sock.ttrpc; do
+  if [ -S /run/containerd/$s ]; then echo "$s=socket"; else echo "$s=missing"; fi
+  if "$NODE" -e 'require("net").connect(process.argv[1]).on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))' /run/containerd/$s; then echo "$s.answers=yes"; else echo "$s.answers=no"; fi
+done
+after=$(inode /run/containerd/containerd.sock.ttrpc)
+echo "ttrpc_same_socket=$([ -n "$after" ] && [ "$after" = "$before" ] && echo yes || echo no)"
+echo "ttrpc_owned_after=$(owned "$after")"
+if ctr --address /run/containerd/containerd.sock version >/dev/null 2>&1; then echo "ctr_version=ok"; else echo "ctr_version=failed"; fi
+echo "run_entries=$(ls /run/containerd | tr '\n' ' ')"
+kill $host; wait $host || true
+`;
 
 describe.skipIf(skip !== undefined)('real binaries, real containers', () => {
   it.each(fx?.versions.containerd ?? [])('install --root with containerd %s: the smoke test runs a container', async (containerd) => {
@@ -113,4 +154,59 @@ describe.skipIf(skip !== undefined)('real binaries, real containers', () => {
       expect(await Promise.all(watched.map(async (p) => contentOf(await snapshot(p))))).toEqual(before);
     });
   }, 400_000);
+
+  // A build host that runs its own containerd on the default paths: smoke --root starts a temporary
+  // containerd beside it, and afterwards the host's gRPC and ttrpc sockets still exist, answer and
+  // belong to the host's daemon. All in a private mount namespace with a tmpfs on /run, so neither
+  // the "host" containerd nor a broken smoke test touches this machine's real /run.
+  it('a containerd already running on the build host keeps its sockets through smoke --root, even with a site drop-in that names them', async () => {
+    const containerd = fx.versions.containerd.filter((v) => !v.startsWith('1.')).at(-1)!;
+    const root = await mkdtemp(path.join(work, 'root-'));
+    const install = await runCli([
+      'install', '--root', root, '--skip-smoke', '--containerd', containerd, '--runc', fx.versions.runc, '--cni', fx.versions.cni,
+      '--nerdctl', 'none', '--crictl', 'none', '--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', fx.checksums,
+      '--cache-dir', path.join(work, 'cache'),
+    ], { timeoutMs: 120_000 });
+    expect(install.code, install.stderr).toBe(0);
+
+    const metrics = await freePort();
+    await mkdir(path.join(root, 'etc/containerd/conf.d'), { recursive: true });
+    await writeFile(path.join(root, 'etc/containerd/conf.d/50-site.toml'), [
+      'version = 3',
+      '[ttrpc]', '  address = "/run/containerd/containerd.sock.ttrpc"',
+      '[debug]', '  address = "/run/containerd/debug.sock"',
+      '[metrics]', `  address = "127.0.0.1:${metrics}"`,
+      '[plugins."io.containerd.server.v1.ttrpc"]', '  address = "/run/containerd/containerd.sock.ttrpc"',
+      '[plugins."io.containerd.server.v1.debug"]', '  address = "/run/containerd/debug.sock"',
+      '',
+    ].join('\n'));
+    await writeFile(path.join(work, 'host.toml'), [
+      'version = 3', `root = "${work}/host-root"`, 'state = "/run/containerd"',
+      '[plugins."io.containerd.nri.v1.nri"]', '  disable = true',
+      // This machine lacks CAP_SYS_RESOURCE (not needed on real nodes).
+      '[plugins."io.containerd.cri.v1.runtime"]', '  restrict_oom_score_adj = true', '',
+    ].join('\n'));
+
+    const r = await execa('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', SCENARIO], {
+      env: { ...testEnv(), ROOT: root, WORK: work, NODE: process.execPath, BIN, BUSYBOX: fx.busybox },
+      reject: false,
+      timeout: 120_000,
+    });
+    expect(r.exitCode, `${r.stderr}\n${await readFile(path.join(work, 'host.log'), 'utf8').catch(() => '')}`).toBe(0);
+    const seen = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const report = JSON.parse(await readFile(path.join(work, 'smoke.json'), 'utf8'));
+    const start = report.checks.find((c: { name: string }) => c.name === 'containerd start');
+
+    expect(seen.smoke_exit, `${JSON.stringify(report.checks.filter((c: { ok: boolean }) => !c.ok))}`).toBe('0');
+    expect(start.detail).toMatch(/listens only on \/tmp\/np-smoke-\w+\/containerd\.sock, \/tmp\/np-smoke-\w+\/containerd\.sock\.ttrpc/);
+    expect(start.detail).not.toContain('/run/containerd/debug.sock');
+    expect(start.detail).not.toContain(`:${metrics}`);
+    expect(seen).toMatchObject({
+      ttrpc_owned_before: '1',
+      'containerd.sock': 'socket', 'containerd.sock.answers': 'yes',
+      'containerd.sock.ttrpc': 'socket', 'containerd.sock.ttrpc.answers': 'yes',
+      ttrpc_same_socket: 'yes', ttrpc_owned_after: '1', ctr_version: 'ok',
+    });
+    expect(seen.run_entries).not.toContain('debug.sock');
+  }, 180_000);
 });

@@ -1,5 +1,7 @@
 // The effective-config reading and the temporary config, from `config dump` shapes of containerd
 // 1.6 (version 2, one cri plugin) and 2.x (version 3, cri.v1.runtime + cri.v1.images).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { configMismatches, criSettings } from '../../src/smoke/config.ts';
@@ -92,14 +94,14 @@ const expect2x: SmokeExpect = { ...expect16, containerdVersion: '2.1.9', sandbox
 describe('criSettings', () => {
   it('reads the 1.x layout', () => {
     expect(criSettings(parse(DUMP_16))).toEqual({
-      layout: '1.x', criDisabled: false, defaultRuntime: 'runc', systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.8',
+      configVersion: 2, criDisabled: false, defaultRuntime: 'runc', systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.8',
       configPath: '/etc/containerd/certs.d', cniBinDirs: ['/opt/cni/bin'], cniConfDir: '/etc/cni/net.d',
     });
   });
 
   it('reads the 2.x layout (bin_dirs, an empty legacy bin_dir ignored)', () => {
     expect(criSettings(parse(DUMP_2X))).toEqual({
-      layout: '2.x', criDisabled: false, defaultRuntime: 'runc', systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.10',
+      configVersion: 3, criDisabled: false, defaultRuntime: 'runc', systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.10',
       configPath: '/etc/containerd/certs.d', cniBinDirs: ['/opt/cni/bin'], cniConfDir: '/etc/cni/net.d',
     });
   });
@@ -150,7 +152,7 @@ describe('temporaryConfig', () => {
     const c = config as any;
     expect(c.imports).toEqual([]);
     expect([c.root, c.state, c.grpc.address]).toEqual(['/tmp/np-smoke-x/root', '/tmp/np-smoke-x/state', '/tmp/np-smoke-x/containerd.sock']);
-    expect([c.ttrpc.address, c.debug.address, c.metrics.address]).toEqual(['', '', '']);
+    expect([c.ttrpc.address, c.grpc.tcp_address, c.debug.address, c.metrics.address]).toEqual(['/tmp/np-smoke-x/containerd.sock.ttrpc', '', '', '']);
     expect(c.plugins['io.containerd.internal.v1.opt'].path).toBe('/tmp/np-smoke-x/opt');
     expect(c.plugins['io.containerd.nri.v1.nri'].disable).toBe(true);
     const runtime = c.plugins['io.containerd.cri.v1.runtime'];
@@ -181,5 +183,73 @@ describe('temporaryConfig', () => {
     const { config, adaptations } = temporaryConfig({ effective: parse(DUMP_16.replace('path = ""', 'path = "/containerd"')), paths, root: '/', systemdRunning: false });
     expect((config as any).cgroup.path).toBe('');
     expect(adaptations.map((a) => a.split(' ')[0])).toEqual(['[cgroup]', 'SystemdCgroup']);
+  });
+});
+
+// What a real containerd 2.3.4 printed for `config dump` of a version 3 file: already version 4, with
+// the listeners in io.containerd.server.v1.* plugin sections and top-level [grpc]/[ttrpc] ignored.
+const DUMP_234 = readFileSync(path.join(import.meta.dirname, '../fixtures/containerd/containerd-2.3.4-config-dump-of-a-v3-file.toml'), 'utf8');
+
+describe('temporaryConfig on containerd 2.3 (config version 4)', () => {
+  const paths = tempPaths('/tmp/np-smoke-x');
+  const server = (c: any, id: string) => c.plugins[`io.containerd.server.v1.${id}`];
+
+  it('moves the gRPC and ttrpc listeners in their plugin sections into the temp dir and writes no top-level listener keys', () => {
+    const { config, refusal } = temporaryConfig({ effective: parse(DUMP_234), paths, root: '/img', systemdRunning: false });
+    const c = config as any;
+    expect(c.version).toBe(4);
+    expect(server(c, 'grpc').address).toBe('/tmp/np-smoke-x/containerd.sock');
+    expect(server(c, 'ttrpc').address).toBe('/tmp/np-smoke-x/containerd.sock.ttrpc');
+    expect([server(c, 'grpc-tcp').address, server(c, 'debug').address, server(c, 'metrics').address]).toEqual(['', '', '']);
+    expect([c.grpc, c.ttrpc, c.metrics, c.debug.address]).toEqual([undefined, undefined, undefined, undefined]);
+    expect(c.debug.level).toBe('');
+    expect(refusal).toBeUndefined();
+  });
+
+  it('puts the shim sockets in the temp dir (2.3 has the setting) and the streaming server on an ephemeral loopback port', () => {
+    const { config, shimSocketDir, overrides } = temporaryConfig({ effective: parse(DUMP_234), paths, root: '/img', systemdRunning: false });
+    const c = config as any;
+    expect(c.plugins['io.containerd.shim.v1.manager'].socket_dir).toBe('/tmp/np-smoke-x/s');
+    expect(shimSocketDir).toBe('/tmp/np-smoke-x/s');
+    expect(overrides.join('; ')).not.toMatch(/shim sockets in \/run/);
+    expect(c.plugins['io.containerd.grpc.v1.cri']).toMatchObject({ stream_server_address: '127.0.0.1', stream_server_port: '0', disable_tcp_service: true });
+  });
+
+  it('empties site listener settings from top-level tables and plugin sections alike', () => {
+    const site = parse(DUMP_234) as any;
+    site.grpc = { address: '/run/containerd/containerd.sock', tcp_address: '0.0.0.0:1234' };
+    site.ttrpc = { address: '/run/containerd/containerd.sock.ttrpc' };
+    site.metrics = { address: '0.0.0.0:1338' };
+    site.debug.address = '/run/containerd/debug.sock';
+    server(site, 'debug').address = '/run/containerd/debug.sock';
+    server(site, 'metrics').address = '127.0.0.1:1338';
+    server(site, 'grpc-tcp').address = '0.0.0.0:1234';
+    site.plugins['io.containerd.grpc.v1.cri'].stream_server_port = '10010';
+    site.plugins['io.containerd.snapshotter.v1.overlayfs'].root_path = '/var/lib/containerd/overlay';
+    const { config } = temporaryConfig({ effective: site, paths, root: '/', systemdRunning: true });
+    const c = config as any;
+    expect([server(c, 'debug').address, server(c, 'metrics').address, server(c, 'grpc-tcp').address]).toEqual(['', '', '']);
+    expect([c.grpc, c.ttrpc, c.metrics, c.debug.address]).toEqual([undefined, undefined, undefined, undefined]);
+    expect(c.plugins['io.containerd.grpc.v1.cri'].stream_server_port).toBe('0');
+    expect(c.plugins['io.containerd.snapshotter.v1.overlayfs'].root_path).toBe('');
+  });
+
+  it('refuses a scratch dir too long for the shim sockets instead of letting containerd fail', () => {
+    const long = tempPaths(`/tmp/${'d'.repeat(40)}`);
+    const { refusal } = temporaryConfig({ effective: parse(DUMP_234), paths: long, root: '/', systemdRunning: true });
+    expect(refusal).toMatch(/shim socket dir \/tmp\/d+\/s is longer than the 42 bytes containerd allows: set TMPDIR/);
+  });
+
+  it('says where the shim sockets go when the containerd has no setting for them (before 2.3)', () => {
+    const { shimSocketDir, overrides } = temporaryConfig({ effective: parse(DUMP_2X), paths, root: '/', systemdRunning: true });
+    expect(shimSocketDir).toBe('/run/containerd/s');
+    expect(overrides).toContain('shim sockets in /run/containerd/s (this containerd has no setting for them; removed at cleanup)');
+  });
+
+  it('reads the CRI settings of a version 4 dump', () => {
+    expect(criSettings(parse(DUMP_234))).toEqual({
+      configVersion: 4, criDisabled: false, defaultRuntime: 'runc', systemdCgroup: false, sandboxImage: 'registry.k8s.io/pause:3.10.2',
+      configPath: '/etc/containerd/certs.d', cniBinDirs: ['/opt/cni/bin'], cniConfDir: '/etc/cni/net.d',
+    });
   });
 });

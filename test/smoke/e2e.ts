@@ -69,7 +69,7 @@ export async function expectNothingLeft(run: Run): Promise<void> {
 }
 
 /** A containerd of our own from the image root, as a service would run it (cgroupfs: no systemd here). */
-export async function startDaemon(base: string, img: ImageRoot): Promise<{ paths: TempPaths; daemon: TemporaryDaemon; runDirExisted: boolean; stop: () => Promise<void> }> {
+export async function startDaemon(base: string, img: ImageRoot): Promise<{ paths: TempPaths; daemon: TemporaryDaemon; runDirExisted: boolean; shimSocketDir: string; stop: () => Promise<void> }> {
   const scratch = await mkdtemp(path.join(base, 'd-'));
   const paths = tempPaths(scratch);
   const bins = installedBinaries(img.root, '/usr/local');
@@ -86,7 +86,7 @@ export async function startDaemon(base: string, img: ImageRoot): Promise<{ paths
   if (started.kind !== 'started') throw new Error(started.why);
   const stop = async () => {
     await stopTemporary(started.daemon, 10_000);
-    await cleanupHost({ scratchDir: scratch, containerIds: [], temporary: { socket: paths.socket, runDirExisted } });
+    await cleanupHost({ scratchDir: scratch, containerIds: [], temporary: { socket: paths.socket, runDirExisted, shimSocketDir: tc.shimSocketDir } });
   };
-  return { paths, daemon: started.daemon, runDirExisted, stop };
+  return { paths, daemon: started.daemon, runDirExisted, shimSocketDir: tc.shimSocketDir, stop };
 }

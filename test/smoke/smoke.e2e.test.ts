@@ -61,6 +61,10 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
       // The config check holds the installed file to the intended value, not the adapted one.
       expect(check(report, 'config').detail).toContain('SystemdCgroup = true');
       expect(check(report, 'cri version').detail).toContain(`runtime "containerd" "${version}`);
+      // Observed, not assumed: its gRPC and ttrpc sockets in the scratch dir and CRI streaming on loopback.
+      expect(check(report, 'containerd start').detail).toMatch(
+        /listens only on (\/\S+)\/containerd\.sock, \1\/containerd\.sock\.ttrpc, tcp 127\.0\.0\.1:\d+ \(CRI streaming, ephemeral port on loopback\);/,
+      );
       expect(check(report, 'cri status').detail).toMatch(/RuntimeReady=true, NetworkReady=false/);
       expect(check(report, 'container run').detail).toMatch(/printed "node-prep-smoke-smoke-[\w-]+:42"/);
       expect(check(report, 'nerdctl ps').detail).toContain('stand-in');
@@ -190,7 +194,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     requirePrerequisites();
     const img = await image(version);
     const bins = installedBinaries(img.root, '/usr/local');
-    const { paths, daemon, runDirExisted } = await startDaemon(base, img);
+    const { paths, daemon, runDirExisted, shimSocketDir } = await startDaemon(base, img);
     const scratch = paths.dir;
     const id = `smoke-left-${randomBytes(3).toString('hex')}`;
     await prepareRootfs(path.join(scratch, 'rootfs'), { kind: 'busybox', path: ASSETS.busybox });
@@ -205,7 +209,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     const fromScratch = (argv: string[]) => argv.some((a) => a.includes(scratch));
     expect((await findProcesses(fromScratch)).map((p) => path.basename(p.argv[0]!))).toContain('containerd-shim-runc-v2');
 
-    const result = await cleanupHost({ scratchDir: scratch, containerIds: [id], temporary: { socket: paths.socket, runDirExisted } });
+    const result = await cleanupHost({ scratchDir: scratch, containerIds: [id], temporary: { socket: paths.socket, runDirExisted, shimSocketDir } });
     expect(result.problems).toEqual([]);
     expect(result.done.join('; ')).toMatch(/killed leftover containerd-shim-runc-v2\[\d+\]/);
     expect(await findProcesses(fromScratch)).toEqual([]);
@@ -213,7 +217,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     for (const mount of await cgroupMounts()) expect(existsSync(path.join(mount, SMOKE_NAMESPACE, id))).toBe(false);
     expect(await mountsUnder(scratch)).toEqual([]);
     expect(existsSync(scratch)).toBe(false);
-    expect(existsSync(shimSocketPath(paths.socket, SMOKE_NAMESPACE, id))).toBe(false);
+    expect(existsSync(shimSocketPath(paths.socket, SMOKE_NAMESPACE, id, shimSocketDir))).toBe(false);
     expect(existsSync('/run/containerd')).toBe(runDirExisted);
   });
 });
