@@ -3,7 +3,8 @@
  * command's code is imported when that command runs, so `--help` and `--version` start fast.
  */
 import { helpFor } from './cli/help.ts';
-import { parseArgv, type Options } from './cli/options.ts';
+import { parseArgv } from './cli/options.ts';
+import { type Options } from './commands/options.ts';
 import { explainSystemError, NodePrepError } from './errors.ts';
 import type { Emit } from './events.ts';
 import { VERSION } from './version.ts';
@@ -46,7 +47,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
 }
 
 async function run(options: Options, io: Io): Promise<{ data: unknown; text: string; exitCode?: number }> {
-  const { createContext } = await import('./cli/context.ts');
+  const { createContext } = await import('./commands/context.ts');
   const ctx = await createContext(options);
   try {
     switch (options.command) {

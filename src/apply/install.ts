@@ -5,25 +5,26 @@
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from '../cli/context.ts';
-import { releaseOf } from '../plan/artifact.ts';
+import type { ArtifactCache } from '../fetch/cache.ts';
+import type { Http } from '../net/http.ts';
+import { releaseOf, toTarget } from '../plan/artifact.ts';
 import type { ComponentName } from '../components/types.ts';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
 import type { FetchResult } from '../fetch/download.ts';
-import { toTarget } from '../commands/download.ts';
 import { ensureDir } from '../install/atomic.ts';
 import { assertContained } from '../install/contain.ts';
 import { extractMembers, stageBareBinary, type StagedMember } from '../install/extract.ts';
 import { Transaction, type FileOutcome, type FileResult } from '../install/transaction.ts';
-import { NODE_PATHS, inRoot, nodePathOf } from '../plan/paths.ts';
+import { NODE_PATHS, inRoot, nodePathOf } from '../node/paths.ts';
 import type { Plan, PlannedArtifact, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
 import { BACKUPS_DIR, backupForeignFile, backupReason, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
 import { VERSION } from '../version.ts';
-import { observe, statFacts, type Observed } from './observe.ts';
-import { enableInImage, WANTS_LINK, wantsLinkState } from './services.ts';
+import { observe, statFacts, type Observed } from '../state/observe.ts';
+import { enableInImage, wantsLinkState } from './services.ts';
+import { WANTS_LINK } from '../node/paths.ts';
 
 interface Write {
   nodePath: string;
@@ -74,6 +75,14 @@ export interface InstallItem {
   backup?: string | undefined;
 }
 
+/** What an install run takes from outside. */
+export interface InstallDeps {
+  http: () => Http;
+  cache: () => ArtifactCache;
+  /** The download cache is the root's own /var/cache/node-prep (no --cache-dir). */
+  cacheInRoot: boolean;
+}
+
 export class InstallRun {
   readonly root: string;
   decisions: ComponentDecision[] = [];
@@ -86,7 +95,7 @@ export class InstallRun {
   private tx: Transaction | undefined;
 
   constructor(
-    readonly ctx: Context,
+    readonly deps: InstallDeps,
     readonly plan: Plan,
     readonly emit: Emit,
   ) {
@@ -110,11 +119,11 @@ export class InstallRun {
       `${NODE_PATHS.stateDir}/lock`,
       `${BACKUPS_DIR}/x`,
       WANTS_LINK,
-      ...(this.ctx.options.cacheDir ? [] : [`${NODE_PATHS.cacheDir}/x`]),
+      ...(this.deps.cacheInRoot ? [`${NODE_PATHS.cacheDir}/x`] : []),
     ]);
     // Before anything is created: which folders are new, so uninstall can leave the root as it found it.
     const wanted = new Set<string>([NODE_PATHS.stateDir, WANTS_DIR]);
-    if (!this.ctx.options.cacheDir) wanted.add(NODE_PATHS.cacheDir);
+    if (this.deps.cacheInRoot) wanted.add(NODE_PATHS.cacheDir);
     for (const f of this.plan.files) wanted.add(path.posix.dirname(this.nodePath(f.path)));
     this.createdDirs = await missingDirs(this.root, [...wanted]);
     this.lock = await acquireLock(this.root);
@@ -181,7 +190,7 @@ export class InstallRun {
     const needed = this.toInstall.map((d) => d.artifact);
     if (needed.length === 0) return;
     const decisions = this.toInstall;
-    const results = await fetchAll(this.ctx.http(), this.ctx.cache(), needed.map(toTarget), {
+    const results = await fetchAll(this.deps.http(), this.deps.cache(), needed.map(toTarget), {
       emit: this.emit,
       // Extraction into the private staging folder starts as soon as an artifact's sha256 is
       // verified, while the others still download. Nothing is installed before commit().

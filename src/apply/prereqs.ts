@@ -5,15 +5,10 @@
  * not built) gets a warning, not a failure: containerd itself runs without them.
  */
 import { access, readFile, writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import type { Exec } from '../exec/exec.ts';
+import { MODULES, SYSCTLS } from '../node/paths.ts';
 import type { Emit } from '../events.ts';
 
-export const MODULES = ['overlay', 'br_netfilter'] as const;
-export const SYSCTLS: Record<string, string> = {
-  'net.ipv4.ip_forward': '1',
-  'net.bridge.bridge-nf-call-iptables': '1',
-  'net.bridge.bridge-nf-call-ip6tables': '1',
-};
 
 export interface PrereqReport {
   modules: Array<{ name: string; state: 'loaded' | 'was-loaded' | 'failed'; detail?: string }>;
@@ -22,17 +17,17 @@ export interface PrereqReport {
 
 const sysctlPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
 
-export async function applyPrerequisites(emit: Emit): Promise<PrereqReport> {
+export async function applyPrerequisites(exec: Exec, emit: Emit): Promise<PrereqReport> {
   const report: PrereqReport = { modules: [], sysctls: [] };
   for (const name of MODULES) {
     if (await exists(`/sys/module/${name}`)) {
       report.modules.push({ name, state: 'was-loaded' });
       continue;
     }
-    const r = await execa('modprobe', [name], { reject: false, timeout: 15_000 });
+    const r = await exec.run('modprobe', [name], { timeoutMs: 15_000 });
     if (r.exitCode === 0) report.modules.push({ name, state: 'loaded' });
     else {
-      const missing = (r as { code?: string }).code === 'ENOENT';
+      const missing = r.spawnError === 'ENOENT';
       const detail = missing ? 'modprobe is not installed (package kmod)' : lastLine(String(r.stderr)) || `modprobe exited ${r.exitCode ?? r.signal}`;
       report.modules.push({ name, state: 'failed', detail });
       emit({ type: 'warn', message: `could not load kernel module ${name}: ${detail}` });

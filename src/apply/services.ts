@@ -6,13 +6,12 @@
  */
 import { lstat, readFile, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
+import { SOCKET, WANTS_LINK } from '../node/paths.ts';
 import { NodePrepError } from '../errors.ts';
+import type { Exec } from '../exec/exec.ts';
 import { ensureDir } from '../install/atomic.ts';
-import { NODE_PATHS, inRoot } from '../plan/paths.ts';
+import { NODE_PATHS, inRoot } from '../node/paths.ts';
 
-export const WANTS_LINK = '/etc/systemd/system/multi-user.target.wants/containerd.service';
-export const SOCKET = '/run/containerd/containerd.sock';
 
 export type ServiceReport =
   | { kind: 'skipped'; reason: string }
@@ -64,6 +63,7 @@ export async function enableInImage(root: string): Promise<{ link: string; creat
 }
 
 export interface LiveServiceInput {
+  exec: Exec;
   /** false (--no-start): reload and enable only. */
   start: boolean;
   unitChanged: boolean;
@@ -75,7 +75,7 @@ export interface LiveServiceInput {
 }
 
 export async function runLiveService(input: LiveServiceInput): Promise<ServiceReport> {
-  const systemctl = (...args: string[]) => execa('systemctl', args, { reject: false, timeout: 60_000 });
+  const systemctl = (...args: string[]) => input.exec.run('systemctl', args, { timeoutMs: 60_000 });
   let reloaded = false;
   if (input.unitChanged) {
     await check(await systemctl('daemon-reload'), 'systemctl daemon-reload');
@@ -95,20 +95,20 @@ export async function runLiveService(input: LiveServiceInput): Promise<ServiceRe
   const restart = input.restartNeeded || input.unitChanged || !active;
   if (restart) {
     const r = await systemctl(active ? 'restart' : 'start', 'containerd');
-    if (r.exitCode !== 0) throw await startFailure(`systemctl ${active ? 'restart' : 'start'} containerd`, r.stderr);
+    if (r.exitCode !== 0) throw await startFailure(input.exec, `systemctl ${active ? 'restart' : 'start'} containerd`, r.stderr);
   }
   try {
     await input.waitReady(60_000);
   } catch (err) {
-    throw await startFailure('waiting for containerd to answer on its socket', (err as Error).message);
+    throw await startFailure(input.exec, 'waiting for containerd to answer on its socket', (err as Error).message);
   }
   return { kind: 'running', restarted: restart, enabled: true, reloaded };
 }
 
 /** Stop and disable containerd (a first install that did not pass its smoke test). */
-export async function stopService(): Promise<void> {
-  await execa('systemctl', ['disable', '--now', 'containerd'], { reject: false, timeout: 120_000 });
-  await execa('systemctl', ['daemon-reload'], { reject: false, timeout: 60_000 });
+export async function stopService(exec: Exec): Promise<void> {
+  await exec.run('systemctl', ['disable', '--now', 'containerd'], { timeoutMs: 120_000 });
+  await exec.run('systemctl', ['daemon-reload'], { timeoutMs: 60_000 });
 }
 
 async function check(r: { exitCode?: number | undefined; stderr: unknown }, what: string): Promise<void> {
@@ -120,8 +120,8 @@ async function check(r: { exitCode?: number | undefined; stderr: unknown }, what
 }
 
 /** Explain a failed start with the last lines of containerd's journal. */
-async function startFailure(what: string, stderr: unknown): Promise<NodePrepError> {
-  const journal = await execa('journalctl', ['-u', 'containerd', '-n', '15', '--no-pager', '-o', 'cat'], { reject: false, timeout: 15_000 });
+async function startFailure(exec: Exec, what: string, stderr: unknown): Promise<NodePrepError> {
+  const journal = await exec.run('journalctl', ['-u', 'containerd', '-n', '15', '--no-pager', '-o', 'cat'], { timeoutMs: 15_000 });
   const lines = String(journal.stdout ?? '').trim().split('\n').filter(Boolean).slice(-15);
   return new NodePrepError('SERVICE', `${what} failed${String(stderr).trim() ? `: ${String(stderr).trim().split('\n').pop()}` : ''}.`, {
     hint: lines.length > 0 ? `containerd's journal ends with:\n    ${lines.join('\n    ')}` : 'See `journalctl -u containerd`.',

@@ -5,7 +5,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseBareHex, parseSha256Sums } from '../checksums/sums.ts';
-import type { Options } from '../cli/options.ts';
 import type { ComponentRelease, PublishedSignature } from '../components/types.ts';
 import { HttpError, NodePrepError } from '../errors.ts';
 import type { GitHub } from '../net/github.ts';
@@ -26,9 +25,10 @@ export interface ArtifactSignatures {
   results: ReleaseSignatureResult[];
 }
 
-/** What the check needs from the Context: --keyring and --verify, download URLs, and small-file fetches. */
+/** What the check needs: --keyring and --verify, download URLs, and small-file fetches. */
 export interface SignatureDeps {
-  options: Pick<Options, 'keyring' | 'verify'>;
+  keyring: string | undefined;
+  verify: 'default' | 'strict';
   github: () => Pick<GitHub, 'downloadUrl'>;
   /** Rejects with HttpError 404 for a file the release (or mirror, or bundle) does not have. */
   fetchText: (url: string) => Promise<string>;
@@ -40,7 +40,7 @@ export interface SignatureDeps {
  * NodePrepError SIGNATURE; otherwise the results are returned for the report.
  */
 export async function verifyArtifactSignatures(deps: SignatureDeps, artifacts: Array<{ artifact: PlannedArtifact; path: string }>): Promise<ArtifactSignatures[]> {
-  const extra = deps.options.keyring ? [await readKeyringFile(deps.options.keyring)] : [];
+  const extra = deps.keyring ? [await readKeyringFile(deps.keyring)] : [];
   const keyrings: Partial<Record<KeyringName, Keyring>> = {};
   const out: ArtifactSignatures[] = [];
   for (const { artifact, path } of artifacts) {
@@ -59,7 +59,7 @@ export async function verifyArtifactSignatures(deps: SignatureDeps, artifacts: A
     }
     const results = await verifyRelease(release.signatures, files, { keyrings, mode: 'default' });
     for (const r of results) checkListedDigest(r, release, artifact, files);
-    out.push({ artifact: artifact.name, results: assertSignatures(results, deps.options.verify) });
+    out.push({ artifact: artifact.name, results: assertSignatures(results, deps.verify) });
   }
   return out;
 }

@@ -10,7 +10,7 @@ import type { Arch } from '../arch.ts';
 import type { DigestSource } from '../checksums/pins.ts';
 import type { ComponentName } from '../components/types.ts';
 import { NodePrepError } from '../errors.ts';
-import type { Release } from '../net/github.ts';
+import type { Release } from '../versions/release.ts';
 import type { ReleaseSignatureResult } from '../verify/signatures.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 

@@ -1,4 +1,4 @@
-import type { Command } from './options.ts';
+import type { Command } from '../commands/options.ts';
 
 const VERSIONS = `Component versions (each: 2.2.0, v2.2.0, ^2.2, ~2.1, 2.2.x, latest, or none for the optional ones):
   --containerd SPEC        containerd (default 2.3.4)

@@ -7,50 +7,9 @@ import { parseArgs } from 'node:util';
 import { parseArch, type Arch } from '../arch.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
 import { checkMirror } from '../config/hosts.ts';
+import { COMMANDS, type Command, type Options } from '../commands/options.ts';
 import { UsageError } from '../errors.ts';
 import { parseVersionSpec, type VersionSpec } from '../versions/spec.ts';
-
-export const COMMANDS = ['install', 'plan', 'download', 'smoke', 'status', 'uninstall', 'versions', 'doctor'] as const;
-export type Command = (typeof COMMANDS)[number];
-
-export interface Options {
-  command: Command;
-  positionals: string[];
-  specs: Record<ComponentName, VersionSpec>;
-  /** undefined: detect from the machine. */
-  arch: Arch | undefined;
-  /** `download --arch amd64,arm64` */
-  arches: Arch[] | undefined;
-  root: string;
-  prefix: string;
-  mirror: string;
-  githubApi: string;
-  githubToken: string | undefined;
-  bundle: string | undefined;
-  cacheDir: string | undefined;
-  checksums: string | undefined;
-  sandboxImage: string | undefined;
-  cgroupDriver: 'systemd' | 'cgroupfs' | undefined;
-  containerdFlavor: 'auto' | 'dynamic' | 'static';
-  registryMirrors: Array<{ host: string; url: string }>;
-  namespace: string;
-  start: boolean;
-  smoke: boolean;
-  dryRun: boolean;
-  json: boolean;
-  yes: boolean;
-  verbose: boolean;
-  quiet: boolean;
-  force: boolean;
-  purge: boolean;
-  verify: 'default' | 'strict';
-  keyring: string | undefined;
-  busybox: string | undefined;
-  proxy: { http?: string | undefined; https?: string | undefined; no?: string | undefined };
-  retryDelaysMs: number[] | undefined;
-  timeoutMs: number | undefined;
-  ci: boolean;
-}
 
 /** The environment variables node-prep reads; documented in the README's reference. */
 export const ENV_VARS = [

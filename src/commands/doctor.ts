@@ -3,7 +3,7 @@
  * machine (or, with --root DIR, from the image plus this build host), decides, and exits 1 when a
  * blocker is found.
  */
-import type { Context } from '../cli/context.ts';
+import type { Context } from './context.ts';
 import { runChecks } from '../doctor/checks.ts';
 import { readFacts } from '../doctor/facts.ts';
 import { renderFindings } from '../doctor/render.ts';
@@ -16,9 +16,9 @@ export interface DoctorReport {
   findings: Finding[];
 }
 
-export async function doctorCommand(ctx: Pick<Context, 'options' | 'arch'>): Promise<{ report: DoctorReport; text: string; exitCode: number }> {
+export async function doctorCommand(ctx: Pick<Context, 'options' | 'arch' | 'exec'>): Promise<{ report: DoctorReport; text: string; exitCode: number }> {
   const root = ctx.options.root;
-  const facts = await readFacts(root, '/proc', '/sys', { targetArch: ctx.arch });
+  const facts = await readFacts(root, '/proc', '/sys', { targetArch: ctx.arch, exec: ctx.exec });
   const findings = runChecks(facts);
   const ok = !findings.some((f) => f.level === 'blocker');
   return { report: { kind: 'doctor', root, ok, findings }, text: renderFindings(root, findings), exitCode: ok ? 0 : 1 };

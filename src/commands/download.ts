@@ -8,14 +8,13 @@ import type { Arch } from '../arch.ts';
 import { verifyArtifactSignatures } from '../apply/signatures.ts';
 import { LOCK_FILE, type BundleLock } from '../bundle/lock.ts';
 import { describeDigestSource } from '../checksums/pins.ts';
-import type { Context } from '../cli/context.ts';
+import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { Emit } from '../events.ts';
 import { HttpError, UsageError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
-import { planArtifact, releaseOf } from '../plan/artifact.ts';
+import { planArtifact, releaseOf, toTarget } from '../plan/artifact.ts';
 import { resolveAll } from '../plan/build.ts';
-import type { PlannedArtifact } from '../plan/types.ts';
 import type { ReleaseSignatureResult } from '../verify/signatures.ts';
 import { VERSION } from '../version.ts';
 
@@ -37,7 +36,7 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
   // The same check install makes, before anything is written: under --verify strict a bundle whose
   // signatures do not verify is not made.
   const checked = await verifyArtifactSignatures(
-    { options: ctx.options, github: ctx.github, fetchText: fetchOnce },
+    { keyring: ctx.options.keyring, verify: ctx.options.verify, github: ctx.github, fetchText: fetchOnce },
     artifacts.map((a, i) => ({ artifact: a, path: fetched[i]!.path })),
   );
   for (const r of checked.flatMap((c) => c.results)) {
@@ -100,17 +99,6 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
   return { lock, text: `${lines.join('\n')}\n` };
 }
 
-export function toTarget(a: PlannedArtifact) {
-  return {
-    component: a.component,
-    version: a.version,
-    arch: a.arch,
-    name: a.name,
-    url: a.url,
-    sha256: a.sha256,
-    expectedFrom: describeDigestSource(a.digestSource),
-  };
-}
 
 function describeResult(result: ReleaseSignatureResult['result']): string {
   switch (result.kind) {

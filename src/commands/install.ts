@@ -3,10 +3,11 @@
  */
 import { InstallRun, type InstallItem } from '../apply/install.ts';
 import { applyPrerequisites, type PrereqReport } from '../apply/prereqs.ts';
-import { enableInImage, runLiveService, SOCKET, stopService, systemdIsPid1, waitForCri, type ServiceReport } from '../apply/services.ts';
+import { enableInImage, runLiveService, stopService, systemdIsPid1, waitForCri, type ServiceReport } from '../apply/services.ts';
+import { SOCKET } from '../node/paths.ts';
 import { verifyArtifactSignatures, type ArtifactSignatures } from '../apply/signatures.ts';
 import { describeDigestSource } from '../checksums/pins.ts';
-import type { Context } from '../cli/context.ts';
+import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { Emit, NodePrepEvent } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
@@ -78,7 +79,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       run: timed('plan', async () => {
         plan = (await planCommand(ctx)).plan;
         refuseBlockedPlan(plan);
-        run = new InstallRun(ctx, plan, emit);
+        run = new InstallRun({ http: ctx.http, cache: ctx.cache, cacheInRoot: o.cacheDir === undefined }, plan, emit);
         for (const a of plan.artifacts) {
           // A bundle's own checksum file cannot vouch for the bundle: say so where nothing else does.
           if (a.digestSource.kind === 'published' && a.url.startsWith('file:')) {
@@ -115,7 +116,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       title: 'Verify signatures',
       skip: () => (run!.toInstall.length === 0 ? 'nothing downloaded' : false),
       run: timed('signatures', async () => {
-        signatures = await verifyArtifactSignatures(ctx, run!.toInstall.map((d) => ({ artifact: d.artifact, path: run!.fetched.get(d.name)!.path })));
+        signatures = await verifyArtifactSignatures({ keyring: o.keyring, verify: o.verify, github: ctx.github, fetchText: ctx.fetchText }, run!.toInstall.map((d) => ({ artifact: d.artifact, path: run!.fetched.get(d.name)!.path })));
         const all = signatures.flatMap((s) => s.results);
         const count = (kind: string) => all.filter((r) => r.result.kind === kind).length;
         for (const r of all) {
@@ -142,7 +143,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       title: 'Kernel prerequisites',
       skip: () => (live ? false : 'image root: applied at boot from /etc/modules-load.d and /etc/sysctl.d'),
       run: timed('prerequisites', async () => {
-        prerequisites = await applyPrerequisites(emit);
+        prerequisites = await applyPrerequisites(ctx.exec, emit);
         const failed = [...prerequisites.modules, ...prerequisites.sysctls].filter((x) => x.state === 'failed').length;
         return failed === 0 ? 'in place' : `${failed} could not be applied now (see warnings); the files apply them at boot`;
       }),
@@ -211,7 +212,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
 async function restorePrevious(ctx: Context, run: InstallRun): Promise<void> {
   await run.rollback();
   if (run.hadPreviousInstall) await decideService(ctx, run, true);
-  else await stopService();
+  else await stopService(ctx.exec);
 }
 
 async function decideService(ctx: Context, run: InstallRun, forceRestart = false): Promise<ServiceReport> {
@@ -226,6 +227,7 @@ async function decideService(ctx: Context, run: InstallRun, forceRestart = false
     };
   }
   return runLiveService({
+    exec: ctx.exec,
     start: o.start,
     unitChanged: run.items.some((i) => i.path.endsWith('containerd.service') && i.outcome.kind !== 'unchanged') || forceRestart,
     restartNeeded: forceRestart || run.items.some((i) => i.outcome.kind !== 'unchanged' && (i.component === 'containerd' || i.component === 'runc')),

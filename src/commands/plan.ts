@@ -1,4 +1,4 @@
-import type { Context } from '../cli/context.ts';
+import type { Context } from './context.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
 import { explainRefusal, readDropIns } from '../config/dropins.ts';
 import { NodePrepError } from '../errors.ts';

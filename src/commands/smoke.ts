@@ -2,12 +2,13 @@
  * The smoke test, after an install (with what the plan intended) or on its own as `node-prep smoke`
  * (with what the install record says was intended).
  */
-import { systemdIsPid1, SOCKET } from '../apply/services.ts';
+import { systemdIsPid1 } from '../apply/services.ts';
+import { SOCKET } from '../node/paths.ts';
 import { detectArch } from '../arch.ts';
-import type { Context } from '../cli/context.ts';
+import type { Context } from './context.ts';
 import { defaultSandboxImage } from '../config/render.ts';
 import { NodePrepError } from '../errors.ts';
-import { NODE_PATHS } from '../plan/paths.ts';
+import { NODE_PATHS } from '../node/paths.ts';
 import type { Plan } from '../plan/types.ts';
 import { readManifest } from '../state/manifest.ts';
 import type { SmokeExpect, SmokeReport } from '../smoke/types.ts';
@@ -33,7 +34,7 @@ async function runFor(ctx: Context, arch: string, prefix: string, mode: 'service
   const host = detectArch();
   if (arch !== host) return { kind: 'smoke', skipped: `the binaries are for ${arch} and this machine is ${host}: they cannot run here` };
   const { runSmoke } = await import('../smoke/checks.ts');
-  return runSmoke({ root: ctx.options.root, prefix, mode, expect, socket: SOCKET, busybox: ctx.options.busybox });
+  return runSmoke({ root: ctx.options.root, prefix, mode, expect, socket: SOCKET, busybox: ctx.options.busybox }, { exec: ctx.exec });
 }
 
 /** `node-prep smoke`: against the running service when there is one, else a temporary containerd. */

@@ -1,10 +1,10 @@
 /**
  * `node-prep status`: what node-prep installed here (versions, files) and what changed since.
  */
-import type { Context } from '../cli/context.ts';
+import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { ComponentName } from '../components/types.ts';
-import { inRoot } from '../plan/paths.ts';
+import { inRoot } from '../node/paths.ts';
 import { diffFiles, observeFiles, readManifest, type Drift } from '../state/manifest.ts';
 
 export interface StatusReport {

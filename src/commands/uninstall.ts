@@ -16,12 +16,11 @@
  */
 import { lstat, readdir, readlink, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { systemdIsPid1 } from '../apply/services.ts';
-import type { Context } from '../cli/context.ts';
+import type { Context } from './context.ts';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
-import { NODE_PATHS, inRoot } from '../plan/paths.ts';
+import { NODE_PATHS, inRoot } from '../node/paths.ts';
 import { acquireLock } from '../state/lock.ts';
 import {
   BackupError,
@@ -80,7 +79,7 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
     if (!m) return { report, text: `node-prep has installed nothing in ${root === '/' ? 'this machine' : root}: nothing to remove.\n` };
 
     if (!o.dryRun && root === '/' && (await systemdIsPid1())) {
-      const r = await execa('systemctl', ['disable', '--now', 'containerd'], { reject: false, timeout: 120_000 });
+      const r = await ctx.exec.run('systemctl', ['disable', '--now', 'containerd'], { timeoutMs: 120_000 });
       report.serviceStopped = r.exitCode === 0;
       if (r.exitCode !== 0) emit({ type: 'warn', message: `systemctl disable --now containerd failed: ${String(r.stderr).trim().split('\n').pop()}` });
     }

@@ -1,6 +1,6 @@
 import semver from 'semver';
 import { pinnedVersions } from '../checksums/pins.ts';
-import type { Context } from '../cli/context.ts';
+import type { Context } from './context.ts';
 import { COMPONENTS, DEFAULT_VERSIONS } from '../components/index.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
 import { NodePrepError, UsageError } from '../errors.ts';

@@ -5,12 +5,13 @@
  * version 3"), as nvidia-container-toolkit's version 4 drop-in did beside a version 2 or 3 root file.
  * https://github.com/containerd/containerd/pull/12891 (the check), #13939 (its revert, after 2.3.4).
  */
-import { constants } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import { parse } from 'smol-toml';
-import { NODE_PATHS, inRoot } from '../plan/paths.ts';
+import { NODE_PATHS, inRoot } from '../node/paths.ts';
+import { resolveInRoot } from '../node/resolve.ts';
+import { readRegularFile } from '../util/read-regular.ts';
 
 export interface DropIn {
   /** Node path. */
@@ -41,29 +42,15 @@ export async function readDropIns(root: string, dir = NODE_PATHS.containerdDropI
   const out: DropIn[] = [];
   for (const name of names) {
     const nodePath = path.posix.join(dir, name);
-    // Under --root a link names a path on the node, not on this host: it is not followed.
-    out.push({ path: nodePath, version: declaredVersion(await readHead(inRoot(root, nodePath), root === '/')) });
+    // A link is followed as the node would follow it: inside the root, never into this host.
+    const at = await resolveInRoot(root, nodePath);
+    const read = at.kind === 'found' ? await readRegularFile(inRoot(root, at.path), { maxBytes: MAX_DROP_IN_BYTES }) : undefined;
+    out.push({ path: nodePath, version: read?.kind === 'text' ? declaredVersion(read.text) : undefined });
   }
   return out;
 }
 
-/** A regular file's text, opened without blocking on a FIFO (and without following a link, unless asked). */
-async function readHead(file: string, followLinks: boolean): Promise<string | undefined> {
-  const flags = constants.O_RDONLY | constants.O_NONBLOCK | (followLinks ? 0 : constants.O_NOFOLLOW);
-  const fh = await open(file, flags).catch(() => undefined);
-  if (fh === undefined) return undefined;
-  try {
-    if (!(await fh.stat()).isFile()) return undefined;
-    const buf = Buffer.alloc(MAX_DROP_IN_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return bytesRead === buf.length ? undefined : buf.subarray(0, bytesRead).toString('utf8');
-  } finally {
-    await fh.close();
-  }
-}
-
-function declaredVersion(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
+function declaredVersion(text: string): number | undefined {
   try {
     const v = parse(text).version;
     return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
@@ -84,7 +71,7 @@ export function explainRefusal(refused: RefusedDropIn[]): { message: string; hin
   const first = refused[0]!;
   const files = refused.map((r) => `${r.path} (version ${r.version})`).join(', ');
   return {
-    message: `containerd ${first.containerdVersion} will not start: ${files} ${refused.length === 1 ? 'declares' : 'declare'} a higher config version than config.toml (version ${first.rootVersion}); containerd 2.3.0 to 2.3.4 refuse that ("drop-in config version ${first.version} higher than root config version ${first.rootVersion}").`,
+    message: `containerd ${first.containerdVersion} will not start: ${files} ${refused.length === 1 ? 'declares' : 'declare'} a higher config version than the config.toml node-prep writes for it (version ${first.rootVersion}); containerd 2.3.0 to 2.3.4 refuse that ("drop-in config version ${first.version} higher than root config version ${first.rootVersion}").`,
     hint: `Set \`version = ${first.rootVersion}\` in the drop-in (its keys mean the same there), or choose a containerd that accepts it (--containerd 2.2.x, or 2.3.5 and later).`,
   };
 }

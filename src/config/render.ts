@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
-import { NODE_PATHS } from '../plan/paths.ts';
+import { NODE_PATHS } from '../node/paths.ts';
 import {
   containerdConfigVersion,
   containerdUnitVariant,

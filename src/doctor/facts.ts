@@ -6,16 +6,17 @@
 import { lstat, open, readFile, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { systemExec, type Exec } from '../exec/exec.ts';
 import { normalizeArch, type Arch } from '../arch.ts';
-import { MODULES, SYSCTLS } from '../apply/prereqs.ts';
-import { SOCKET } from '../apply/services.ts';
+import { MODULES, SYSCTLS } from '../node/paths.ts';
+import { SOCKET } from '../node/paths.ts';
 import { DEFAULT_VERSIONS } from '../components/index.ts';
-import { detectCgroupDriver, resolveInRoot } from '../config/cgroup.ts';
+import { detectCgroupDriver } from '../config/cgroup.ts';
+import { resolveInRoot } from '../node/resolve.ts';
 import { readDropIns } from '../config/dropins.ts';
-import { inRoot } from '../plan/paths.ts';
+import { inRoot } from '../node/paths.ts';
 import { readManifest } from '../state/manifest.ts';
-import { parseLddVersion, readLibc } from './libc.ts';
+import { parseLddVersion, readLibc } from '../node/libc.ts';
 import {
   probeSocket,
   readContainerdBinaries,
@@ -36,8 +37,8 @@ export interface FactSources {
   /** The containerd socket on the live host. */
   socketPath?: string;
   statfs?: (dir: string) => Promise<{ bavail: number | bigint; bsize: number | bigint }>;
-  /** `ldd --version` of the live host (stdout + stderr), the libc fallback; undefined when it cannot run. */
-  lddVersion?: () => Promise<string | undefined>;
+  /** Runs rpm and ldd (default: this machine's processes). */
+  exec?: Exec;
 }
 
 export async function readFacts(root: string, procDir = '/proc', sysDir = '/sys', sources: FactSources = {}): Promise<Facts> {
@@ -45,10 +46,11 @@ export async function readFacts(root: string, procDir = '/proc', sysDir = '/sys'
   const hostArch = sources.hostArch ?? os.machine();
   const target = sources.targetArch ?? normalizeArch(hostArch) ?? 'amd64';
   const release = await readTrimmed(path.join(procDir, 'sys/kernel/osrelease'));
-  const packages = await readPackages(root);
+  const exec = sources.exec ?? systemExec;
+  const packages = await readPackages(exec, root);
 
   let libc = await readLibc(root, target);
-  if (libc.kind === 'unknown' && live) libc = (await hostLddLibc(sources.lddVersion)) ?? libc;
+  if (libc.kind === 'unknown' && live) libc = (await hostLddLibc(exec)) ?? libc;
   if (libc.kind === 'musl' && !libc.version) libc = { ...libc, version: packages.find((p) => p.name === 'musl')?.version };
 
   const init = await detectCgroupDriver(live ? { root, procDir } : { root });
@@ -90,15 +92,10 @@ async function exists(file: string): Promise<boolean> {
   return lstat(file).then(() => true, () => false);
 }
 
-async function hostLddLibc(lddVersion: FactSources['lddVersion']): Promise<LibcFact | undefined> {
-  const run =
-    lddVersion ??
-    (async () => {
-      const r = await execa('ldd', ['--version'], { reject: false, timeout: 10_000 }).catch(() => undefined);
-      return r ? `${String(r.stdout ?? '')}\n${String(r.stderr ?? '')}` : undefined;
-    });
-  const out = await run();
-  return out === undefined ? undefined : parseLddVersion(out.trim());
+/** `ldd --version` of the live host (stdout + stderr): the libc fallback. */
+async function hostLddLibc(exec: Exec): Promise<LibcFact | undefined> {
+  const r = await exec.run('ldd', ['--version'], { timeoutMs: 10_000 });
+  return r.spawnError !== undefined ? undefined : parseLddVersion(`${r.stdout}\n${r.stderr}`.trim());
 }
 
 /** cgroup v2 has cgroup.controllers at the top; v1 lists its hierarchies in /proc/cgroups. */

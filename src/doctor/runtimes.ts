@@ -7,9 +7,9 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { execa } from 'execa';
+import type { Exec } from '../exec/exec.ts';
 import { parse as parseToml } from 'smol-toml';
-import { inRoot } from '../plan/paths.ts';
+import { inRoot } from '../node/paths.ts';
 import type { ContainerdConfigFact, PackageFact, SocketFact } from './types.ts';
 
 /** The packages doctor has something to say about. */
@@ -48,15 +48,15 @@ async function exists(file: string): Promise<boolean> {
   return lstat(file).then(() => true, () => false);
 }
 
-export async function readPackages(root: string): Promise<PackageFact[]> {
+export async function readPackages(exec: Exec, root: string): Promise<PackageFact[]> {
   const found: PackageFact[] = [];
   const dpkg = await readText(inRoot(root, '/var/lib/dpkg/status'));
   if (dpkg !== undefined) found.push(...parseDpkgStatus(dpkg));
   const apk = await readText(inRoot(root, '/lib/apk/db/installed'));
   if (apk !== undefined) found.push(...parseApkInstalled(apk));
   if ((await exists(inRoot(root, '/var/lib/rpm'))) || (await exists(inRoot(root, '/usr/lib/sysimage/rpm')))) {
-    const r = await execa('rpm', ['--root', root, '-q', '--qf', '%{NAME}=%{VERSION}-%{RELEASE}\n', ...RUNTIME_PACKAGES], { reject: false, timeout: 20_000 }).catch(() => undefined);
-    for (const line of String(r?.stdout ?? '').split('\n')) {
+    const r = await exec.run('rpm', ['--root', root, '-q', '--qf', '%{NAME}=%{VERSION}-%{RELEASE}\n', ...RUNTIME_PACKAGES], { timeoutMs: 20_000 });
+    for (const line of r.stdout.split('\n')) {
       const m = /^([^\s=]+)=(\S+)$/.exec(line.trim());
       if (m && WANTED.has(m[1]!)) found.push({ manager: 'rpm', name: m[1]!, version: m[2]! });
     }

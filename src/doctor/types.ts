@@ -4,6 +4,8 @@
  * every decision is testable from a table.
  */
 import type { Arch } from '../arch.ts';
+import type { LibcFact } from '../node/libc.ts';
+export type { LibcFact } from '../node/libc.ts';
 import type { DropIn } from '../config/dropins.ts';
 
 export type Level = 'ok' | 'warn' | 'blocker';
@@ -25,10 +27,6 @@ export interface Finding {
   hint?: string | undefined;
 }
 
-export type LibcFact =
-  | { kind: 'glibc'; version: string; source: string }
-  | { kind: 'musl'; version?: string | undefined; source: string }
-  | { kind: 'unknown'; detail: string };
 
 export type CgroupMode = 'v2' | 'hybrid' | 'v1' | 'none';
 

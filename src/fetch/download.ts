@@ -11,6 +11,7 @@ import { ChecksumMismatchError, HttpError, NetworkError, NoAssetError, NodePrepE
 import { header, isRetryableStatus, sleep, type Http } from '../net/http.ts';
 import { redactUrl } from '../net/redact.ts';
 import { bytesMoved } from '../util/buffer-churn.ts';
+import type { FetchEvent } from '../events.ts';
 import type { ArtifactCache } from './cache.ts';
 
 export interface FetchTarget {
@@ -25,11 +26,6 @@ export interface FetchTarget {
   expectedFrom: string;
 }
 
-export type FetchEvent =
-  | { type: 'download:start'; artifact: string; url: string }
-  | { type: 'download:progress'; artifact: string; bytes: number; total: number | undefined }
-  | { type: 'download:retry'; artifact: string; attempt: number; reason: string; resumeFrom: number }
-  | { type: 'download:done'; artifact: string; bytes: number; source: 'cache' | 'network'; path: string };
 
 export interface FetchResult {
   target: FetchTarget;

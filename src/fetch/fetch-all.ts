@@ -1,6 +1,7 @@
 import type { Http } from '../net/http.ts';
 import type { ArtifactCache } from './cache.ts';
-import { fetchVerified, type FetchEvent, type FetchResult, type FetchTarget } from './download.ts';
+import { fetchVerified, type FetchResult, type FetchTarget } from './download.ts';
+import { type FetchEvent } from '../events.ts';
 
 /** GitHub serves each asset from its CDN at a per-connection rate, so parallel downloads add up. */
 export const DEFAULT_CONCURRENCY = 6;

@@ -6,31 +6,13 @@ import semver from 'semver';
 import { HttpError, NetworkError } from '../errors.ts';
 import { header, type Http } from './http.ts';
 import { redactUrl } from './redact.ts';
-
-export interface ReleaseAsset {
-  name: string;
-  /** sha256 hex from the API's `digest` field (`sha256:<hex>`), when GitHub computed one. */
-  sha256?: string | undefined;
-}
-
-export interface Release {
-  tag: string;
-  version: string;
-  assets: ReleaseAsset[];
-}
+import { versionOfTag, type Release } from '../versions/release.ts';
 
 interface ApiRelease {
   tag_name: string;
   draft: boolean;
   prerelease: boolean;
   assets?: Array<{ name: string; digest?: string | null }>;
-}
-
-/** Release tags node-prep installs: `vX.Y.Z` only (containerd's `api/v*` tags and pre-releases are not). */
-const RELEASE_TAG = /^v(\d+\.\d+\.\d+)$/;
-
-export function versionOfTag(tag: string): string | undefined {
-  return RELEASE_TAG.exec(tag)?.[1];
 }
 
 /** The URL of the `rel="next"` page in a GitHub `Link` header, if any. */

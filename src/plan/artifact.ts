@@ -9,11 +9,13 @@ import { clearsignedBody, parseBareHex, parseSha256Sums } from '../checksums/sum
 import { COMPONENTS } from '../components/index.ts';
 import type { ComponentName, ComponentRelease, ReleaseOptions } from '../components/types.ts';
 import { HttpError, NoAssetError, NodePrepError, VersionNotFoundError } from '../errors.ts';
-import type { GitHub, Release } from '../net/github.ts';
+import type { GitHub } from '../net/github.ts';
+import type { Release } from '../versions/release.ts';
 import { redactUrl } from '../net/redact.ts';
 import type { BundleLock } from '../bundle/lock.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 import { nearestVersions, type ResolvedVersion } from '../versions/resolve.ts';
+import type { FetchTarget } from '../fetch/download.ts';
 import type { PlannedArtifact } from './types.ts';
 
 export interface ArtifactDeps {
@@ -140,4 +142,17 @@ function checkBundle(lock: BundleLock, release: ComponentRelease, digest: { sha2
 /** The catalog entry behind a planned artifact (with its build variant). */
 export function releaseOf(a: Pick<PlannedArtifact, 'component' | 'version' | 'arch' | 'static'>): ComponentRelease {
   return COMPONENTS[a.component].release(a.version, a.arch, { static: a.static });
+}
+
+/** What fetch needs to download and verify a planned artifact. */
+export function toTarget(a: PlannedArtifact): FetchTarget {
+  return {
+    component: a.component,
+    version: a.version,
+    arch: a.arch,
+    name: a.name,
+    url: a.url,
+    sha256: a.sha256,
+    expectedFrom: describeDigestSource(a.digestSource),
+  };
 }

@@ -10,7 +10,8 @@ import { sha256Data } from '../install/hash.ts';
 import { resolveVersion, type ResolvedVersion } from '../versions/resolve.ts';
 import type { VersionSpec } from '../versions/spec.ts';
 import { planArtifact, releaseOf, type ArtifactDeps } from './artifact.ts';
-import { destinationDir, inRoot } from './paths.ts';
+import { destinationDir } from './paths.ts';
+import { inRoot } from '../node/paths.ts';
 import type { Plan, PlannedArtifact, PlannedFile } from './types.ts';
 
 export interface PlanInputs {

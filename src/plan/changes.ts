@@ -7,9 +7,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createTwoFilesPatch } from 'diff';
-import { observe } from '../apply/observe.ts';
+import { observe } from '../state/observe.ts';
 import type { Manifest } from '../state/manifest.ts';
-import { inRoot, nodePathOf } from './paths.ts';
+import { inRoot, nodePathOf } from '../node/paths.ts';
 import type { Plan, PlannedFile } from './types.ts';
 
 export type FileChange =

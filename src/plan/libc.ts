@@ -3,7 +3,7 @@
  * and on musl, only containerd-static runs. The target's C library is read from its files.
  */
 import type { Arch } from '../arch.ts';
-import { containerdAssetFlavor, CONTAINERD_DYNAMIC_MIN_GLIBC, readLibc } from '../doctor/libc.ts';
+import { containerdAssetFlavor, CONTAINERD_DYNAMIC_MIN_GLIBC, readLibc } from '../node/libc.ts';
 
 export async function decideContainerdBuild(flavor: 'auto' | 'dynamic' | 'static', root: string, arch: Arch): Promise<{ static: boolean; reason: string }> {
   if (flavor !== 'auto') return { static: flavor === 'static', reason: `--containerd-flavor ${flavor}` };

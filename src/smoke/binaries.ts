@@ -1,6 +1,7 @@
 /** The installed binaries, where node-prep puts them, and the checks that they run and are the right version. */
 import path from 'node:path';
-import { inRoot } from '../plan/paths.ts';
+import { inRoot } from '../node/paths.ts';
+import type { Exec } from '../exec/exec.ts';
 import { runTool } from './exec.ts';
 import { fail, pass, type CheckOutcome } from './types.ts';
 import { matchVersion } from './version.ts';
@@ -42,8 +43,8 @@ export interface VersionCheck {
  * `<binary> <args>` must run and print `expected` (x.y.z compared). `tool` names the binary in every
  * message, so a failure says "runc: ... does not exist" rather than a bare path.
  */
-export async function checkVersion(tool: string, binary: string, args: string[], expected: string, timeoutMs: number): Promise<VersionCheck> {
-  const run = await runTool(binary, args, { timeoutMs });
+export async function checkVersion(exec: Exec, tool: string, binary: string, args: string[], expected: string, timeoutMs: number): Promise<VersionCheck> {
+  const run = await runTool(exec, binary, args, { timeoutMs });
   if (!run.ok) return { outcome: fail(`${tool}: ${run.why}`), runnable: !run.notRunnable };
   const output = `${run.stdout}\n${run.stderr}`;
   const standIn = /stand-in/i.test(output) ? ' (it says it is a stand-in)' : '';

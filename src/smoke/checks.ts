@@ -11,13 +11,14 @@ import { copyFile, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'smol-toml';
-import { NODE_PATHS } from '../plan/paths.ts';
+import { NODE_PATHS } from '../node/paths.ts';
 import { checkVersion, installedBinaries, type InstalledBinaries, type VersionCheck } from './binaries.ts';
 import { cleanupHost, CONTAINERD_RUN_DIR } from './cleanup.ts';
 import { configMismatches, criSettings, dumpInstalledConfig, type DumpResult } from './config.ts';
 import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from './container.ts';
 import { startTemporary, stopTemporary, type TemporaryDaemon } from './daemon.ts';
 import { checkCriStatus, checkCriVersion, checkCtrImages, checkNerdctlPs, checkSocket } from './daemon-checks.ts';
+import type { Exec } from '../exec/exec.ts';
 import { runTool } from './exec.ts';
 import { isDirectory, sleep, systemdRunning as hostSystemdRunning } from './host.ts';
 import { judgeListeners, listenersOf, type Listener } from './listeners.ts';
@@ -44,7 +45,8 @@ export const DEFAULT_SOCKET = '/run/containerd/containerd.sock';
 /** The namespace the kubelet uses; the smoke test only lists it. */
 const K8S_NAMESPACE = 'k8s.io';
 
-export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise<SmokeReport> {
+export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<SmokeReport> {
+  const { exec } = deps;
   const t = { ...DEFAULT_TIMEOUTS, ...deps.timeouts };
   const now = deps.now ?? (() => performance.now());
   const emit = deps.emit ?? (() => undefined);
@@ -81,7 +83,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
   let containerTried = false;
   try {
     // 1. The binaries, concurrently (each is a --version call).
-    const versions = await versionChecks(input, bins, t.commandMs, timed);
+    const versions = await versionChecks(exec, input, bins, t.commandMs, timed);
     versions.forEach((v) => add(v.check));
     const runnable = (name: CheckName) => versions.find((v) => v.check.name === name)?.result.runnable ?? false;
     const why = (name: CheckName) => versions.find((v) => v.check.name === name)?.check.detail ?? name;
@@ -89,7 +91,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
     // 2. The installed config, as containerd reads it.
     let dump = { kind: 'failed', why: 'not read' } as DumpResult;
     await run(CHECK.config, async () => {
-      dump = await dumpInstalledConfig({ containerd: bins.containerd, root: input.root, configFile, scratchDir: scratch, timeoutMs: t.commandMs });
+      dump = await dumpInstalledConfig(exec, { containerd: bins.containerd, root: input.root, configFile, scratchDir: scratch, timeoutMs: t.commandMs });
       if (dump.kind === 'failed') return fail(`\`containerd config dump\` of ${configFile}: ${dump.why}`);
       const mismatches = configMismatches(criSettings(dump.config), input.expect);
       if (mismatches.length > 0) return fail(`${configFile} does not have the intended values: ${mismatches.join('; ')}`);
@@ -118,7 +120,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
         const tempConfig = path.join(scratch, 'config.toml');
         await writeFile(tempConfig, stringify(tc.config));
         temporary = { socket: paths.socket, runDirExisted: await isDirectory(CONTAINERD_RUN_DIR), shimSocketDir: tc.shimSocketDir };
-        const started = await startTemporary({ containerd: bins.containerd, configFile: tempConfig, paths, logFile: path.join(scratch, 'containerd.log'), env, timeoutMs: t.startMs });
+        const started = await startTemporary(exec, { containerd: bins.containerd, configFile: tempConfig, paths, logFile: path.join(scratch, 'containerd.log'), env, timeoutMs: t.startMs });
         daemon = started.daemon;
         if (started.kind === 'failed') return fail(started.why);
         // What it really listens on, not what its config says: a key this version ignores moves nothing.
@@ -139,7 +141,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
     let answered = false;
     await run(CHECK.socket, async () => {
       if (socket === undefined) return noDaemon;
-      const s = await checkSocket(bins.ctr, socket, input.expect.containerdVersion, t.commandMs);
+      const s = await checkSocket(exec, bins.ctr, socket, input.expect.containerdVersion, t.commandMs);
       answered = s.answered;
       return s.outcome;
     });
@@ -156,7 +158,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
       await prepareRootfs(rootfs, payload);
       await mkdir(path.join(scratch, 'fifo'), { recursive: true });
       containerTried = true;
-      return runContainer({
+      return runContainer(exec, {
         ctr: bins.ctr, socket: s, id: containerId, rootfs, payload, runc: bins.runc,
         runcRoot: path.join(scratch, 'runc-ctr'), fifoDir: path.join(scratch, 'fifo'),
         systemdCgroup: runcSystemdCgroup, timeoutMs: t.containerMs,
@@ -165,12 +167,12 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
     if (input.expect.nerdctlVersion !== undefined) {
       await run(CHECK.nerdctlPs, up(async (s) => {
         if (!runnable(CHECK.nerdctlVersion)) return skipped(`nerdctl cannot run (${why(CHECK.nerdctlVersion)})`);
-        return checkNerdctlPs(bins.nerdctl, s, K8S_NAMESPACE, { ...env, ...(await nerdctlEnv(input, scratch, s)) }, t.commandMs);
+        return checkNerdctlPs(exec, bins.nerdctl, s, K8S_NAMESPACE, { ...env, ...(await nerdctlEnv(input, scratch, s)) }, t.commandMs);
       }));
     }
     await run(CHECK.ctrImages, up(async (s) => {
       if (!runnable(CHECK.ctrVersion)) return skipped(`ctr cannot run (${why(CHECK.ctrVersion)})`);
-      return checkCtrImages(bins.ctr, s, K8S_NAMESPACE, t.commandMs);
+      return checkCtrImages(exec, bins.ctr, s, K8S_NAMESPACE, t.commandMs);
     }));
   } finally {
     // 5. Leave nothing behind: the test container, the temporary daemon and its shims, our dirs.
@@ -178,12 +180,12 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
       const done: string[] = [];
       const problems: string[] = [];
       if (containerTried && socket !== undefined) {
-        const left = await removeContainer(bins.ctr, socket, containerId, t.commandMs);
+        const left = await removeContainer(exec, bins.ctr, socket, containerId, t.commandMs);
         if (left !== undefined) problems.push(left);
       }
       if (input.mode === 'service' && containerTried && socket !== undefined) {
         // Fails while the namespace holds anything else, which is then kept.
-        await runTool(bins.ctr, ['--address', socket, 'namespaces', 'remove', SMOKE_NAMESPACE], { timeoutMs: t.commandMs });
+        await runTool(exec, bins.ctr, ['--address', socket, 'namespaces', 'remove', SMOKE_NAMESPACE], { timeoutMs: t.commandMs });
       }
       if (daemon !== undefined && daemon.exit() === undefined) {
         // Listeners bound after the start check (CRI's streaming server starts with its first use).
@@ -194,7 +196,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
         const stop = await stopTemporary(daemon, t.stopMs);
         (stop.stopped ? done : problems).push(stop.how);
       }
-      const host = await cleanupHost({ scratchDir: scratch, containerIds: containerTried ? [containerId] : [], temporary });
+      const host = await cleanupHost(exec, { scratchDir: scratch, containerIds: containerTried ? [containerId] : [], temporary });
       done.push(...host.done);
       problems.push(...host.problems);
       return problems.length > 0 ? fail(`left behind: ${problems.join('; ')}`) : pass(done.join('; '));
@@ -205,7 +207,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps = {}): Promise
 
 type Timed = (name: CheckName, fn: () => Promise<CheckOutcome>) => Promise<SmokeCheck>;
 
-async function versionChecks(input: SmokeInput, bins: InstalledBinaries, timeoutMs: number, timed: Timed) {
+async function versionChecks(exec: Exec, input: SmokeInput, bins: InstalledBinaries, timeoutMs: number, timed: Timed) {
   const e = input.expect;
   const jobs: Array<[CheckName, string, string, string[], string]> = [
     [CHECK.containerdVersion, 'containerd', bins.containerd, ['--version'], e.containerdVersion],
@@ -218,7 +220,7 @@ async function versionChecks(input: SmokeInput, bins: InstalledBinaries, timeout
   return Promise.all(jobs.map(async ([name, tool, binary, args, expected]) => {
     let result: VersionCheck = { outcome: fail(`${tool}: not checked`), runnable: false };
     const check = await timed(name, async () => {
-      result = await checkVersion(tool, binary, args, expected, timeoutMs);
+      result = await checkVersion(exec, tool, binary, args, expected, timeoutMs);
       return result.outcome;
     });
     return { check, result };

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_SHIM_SOCKET_DIR } from '../config/layout.ts';
+import type { Exec } from '../exec/exec.ts';
 import { SMOKE_NAMESPACE } from './container.ts';
 import { cgroupProcs, findProcesses, isDirectory, killAndWait, removeCgroupDirs, unmountUnder } from './host.ts';
 
@@ -34,7 +35,7 @@ export function shimSocketPath(containerdSocket: string, namespace: string, id: 
   return path.join(socketDir, digest);
 }
 
-export async function cleanupHost(inputs: CleanupInputs): Promise<CleanupResult> {
+export async function cleanupHost(exec: Exec, inputs: CleanupInputs): Promise<CleanupResult> {
   const done: string[] = [];
   const problems: string[] = [];
   const { scratchDir } = inputs;
@@ -55,7 +56,7 @@ export async function cleanupHost(inputs: CleanupInputs): Promise<CleanupResult>
     if (left.length > 0) problems.push(`container processes still running: ${left.join(', ')}`);
   }
 
-  const { unmounted, left: stillMounted } = await unmountUnder(scratchDir);
+  const { unmounted, left: stillMounted } = await unmountUnder(exec, scratchDir);
   if (unmounted.length > 0) done.push(`unmounted ${unmounted.join(', ')}`);
   if (stillMounted.length > 0) problems.push(`still mounted: ${stillMounted.join(', ')}`);
   if (stillMounted.length === 0) {

@@ -7,7 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify, type TomlTable } from 'smol-toml';
 import { criDisabled, ensureTable, layoutOf, tableAt, valueAt, type ConfigLayout } from '../config/layout.ts';
-import { inRoot } from '../plan/paths.ts';
+import { inRoot } from '../node/paths.ts';
+import type { Exec } from '../exec/exec.ts';
 import { runTool } from './exec.ts';
 import type { SmokeExpect } from './types.ts';
 
@@ -82,7 +83,7 @@ export type DumpResult =
  * `imports` name node paths, so a copy with them moved into the root is dumped instead (this host's
  * /etc/containerd/conf.d must not leak in); every other value stays as installed.
  */
-export async function dumpInstalledConfig(opts: { containerd: string; root: string; configFile: string; scratchDir: string; timeoutMs: number }): Promise<DumpResult> {
+export async function dumpInstalledConfig(exec: Exec, opts: { containerd: string; root: string; configFile: string; scratchDir: string; timeoutMs: number }): Promise<DumpResult> {
   const installed = inRoot(opts.root, opts.configFile);
   let text: string;
   try {
@@ -105,7 +106,7 @@ export async function dumpInstalledConfig(opts: { containerd: string; root: stri
     file = path.join(opts.scratchDir, 'installed-config.toml');
     await writeFile(file, stringify(parsed));
   }
-  const run = await runTool(opts.containerd, ['--config', file, 'config', 'dump'], { timeoutMs: opts.timeoutMs });
+  const run = await runTool(exec, opts.containerd, ['--config', file, 'config', 'dump'], { timeoutMs: opts.timeoutMs });
   if (!run.ok) return { kind: 'failed', why: run.why };
   try {
     const warnings = run.stderr.split('\n').filter((l) => /level=(warning|error)/.test(l));

@@ -7,7 +7,8 @@
 import { constants } from 'node:fs';
 import { access, chmod, copyFile, mkdir, open, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { inRoot } from '../plan/paths.ts';
+import { inRoot } from '../node/paths.ts';
+import type { Exec } from '../exec/exec.ts';
 import { runTool } from './exec.ts';
 import { fail, pass, type CheckOutcome } from './types.ts';
 
@@ -121,7 +122,7 @@ export const ctrBase = (socket: string, namespace: string) => ['--address', sock
  * rootfs dir (ctr takes the first positional as the rootfs, the next as the ID), and the command
  * needs an absolute path: with --rootfs there is no image config, hence no PATH in the spec.
  */
-export async function runContainer(run: ContainerRun): Promise<CheckOutcome> {
+export async function runContainer(exec: Exec, run: ContainerRun): Promise<CheckOutcome> {
   const marker = `node-prep-smoke-${run.id}`;
   // busybox computes something only a running shell can; runc's --version proves a process ran.
   const expected = run.payload.kind === 'busybox' ? `${marker}:42` : 'runc version';
@@ -136,7 +137,7 @@ export async function runContainer(run: ContainerRun): Promise<CheckOutcome> {
     '--rootfs', run.rootfs, run.id,
     ...command,
   ];
-  const result = await runTool(run.ctr, args, { timeoutMs: run.timeoutMs });
+  const result = await runTool(exec, run.ctr, args, { timeoutMs: run.timeoutMs });
   if (!result.ok) return fail(`the test container did not run: ${result.why}`);
   const out = result.stdout.trim();
   const printed = run.payload.kind === 'busybox' ? out.split('\n').some((l) => l.trim() === expected) : out.split('\n').some((l) => l.startsWith(expected));
@@ -153,13 +154,13 @@ export async function runContainer(run: ContainerRun): Promise<CheckOutcome> {
  * Remove the test container if `ctr run --rm` did not (a timeout, a failed start): kill its task,
  * delete the task, delete the container. Returns what could not be removed.
  */
-export async function removeContainer(ctr: string, socket: string, id: string, timeoutMs: number): Promise<string | undefined> {
+export async function removeContainer(exec: Exec, ctr: string, socket: string, id: string, timeoutMs: number): Promise<string | undefined> {
   const base = ctrBase(socket, SMOKE_NAMESPACE);
-  const list = await runTool(ctr, [...base, 'containers', 'ls', '-q'], { timeoutMs });
+  const list = await runTool(exec, ctr, [...base, 'containers', 'ls', '-q'], { timeoutMs });
   if (!list.ok) return `cannot list containers: ${list.why}`;
   if (!list.stdout.split('\n').map((l) => l.trim()).includes(id)) return undefined;
-  await runTool(ctr, [...base, 'tasks', 'kill', '--signal', 'SIGKILL', id], { timeoutMs });
-  await runTool(ctr, [...base, 'tasks', 'delete', '--force', id], { timeoutMs });
-  const rm = await runTool(ctr, [...base, 'containers', 'delete', id], { timeoutMs });
+  await runTool(exec, ctr, [...base, 'tasks', 'kill', '--signal', 'SIGKILL', id], { timeoutMs });
+  await runTool(exec, ctr, [...base, 'tasks', 'delete', '--force', id], { timeoutMs });
+  const rm = await runTool(exec, ctr, [...base, 'containers', 'delete', id], { timeoutMs });
   return rm.ok ? undefined : `container ${id} not removed: ${rm.why}`;
 }

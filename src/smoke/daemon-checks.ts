@@ -1,6 +1,7 @@
 /** Checks against a running containerd: its socket, the CRI API as the kubelet sees it, and the listing tools. */
 import { stat } from 'node:fs/promises';
 import { criStatus, criVersion, type CriCondition } from './cri.ts';
+import type { Exec } from '../exec/exec.ts';
 import { runTool } from './exec.ts';
 import { connects, sleep } from './host.ts';
 import { fail, pass, type CheckOutcome } from './types.ts';
@@ -16,11 +17,11 @@ export interface SocketCheck {
  * `ctr version` talks to the daemon: its Server section is what runs, which may not be what is
  * installed (a service not restarted after an upgrade).
  */
-export async function checkSocket(ctr: string, socket: string, expected: string, timeoutMs: number): Promise<SocketCheck> {
+export async function checkSocket(exec: Exec, ctr: string, socket: string, expected: string, timeoutMs: number): Promise<SocketCheck> {
   // Asked first because ctr 1.6 waits its full 10 s dial timeout for a socket that is not there.
   const reach = await socketState(socket);
   if (reach !== 'accepts') return { outcome: fail(`containerd does not answer on ${socket}: ${reach}`), answered: false };
-  const run = await runTool(ctr, ['--address', socket, 'version'], { timeoutMs });
+  const run = await runTool(exec, ctr, ['--address', socket, 'version'], { timeoutMs });
   if (run.notRunnable) return { outcome: fail(`ctr: ${run.why}; the socket ${socket} accepts connections`), answered: true };
   if (!run.ok) return { outcome: fail(`containerd does not answer on ${socket}: ${run.why}`), answered: false };
   const server = run.stdout.split(/^Server:/m)[1];
@@ -89,15 +90,15 @@ export async function checkCriStatus(socket: string, callMs: number, readyMs: nu
 }
 
 /** `ctr -n k8s.io images ls`: only lists. */
-export async function checkCtrImages(ctr: string, socket: string, namespace: string, timeoutMs: number): Promise<CheckOutcome> {
-  const run = await runTool(ctr, ['--address', socket, '--namespace', namespace, 'images', 'ls'], { timeoutMs });
+export async function checkCtrImages(exec: Exec, ctr: string, socket: string, namespace: string, timeoutMs: number): Promise<CheckOutcome> {
+  const run = await runTool(exec, ctr, ['--address', socket, '--namespace', namespace, 'images', 'ls'], { timeoutMs });
   if (!run.ok) return fail(run.why);
   return pass(`\`ctr -n ${namespace} images ls\`: ${count(run.stdout, 'image')}`);
 }
 
 /** `nerdctl --namespace k8s.io ps -a`: only lists. */
-export async function checkNerdctlPs(nerdctl: string, socket: string, namespace: string, env: Record<string, string>, timeoutMs: number): Promise<CheckOutcome> {
-  const run = await runTool(nerdctl, ['--address', socket, '--namespace', namespace, 'ps', '-a'], { timeoutMs, env });
+export async function checkNerdctlPs(exec: Exec, nerdctl: string, socket: string, namespace: string, env: Record<string, string>, timeoutMs: number): Promise<CheckOutcome> {
+  const run = await runTool(exec, nerdctl, ['--address', socket, '--namespace', namespace, 'ps', '-a'], { timeoutMs, env });
   if (!run.ok) return fail(`nerdctl: ${run.why}`);
   const standIn = /stand-in/i.test(run.stderr) ? ' (nerdctl says it is a stand-in)' : '';
   return pass(`\`nerdctl --namespace ${namespace} ps -a\`: ${count(run.stdout, 'container')}${standIn}`);

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { execa, type ResultPromise } from 'execa';
+import type { Exec, Spawned } from '../exec/exec.ts';
 import { relevantLines } from './exec.ts';
 import { connects, deadline, sleep } from './host.ts';
 import type { TempPaths } from './temp-config.ts';
@@ -16,7 +16,7 @@ export interface TemporaryDaemon {
   logFile: string;
   /** undefined while it runs. */
   exit: () => { code: number | undefined; signal: string | undefined } | undefined;
-  subprocess: ResultPromise;
+  process: Spawned;
 }
 
 export interface StartOptions {
@@ -31,27 +31,23 @@ export interface StartOptions {
 
 export type StartResult = { kind: 'started'; daemon: TemporaryDaemon; waitedMs: number } | { kind: 'failed'; why: string; daemon?: TemporaryDaemon };
 
-export async function startTemporary(opts: StartOptions): Promise<StartResult> {
+export async function startTemporary(exec: Exec, opts: StartOptions): Promise<StartResult> {
   const started = Date.now();
   // The flags repeat the temporary config for the gRPC socket, root and state only. No flag moves the
   // ttrpc, debug or metrics listeners or the shims' sockets: the config does that, in the layout of
   // its version (temp-config.ts), and the smoke test then checks what the daemon really listens on.
-  const subprocess = execa(opts.containerd, ['--config', opts.configFile, '--address', opts.paths.socket, '--root', opts.paths.root, '--state', opts.paths.state], {
+  const child = exec.spawn(opts.containerd, ['--config', opts.configFile, '--address', opts.paths.socket, '--root', opts.paths.root, '--state', opts.paths.state], {
     env: opts.env,
-    stdin: 'ignore',
-    stdout: 'ignore',
-    stderr: { file: opts.logFile },
-    reject: false,
-    cleanup: true,
+    stderrFile: opts.logFile,
   });
   let exited: { code: number | undefined; signal: string | undefined } | undefined;
-  void subprocess.then((r) => {
+  void child.done.then((r) => {
     exited = { code: r.exitCode, signal: r.signal };
   });
-  const daemon: TemporaryDaemon = { pid: subprocess.pid ?? -1, paths: opts.paths, logFile: opts.logFile, exit: () => exited, subprocess };
-  if (subprocess.pid === undefined) {
-    await subprocess;
-    return { kind: 'failed', why: `cannot start ${opts.containerd}: ${(await subprocess).shortMessage ?? 'spawn failed'}` };
+  const daemon: TemporaryDaemon = { pid: child.pid ?? -1, paths: opts.paths, logFile: opts.logFile, exit: () => exited, process: child };
+  if (child.pid === undefined) {
+    const r = await child.done;
+    return { kind: 'failed', why: `cannot start ${opts.containerd}: ${r.spawnError ?? 'spawn failed'}` };
   }
   const deadline = started + opts.timeoutMs;
   while (Date.now() < deadline) {
@@ -87,11 +83,11 @@ export async function logTail(logFile: string): Promise<string> {
 export async function stopTemporary(daemon: TemporaryDaemon, graceMs: number): Promise<{ stopped: boolean; how: string }> {
   if (daemon.exit() !== undefined) return { stopped: true, how: 'containerd had already exited' };
   const began = Date.now();
-  daemon.subprocess.kill('SIGTERM');
-  const ended = await Promise.race([daemon.subprocess.then(() => true), deadline(graceMs).then(() => false)]);
+  daemon.process.kill('SIGTERM');
+  const ended = await Promise.race([daemon.process.done.then(() => true), deadline(graceMs).then(() => false)]);
   if (ended) return { stopped: true, how: `containerd stopped on SIGTERM in ${Date.now() - began} ms` };
-  daemon.subprocess.kill('SIGKILL');
-  const killed = await Promise.race([daemon.subprocess.then(() => true), deadline(5_000).then(() => false)]);
+  daemon.process.kill('SIGKILL');
+  const killed = await Promise.race([daemon.process.done.then(() => true), deadline(5_000).then(() => false)]);
   return killed
     ? { stopped: true, how: `containerd did not stop within ${graceMs} ms of SIGTERM; killed with SIGKILL` }
     : { stopped: false, how: `containerd (pid ${daemon.pid}) survived SIGKILL` };

@@ -2,7 +2,7 @@
  * Running the installed tools. A failed run is explained from its exit code and the stderr lines
  * that matter, never a stack or the whole output.
  */
-import { execa } from 'execa';
+import type { Exec } from '../exec/exec.ts';
 
 export interface ToolRun {
   ok: boolean;
@@ -20,19 +20,11 @@ export interface ToolOptions {
 }
 
 /** Run `file args` without a shell; never throws. */
-export async function runTool(file: string, args: string[], opts: ToolOptions): Promise<ToolRun> {
-  const result = await execa(file, args, {
-    reject: false,
-    timeout: opts.timeoutMs,
-    stdin: 'ignore',
-    env: opts.env,
-    stripFinalNewline: true,
-    forceKillAfterDelay: 2_000,
-  });
-  const stdout = String(result.stdout ?? '');
-  const stderr = String(result.stderr ?? '');
+export async function runTool(exec: Exec, file: string, args: string[], opts: ToolOptions): Promise<ToolRun> {
+  const result = await exec.run(file, args, { timeoutMs: opts.timeoutMs, env: opts.env });
+  const { stdout, stderr } = result;
   if (!result.failed) return { ok: true, stdout, stderr, why: '', notRunnable: false };
-  const code = (result as { code?: string }).code;
+  const code = result.spawnError;
   return {
     ok: false,
     stdout,

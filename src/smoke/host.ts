@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile, rmdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { execa } from 'execa';
+import type { Exec } from '../exec/exec.ts';
 
 export interface HostProcess {
   pid: number;
@@ -95,12 +95,12 @@ export async function mountsUnder(dir: string): Promise<string[]> {
 }
 
 /** Unmount everything at or below `dir`; returns what is still mounted afterwards. */
-export async function unmountUnder(dir: string): Promise<{ unmounted: string[]; left: string[] }> {
+export async function unmountUnder(exec: Exec, dir: string): Promise<{ unmounted: string[]; left: string[] }> {
   const unmounted: string[] = [];
   for (const point of await mountsUnder(dir)) {
-    const plain = await execa('umount', [point], { reject: false, timeout: 10_000 });
+    const plain = await exec.run('umount', [point], { timeoutMs: 10_000 });
     // A busy mount (a process still inside) is detached lazily rather than left behind.
-    const ok = !plain.failed || !(await execa('umount', ['-l', point], { reject: false, timeout: 10_000 })).failed;
+    const ok = !plain.failed || !(await exec.run('umount', ['-l', point], { timeoutMs: 10_000 })).failed;
     if (ok) unmounted.push(point);
   }
   return { unmounted, left: await mountsUnder(dir) };

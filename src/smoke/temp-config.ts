@@ -18,7 +18,7 @@ import {
   SHIM_SOCKET_DIR,
   tableAt,
 } from '../config/layout.ts';
-import { inRoot } from '../plan/paths.ts';
+import { inRoot } from '../node/paths.ts';
 import { criTables } from './config.ts';
 
 export interface TempPaths {

@@ -4,6 +4,7 @@
  * match on them.
  */
 import type { Emit } from '../events.ts';
+import type { Exec } from '../exec/exec.ts';
 
 export const CHECK = {
   containerdVersion: 'containerd version',
@@ -105,6 +106,8 @@ export const DEFAULT_TIMEOUTS: SmokeTimeouts = {
 };
 
 export interface SmokeDeps {
+  /** Runs the installed tools and the temporary containerd. */
+  exec: Exec;
   emit?: Emit;
   /** Monotonic milliseconds, for durations. */
   now?: () => number;

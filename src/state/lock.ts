@@ -14,7 +14,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NodePrepError } from '../errors.ts';
 import { ensureDir, tempPathFor } from '../install/atomic.ts';
-import { inRoot, NODE_PATHS } from '../plan/paths.ts';
+import { inRoot, NODE_PATHS } from '../node/paths.ts';
 
 export const LOCK_PATH = `${NODE_PATHS.stateDir}/lock`;
 const GUARD_STALE_MS = 30_000;

@@ -13,7 +13,7 @@ import type { ComponentName } from '../components/types.ts';
 import { NodePrepError } from '../errors.ts';
 import { atomicReplace, copyKeepingMetadata, ensureDir, fsyncDir, tempPathFor } from '../install/atomic.ts';
 import { sha256File } from '../install/hash.ts';
-import { inRoot, NODE_PATHS } from '../plan/paths.ts';
+import { inRoot, NODE_PATHS } from '../node/paths.ts';
 
 export const MANIFEST_PATH = `${NODE_PATHS.stateDir}/manifest.json`;
 export const BACKUPS_DIR = `${NODE_PATHS.stateDir}/backups`;

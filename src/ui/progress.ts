@@ -1,5 +1,5 @@
 /** Download progress for people: bytes of total, rate and time left, from the fetch events. Pure. */
-import type { FetchEvent } from '../fetch/download.ts';
+import type { FetchEvent } from '../events.ts';
 
 interface Track {
   bytes: number;

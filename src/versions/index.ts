@@ -3,5 +3,5 @@ export interface ReleaseIndex {
   /** The tag `latest` means. */
   latestTag(repo: string): Promise<string>;
   /** Published vX.Y.Z releases, newest first. */
-  listReleases(repo: string): Promise<import('../net/github.ts').Release[]>;
+  listReleases(repo: string): Promise<import('./release.ts').Release[]>;
 }

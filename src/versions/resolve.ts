@@ -1,8 +1,8 @@
 import semver from 'semver';
 import { COMPONENTS, DEFAULT_VERSIONS, type ComponentName } from '../components/index.ts';
 import { VersionNotFoundError } from '../errors.ts';
-import type { Release } from '../net/github.ts';
-import { versionOfTag } from '../net/github.ts';
+import type { Release } from './release.ts';
+import { versionOfTag } from './release.ts';
 import type { ReleaseIndex } from './index.ts';
 import { describeSpec, type VersionSpec } from './spec.ts';
 

@@ -5,7 +5,7 @@
 import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { nodePathOf } from '../../src/plan/paths.ts';
+import { nodePathOf } from '../../src/node/paths.ts';
 import { runCli } from '../support/cli.ts';
 import type { ReleaseServer } from '../support/release-server.ts';
 import { startSyntheticMirror, type SyntheticMirror } from '../support/synthetic-mirror.ts';

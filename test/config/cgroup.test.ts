@@ -2,7 +2,8 @@ import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectCgroupDriver, resolveInRoot } from '../../src/config/cgroup.ts';
+import { detectCgroupDriver } from '../../src/config/cgroup.ts';
+import { resolveInRoot } from '../../src/node/resolve.ts';
 
 let tmp: string;
 beforeAll(async () => {

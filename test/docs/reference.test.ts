@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { helpFor } from '../../src/cli/help.ts';
-import { COMMAND_FLAGS, COMMANDS, ENV_VARS, parseArgv, type Command } from '../../src/cli/options.ts';
+import { COMMAND_FLAGS, ENV_VARS, parseArgv } from '../../src/cli/options.ts';
+import { COMMANDS, type Command } from '../../src/commands/options.ts';
 import { REPO } from '../support/cli.ts';
 
 const REFERENCE = readFileSync(path.join(REPO, 'docs/reference.md'), 'utf8');

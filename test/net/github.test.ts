@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nextLink, versionOfTag } from '../../src/net/github.ts';
+import { nextLink } from '../../src/net/github.ts';
+import { versionOfTag } from '../../src/versions/release.ts';
 import { redactUrl, redactSecrets } from '../../src/net/redact.ts';
 
 describe('nextLink', () => {

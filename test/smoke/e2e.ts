@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'smol-toml';
 import { expect } from 'vitest';
+import { systemExec } from '../../src/exec/exec.ts';
 import { installedBinaries } from '../../src/smoke/binaries.ts';
 import { runSmoke } from '../../src/smoke/checks.ts';
 import { cleanupHost } from '../../src/smoke/cleanup.ts';
@@ -43,7 +44,7 @@ export async function smoke(base: string, version: string, image: ImageRoot, cha
   const started = performance.now();
   const report = await runSmoke(
     { root: image.root, prefix: '/usr/local', expect: expectFor(version), mode: 'temporary', busybox: ASSETS.busybox, ...change },
-    { tmpDir: tmp },
+    { exec: systemExec, tmpDir: tmp },
   );
   return { report, image, tmp, ms: performance.now() - started };
 }
@@ -73,20 +74,20 @@ export async function startDaemon(base: string, img: ImageRoot): Promise<{ paths
   const scratch = await mkdtemp(path.join(base, 'd-'));
   const paths = tempPaths(scratch);
   const bins = installedBinaries(img.root, '/usr/local');
-  const dump = await dumpInstalledConfig({ containerd: bins.containerd, root: img.root, configFile: '/etc/containerd/config.toml', scratchDir: scratch, timeoutMs: 10_000 });
+  const dump = await dumpInstalledConfig(systemExec, { containerd: bins.containerd, root: img.root, configFile: '/etc/containerd/config.toml', scratchDir: scratch, timeoutMs: 10_000 });
   if (dump.kind !== 'ok') throw new Error(dump.why);
   const tc = temporaryConfig({ effective: dump.config, paths, root: img.root, systemdRunning: false });
   await mkdir(paths.cniConfDir, { recursive: true });
   await writeFile(path.join(scratch, 'config.toml'), stringify(tc.config));
   const runDirExisted = existsSync('/run/containerd');
-  const started = await startTemporary({
+  const started = await startTemporary(systemExec, {
     containerd: bins.containerd, configFile: path.join(scratch, 'config.toml'), paths, logFile: path.join(scratch, 'log'),
     env: { PATH: `${bins.binDir}:${bins.sbinDir}:${process.env.PATH}` }, timeoutMs: 20_000,
   });
   if (started.kind !== 'started') throw new Error(started.why);
   const stop = async () => {
     await stopTemporary(started.daemon, 10_000);
-    await cleanupHost({ scratchDir: scratch, containerIds: [], temporary: { socket: paths.socket, runDirExisted, shimSocketDir: tc.shimSocketDir } });
+    await cleanupHost(systemExec, { scratchDir: scratch, containerIds: [], temporary: { socket: paths.socket, runDirExisted, shimSocketDir: tc.shimSocketDir } });
   };
   return { paths, daemon: started.daemon, runDirExisted, shimSocketDir: tc.shimSocketDir, stop };
 }

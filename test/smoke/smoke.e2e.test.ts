@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemExec } from '../../src/exec/exec.ts';
 import { installedBinaries } from '../../src/smoke/binaries.ts';
 import { runSmoke } from '../../src/smoke/checks.ts';
 import { cleanupHost, shimSocketPath } from '../../src/smoke/cleanup.ts';
@@ -117,7 +118,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     const img = await image('2.1.9');
     const report = await runSmoke(
       { root: img.root, prefix: '/usr/local', expect: expectFor('2.1.9'), mode: 'temporary', busybox: ASSETS.busybox },
-      { tmpDir: tmp, timeouts: { containerMs: ms } },
+      { exec: systemExec, tmpDir: tmp, timeouts: { containerMs: ms } },
     );
     expect(failures(report).filter((f) => !f.startsWith('container run: '))).toEqual([]);
     await expectNothingLeft({ report, image: img, tmp, ms: 0 });
@@ -155,7 +156,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     const socket = path.join(tmp, 'no-such.sock');
     const report = await runSmoke(
       { root: (await image('1.6.20')).root, prefix: '/usr/local', expect: expectFor('1.6.20'), mode: 'service', socket: `unix://${socket}`, busybox: ASSETS.busybox },
-      { tmpDir: tmp },
+      { exec: systemExec, tmpDir: tmp },
     );
     expect(failures(report)).toEqual([
       `socket: containerd does not answer on ${socket}: the socket does not exist (is containerd running?)`,
@@ -174,7 +175,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
       const tmp = await mkdtemp(path.join(base, 't-'));
       const report = await runSmoke(
         { root: img.root, prefix: '/usr/local', expect: expectFor('2.1.9', { systemdCgroup: false }), mode: 'service', socket: service.paths.socket, busybox: ASSETS.busybox },
-        { tmpDir: tmp },
+        { exec: systemExec, tmpDir: tmp },
       );
       expect(failures(report)).toEqual([]);
       expect(report.checks.map((c) => c.name)).toEqual(ALL_CHECKS.filter((n) => n !== 'containerd start'));
@@ -209,7 +210,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     const fromScratch = (argv: string[]) => argv.some((a) => a.includes(scratch));
     expect((await findProcesses(fromScratch)).map((p) => path.basename(p.argv[0]!))).toContain('containerd-shim-runc-v2');
 
-    const result = await cleanupHost({ scratchDir: scratch, containerIds: [id], temporary: { socket: paths.socket, runDirExisted, shimSocketDir } });
+    const result = await cleanupHost(systemExec, { scratchDir: scratch, containerIds: [id], temporary: { socket: paths.socket, runDirExisted, shimSocketDir } });
     expect(result.problems).toEqual([]);
     expect(result.done.join('; ')).toMatch(/killed leftover containerd-shim-runc-v2\[\d+\]/);
     expect(await findProcesses(fromScratch)).toEqual([]);

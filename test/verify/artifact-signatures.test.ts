@@ -30,7 +30,8 @@ function depsFor(assets: Record<string, Buffer | string>, opts: { verify?: 'defa
   const fetched: string[] = [];
   return {
     fetched,
-    options: { verify: opts.verify ?? 'default', keyring: 'keyring' in opts ? opts.keyring : keyringFile },
+    verify: opts.verify ?? 'default',
+    keyring: 'keyring' in opts ? opts.keyring : keyringFile,
     github: () => ({ downloadUrl: (repo: string, tag: string, name: string) => `https://mirror.invalid/${repo}/releases/download/${tag}/${name}` }),
     fetchText: async (url: string) => {
       fetched.push(url);

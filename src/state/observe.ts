@@ -5,8 +5,8 @@
  */
 import { lstat } from 'node:fs/promises';
 import { sha256File } from '../install/hash.ts';
-import { inRoot } from '../plan/paths.ts';
-import type { ManifestFile } from '../state/manifest.ts';
+import { inRoot } from '../node/paths.ts';
+import type { ManifestFile } from './manifest.ts';
 
 export type Observed =
   | { kind: 'absent' }

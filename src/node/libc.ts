@@ -17,8 +17,12 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../arch.ts';
-import { resolveInRoot } from '../config/cgroup.ts';
-import type { LibcFact } from './types.ts';
+import { resolveInRoot } from './resolve.ts';
+
+export type LibcFact =
+  | { kind: 'glibc'; version: string; source: string }
+  | { kind: 'musl'; version?: string | undefined; source: string }
+  | { kind: 'unknown'; detail: string };
 
 /** The oldest glibc the dynamic containerd tarball runs on. */
 export const CONTAINERD_DYNAMIC_MIN_GLIBC = '2.35';

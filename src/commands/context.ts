@@ -11,11 +11,12 @@ import { BundleIndex, readBundleLock, type BundleLock } from '../bundle/lock.ts'
 import { PinSet } from '../checksums/pins.ts';
 import type { ComponentName } from '../components/types.ts';
 import { HttpError, NodePrepError } from '../errors.ts';
+import { systemExec, type Exec } from '../exec/exec.ts';
 import { ArtifactCache } from '../fetch/cache.ts';
 import { GitHub } from '../net/github.ts';
 import { DEFAULT_HTTP, Http } from '../net/http.ts';
 import type { ArtifactDeps } from '../plan/artifact.ts';
-import { NODE_PATHS, inRoot } from '../plan/paths.ts';
+import { NODE_PATHS, inRoot } from '../node/paths.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 import { USER_AGENT } from '../version.ts';
 import type { Options } from './options.ts';
@@ -26,6 +27,8 @@ export interface Context extends ArtifactDeps {
   http: () => Http;
   cache: () => ArtifactCache;
   bundle: BundleLock | undefined;
+  /** Runs processes (systemctl, modprobe, the installed tools). */
+  exec: Exec;
   close(): Promise<void>;
 }
 
@@ -78,6 +81,7 @@ export async function createContext(options: Options): Promise<Context> {
     index: (): ReleaseIndex => bundleIndex ?? getGitHub(),
     defaults,
     bundle,
+    exec: systemExec,
     pins: await loadPins(options.checksums),
     cache: () => (cache ??= new ArtifactCache(options.cacheDir ?? inRoot(options.root, NODE_PATHS.cacheDir))),
     fetchText: async (url) => (url.startsWith('file:') ? readLocal(url) : (await getHttp().getText(url)).text),
