@@ -8,6 +8,7 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Exec } from '../exec/exec.ts';
+import { readRegularFile } from '../util/read-regular.ts';
 import { parse as parseToml } from 'smol-toml';
 import { inRoot } from '../node/paths.ts';
 import type { ContainerdConfigFact, PackageFact, SocketFact } from './types.ts';
@@ -44,15 +45,21 @@ async function readText(file: string): Promise<string | undefined> {
   return readFile(file, 'utf8').catch(() => undefined);
 }
 
+/** A file of the root: a FIFO or device there does not block doctor, and a huge one is not read. */
+async function readRootText(root: string, nodePath: string): Promise<string | undefined> {
+  const r = await readRegularFile(inRoot(root, nodePath), { maxBytes: 64 * 1024 * 1024, followLinks: root === '/' });
+  return r.kind === 'text' ? r.text : undefined;
+}
+
 async function exists(file: string): Promise<boolean> {
   return lstat(file).then(() => true, () => false);
 }
 
 export async function readPackages(exec: Exec, root: string): Promise<PackageFact[]> {
   const found: PackageFact[] = [];
-  const dpkg = await readText(inRoot(root, '/var/lib/dpkg/status'));
+  const dpkg = await readRootText(root, '/var/lib/dpkg/status');
   if (dpkg !== undefined) found.push(...parseDpkgStatus(dpkg));
-  const apk = await readText(inRoot(root, '/lib/apk/db/installed'));
+  const apk = await readRootText(root, '/lib/apk/db/installed');
   if (apk !== undefined) found.push(...parseApkInstalled(apk));
   if ((await exists(inRoot(root, '/var/lib/rpm'))) || (await exists(inRoot(root, '/usr/lib/sysimage/rpm')))) {
     const r = await exec.run('rpm', ['--root', root, '-q', '--qf', '%{NAME}=%{VERSION}-%{RELEASE}\n', ...RUNTIME_PACKAGES], { timeoutMs: 20_000 });
@@ -81,7 +88,7 @@ export function criDisabledIn(text: string): { criDisabled: boolean; parseError?
 
 export async function readContainerdConfig(root: string): Promise<ContainerdConfigFact> {
   const nodePath = '/etc/containerd/config.toml';
-  const text = await readText(inRoot(root, nodePath));
+  const text = await readRootText(root, nodePath);
   if (text === undefined) return { path: nodePath, exists: false, criDisabled: false };
   return { path: nodePath, exists: true, ...criDisabledIn(text) };
 }

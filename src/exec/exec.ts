@@ -1,8 +1,10 @@
 /**
- * The one module that runs processes. Everything else takes an `Exec` (passed in, so tests hand in a
+ * The one module that runs processes (execa for commands, node's spawn for a daemon). Everything else takes an `Exec` (passed in, so tests hand in a
  * recording fake instead of changing PATH) and gets plain data back: no shell, no throw for a
  * failed or missing command, output as strings.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { execa } from 'execa';
 
 export interface RunOptions {
@@ -71,18 +73,24 @@ export const systemExec: Exec = {
     return toResult(r as ExecaOutcome);
   },
   spawn(file, args, opts) {
-    const child = execa(file, args, {
-      ...(opts.env ? { env: opts.env } : {}),
-      stdin: 'ignore',
-      stdout: 'ignore',
-      stderr: { file: opts.stderrFile },
-      reject: false,
-      cleanup: true,
+    // node's own spawn, with the log file's descriptor handed to the child as it is: through a pipe
+    // (what execa makes of a file), a grandchild that keeps stderr open (a shim, a wrapper's child)
+    // would hold the end of the run open.
+    const log = openSync(opts.stderrFile, 'a', 0o600);
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'ignore', log] });
+    } finally {
+      closeSync(log);
+    }
+    const done = new Promise<RunResult>((resolve) => {
+      child.once('exit', (code, signal) => resolve(toResult({ exitCode: code ?? undefined, signal: signal ?? undefined, failed: code !== 0 })));
+      child.once('error', (err: Error & { code?: string }) => resolve(toResult({ exitCode: undefined, failed: true, code: err.code })));
     });
-    return {
-      pid: child.pid,
-      done: child.then((r) => toResult(r as ExecaOutcome), (err: ExecaOutcome) => toResult(err)),
-      kill: (signal) => void child.kill(signal),
-    };
+    // Dies with us, as a temporary daemon must.
+    const reap = () => child.kill('SIGKILL');
+    process.once('exit', reap);
+    void done.then(() => process.off('exit', reap));
+    return { pid: child.pid, done, kill: (signal) => void child.kill(signal) };
   },
 };

@@ -14,16 +14,16 @@ import { stringify } from 'smol-toml';
 import { NODE_PATHS } from '../node/paths.ts';
 import { checkVersion, installedBinaries, type InstalledBinaries, type VersionCheck } from './binaries.ts';
 import { cleanupHost, CONTAINERD_RUN_DIR } from './cleanup.ts';
-import { configMismatches, criSettings, dumpInstalledConfig, type DumpResult } from './config.ts';
+import { configMismatches, criSettings, dumpConfig, dumpInstalledConfig, type DumpResult } from './config.ts';
 import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from './container.ts';
 import { startTemporary, stopTemporary, type TemporaryDaemon } from './daemon.ts';
 import { checkCriStatus, checkCriVersion, checkCtrImages, checkNerdctlPs, checkSocket } from './daemon-checks.ts';
 import type { Exec } from '../exec/exec.ts';
 import { runTool } from './exec.ts';
 import { isDirectory, sleep, systemdRunning as hostSystemdRunning } from './host.ts';
-import { judgeListeners, listenersOf, type Listener } from './listeners.ts';
+import { ephemeralPorts, judgeListeners, listenersOf, type Listener } from './listeners.ts';
 import { formatDuration } from './summary.ts';
-import { temporaryConfig, tempPaths, type TempPaths } from './temp-config.ts';
+import { listenersOutside, temporaryConfig, tempPaths, type TempPaths } from './temp-config.ts';
 import {
   CHECK,
   DEFAULT_TIMEOUTS,
@@ -119,16 +119,28 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
         await copyNetworkConfigs(tc.cniConfSource, paths);
         const tempConfig = path.join(scratch, 'config.toml');
         await writeFile(tempConfig, stringify(tc.config));
+        // Read back by the binary that will run it: a key this version ignores keeps its default.
+        const readBack = await dumpConfig(exec, bins.containerd, tempConfig, t.commandMs);
+        if (readBack.kind === 'failed') return fail(`\`containerd config dump\` of the temporary config: ${readBack.why}`);
+        const leaks = listenersOutside(readBack.config, paths);
+        if (leaks.length > 0) return fail(`not started: ${bins.containerd} reads the temporary config with listeners outside ${paths.dir} (${leaks.join(', ')}); it would take this host's sockets`);
         temporary = { socket: paths.socket, runDirExisted: await isDirectory(CONTAINERD_RUN_DIR), shimSocketDir: tc.shimSocketDir };
         const started = await startTemporary(exec, { containerd: bins.containerd, configFile: tempConfig, paths, logFile: path.join(scratch, 'containerd.log'), env, timeoutMs: t.startMs });
         daemon = started.daemon;
         if (started.kind === 'failed') return fail(started.why);
         // What it really listens on, not what its config says: a key this version ignores moves nothing.
-        const seen = await observeListeners(started.daemon.pid, [paths.socket, paths.ttrpcSocket], t.listenersMs);
-        const verdict = judgeListeners(seen, paths.dir);
-        if (verdict.outside.length > 0) {
+        const expected = [paths.socket, paths.ttrpcSocket];
+        const seen = await observeListeners(started.daemon.pid, expected, t.listenersMs);
+        const verdict = seen.kind === 'seen' ? judgeListeners(seen.listeners, paths.dir, await ephemeralPorts()) : undefined;
+        const missing = seen.kind === 'seen' ? expected.filter((p) => !seen.listeners.some((l) => l.kind === 'unix' && l.path === p)) : expected;
+        if (verdict === undefined || verdict.outside.length > 0 || missing.length > 0) {
           const stop = await stopTemporary(started.daemon, t.stopMs);
-          return fail(`${bins.containerd} (pid ${started.daemon.pid}) listens outside ${paths.dir}: ${verdict.outside.join(', ')}; stopped it at once (${stop.how}). Inside: ${verdict.allowed.join(', ') || 'nothing'}`);
+          const what = seen.kind === 'unreadable'
+            ? `its listeners cannot be read (${seen.why})`
+            : verdict!.outside.length > 0
+              ? `it listens outside ${paths.dir}: ${verdict!.outside.join(', ')} (whatever listened there before has lost that address: restart the service that owns it)`
+              : `it does not listen on ${missing.join(' and ')} after ${t.listenersMs / 1000} s`;
+          return fail(`${bins.containerd} (pid ${started.daemon.pid}): ${what}; stopped it at once (${stop.how}). Inside: ${verdict?.allowed.join(', ') || 'nothing'}`);
         }
         socket = paths.socket;
         const adapted = tc.adaptations.length > 0 ? `; adapted: ${tc.adaptations.map((a) => a.split(':')[0]).join('; ')}` : '';
@@ -189,7 +201,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
       }
       if (daemon !== undefined && daemon.exit() === undefined) {
         // Listeners bound after the start check (CRI's streaming server starts with its first use).
-        const late = judgeListeners(await listenersOf(daemon.pid).catch(() => []), daemon.paths.dir);
+        const late = judgeListeners(await listenersOf(daemon.pid).catch(() => []), daemon.paths.dir, await ephemeralPorts());
         if (late.outside.length > 0) problems.push(`the temporary containerd listened outside ${daemon.paths.dir}: ${late.outside.join(', ')}`);
       }
       if (daemon !== undefined) {
@@ -231,12 +243,17 @@ async function versionChecks(exec: Exec, input: SmokeInput, bins: InstalledBinar
  * The daemon's listeners once the sockets it must have are bound (ttrpc may come a moment after the
  * gRPC socket answers), or as they are when `waitMs` runs out.
  */
-async function observeListeners(pid: number, expected: string[], waitMs: number): Promise<Listener[]> {
+async function observeListeners(pid: number, expected: string[], waitMs: number): Promise<{ kind: 'seen'; listeners: Listener[] } | { kind: 'unreadable'; why: string }> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const seen = await listenersOf(pid).catch(() => []);
+    let seen: Listener[];
+    try {
+      seen = await listenersOf(pid);
+    } catch (err) {
+      return { kind: 'unreadable', why: (err as NodeJS.ErrnoException).code ?? String(err) };
+    }
     const paths = new Set(seen.map((l) => (l.kind === 'unix' ? l.path : '')));
-    if (expected.every((p) => paths.has(p)) || Date.now() >= deadline) return seen;
+    if (expected.every((p) => paths.has(p)) || Date.now() >= deadline) return { kind: 'seen', listeners: seen };
     await sleep(50);
   }
 }

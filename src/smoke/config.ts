@@ -3,14 +3,19 @@
  * file, its drop-ins), held against what node-prep intended. Values, not text: 1.x silently ignores
  * a version 3 file and dumps its own defaults, so a clean exit code proves nothing.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify, type TomlTable } from 'smol-toml';
 import { criDisabled, ensureTable, layoutOf, tableAt, valueAt, type ConfigLayout } from '../config/layout.ts';
 import { inRoot } from '../node/paths.ts';
 import type { Exec } from '../exec/exec.ts';
+import { resolveInRoot } from '../node/resolve.ts';
+import { readRegularFile } from '../util/read-regular.ts';
 import { runTool } from './exec.ts';
 import type { SmokeExpect } from './types.ts';
+
+/** containerd's own config files are small; a larger one is not read. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /** The CRI settings node-prep writes, as they are in effect. */
 export interface CriSettings {
@@ -85,13 +90,12 @@ export type DumpResult =
  */
 export async function dumpInstalledConfig(exec: Exec, opts: { containerd: string; root: string; configFile: string; scratchDir: string; timeoutMs: number }): Promise<DumpResult> {
   const installed = inRoot(opts.root, opts.configFile);
-  let text: string;
-  try {
-    text = await readFile(installed, 'utf8');
-  } catch (err) {
-    // containerd 2.x dumps its defaults with exit 0 when --config names a missing file.
-    return { kind: 'failed', why: `cannot read ${installed} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
-  }
+  // containerd 2.x dumps its defaults with exit 0 when --config names a missing file; a FIFO would
+  // block a plain read. In an image root a link is followed inside the root only.
+  const at = opts.root === '/' ? { kind: 'found' as const, path: opts.configFile } : await resolveInRoot(opts.root, opts.configFile);
+  const read = at.kind === 'found' ? await readRegularFile(inRoot(opts.root, at.path), { maxBytes: MAX_CONFIG_BYTES, followLinks: opts.root === '/' }) : { kind: 'refused' as const, why: at.detail.replace(` at ${opts.configFile}`, '') };
+  if (read.kind === 'refused') return { kind: 'failed', why: `cannot read ${installed} (${read.why})` };
+  const text = read.text;
   let file = installed;
   if (opts.root !== '/') {
     let parsed: TomlTable;
@@ -106,7 +110,12 @@ export async function dumpInstalledConfig(exec: Exec, opts: { containerd: string
     file = path.join(opts.scratchDir, 'installed-config.toml');
     await writeFile(file, stringify(parsed));
   }
-  const run = await runTool(exec, opts.containerd, ['--config', file, 'config', 'dump'], { timeoutMs: opts.timeoutMs });
+  return dumpConfig(exec, opts.containerd, file, opts.timeoutMs);
+}
+
+/** `containerd --config FILE config dump`: the config as this containerd reads it, in its own layout. */
+export async function dumpConfig(exec: Exec, containerd: string, file: string, timeoutMs: number): Promise<DumpResult> {
+  const run = await runTool(exec, containerd, ['--config', file, 'config', 'dump'], { timeoutMs });
   if (!run.ok) return { kind: 'failed', why: run.why };
   try {
     const warnings = run.stderr.split('\n').filter((l) => /level=(warning|error)/.test(l));

@@ -92,28 +92,32 @@ export async function listenersOf(pid: number): Promise<Listener[]> {
 export const showListener = (l: Listener): string =>
   l.kind === 'unix' ? (l.path === '' ? 'an unnamed unix socket' : l.path) : `tcp ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
 
-const isLoopback = (host: string) => /^127\./.test(host) || host === '::1' || /^::ffff:127\./.test(host);
-
 export interface ListenerVerdict {
   /** Each listener, said as it is, with why it is allowed where it is not a path in the scratch dir. */
   allowed: string[];
   outside: string[];
 }
 
+/** The kernel's range for ports it picks itself (/proc/sys/net/ipv4/ip_local_port_range). */
+export async function ephemeralPorts(): Promise<{ low: number; high: number }> {
+  const [low, high] = (await readOr('/proc/sys/net/ipv4/ip_local_port_range')).trim().split(/\s+/).map(Number);
+  return low && high ? { low, high } : { low: 32768, high: 60999 };
+}
+
 /**
- * A temporary daemon may listen on unix sockets inside `scratchDir`, and on one TCP port on loopback:
- * the CRI streaming server, which its config puts on 127.0.0.1 with an ephemeral port (kubectl
- * exec/attach/port-forward go through it; nothing else can be bound to a port the kernel picked).
- * Anything else (an abstract or outside socket, a second or non-loopback TCP listener) is outside.
+ * A temporary daemon may listen on unix sockets inside `scratchDir`, and on one TCP port of
+ * 127.0.0.1 that the kernel picked: the CRI streaming server, which its config puts there with port
+ * 0 (kubectl exec/attach/port-forward go through it). Anything else (an abstract or outside socket,
+ * a fixed port, a second TCP listener, another address) is outside.
  */
-export function judgeListeners(listeners: Listener[], scratchDir: string): ListenerVerdict {
+export function judgeListeners(listeners: Listener[], scratchDir: string, ephemeral: { low: number; high: number }): ListenerVerdict {
   const allowed: string[] = [];
   const outside: string[] = [];
   let streaming = false;
   for (const l of listeners) {
     if (l.kind === 'unix') {
       (l.path.startsWith(`${scratchDir}/`) ? allowed : outside).push(showListener(l));
-    } else if (isLoopback(l.host) && !streaming) {
+    } else if (!streaming && l.host === '127.0.0.1' && l.port >= ephemeral.low && l.port <= ephemeral.high) {
       streaming = true;
       allowed.push(`${showListener(l)} (CRI streaming, ephemeral port on loopback)`);
     } else {

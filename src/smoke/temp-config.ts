@@ -17,6 +17,7 @@ import {
   setValue,
   SHIM_SOCKET_DIR,
   tableAt,
+  valueAt,
 } from '../config/layout.ts';
 import { inRoot } from '../node/paths.ts';
 import { criTables } from './config.ts';
@@ -29,6 +30,9 @@ export interface TempPaths {
   root: string;
   state: string;
   opt: string;
+  /** containerd's `temp` dir, and CDI spec dirs nobody writes. */
+  tmp: string;
+  cdi: string;
   /** Shim sockets, where the containerd has the setting (2.3+). */
   shimSockets: string;
   /** runc state for CRI-created containers (runtimes.*.options.Root). */
@@ -46,6 +50,8 @@ export function tempPaths(dir: string): TempPaths {
     root: path.join(dir, 'root'),
     state: path.join(dir, 'state'),
     opt: path.join(dir, 'opt'),
+    tmp: path.join(dir, 'tmp'),
+    cdi: path.join(dir, 'cdi'),
     shimSockets: path.join(dir, 's'),
     criRuncRoot: path.join(dir, 'runc-cri'),
     cniConfDir: path.join(dir, 'net.d'),
@@ -92,7 +98,14 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
   config.imports = [];
   config.root = paths.root;
   config.state = paths.state;
-  const overrides = [`root, state and sockets in ${paths.dir}`];
+  if ('temp' in config) config.temp = paths.tmp;
+  // containerd 1.x loads Go plugins from plugin_dir; nothing of the smoke test needs one.
+  if (typeof config.plugin_dir === 'string' && config.plugin_dir !== '') config.plugin_dir = '';
+  if (isTable(config.proxy_plugins) && Object.keys(config.proxy_plugins).length > 0) {
+    adaptations.push(`[proxy_plugins] ${Object.keys(config.proxy_plugins).join(', ')} not loaded in the temporary containerd: they are daemons of this host with their own state; the installed config keeps them.`);
+    config.proxy_plugins = {};
+  }
+  const overrides = [`root, state, temp dir and sockets in ${paths.dir}`];
   let refusal: string | undefined;
   if (paths.ttrpcSocket.length > MAX_SOCKET_PATH) refusal = `the socket path ${paths.ttrpcSocket} is too long for a unix socket: set TMPDIR to a shorter dir`;
 
@@ -147,9 +160,12 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
   }
 
   const { runtime, images } = criTables(config);
+  if (Array.isArray(runtime.cdi_spec_dirs)) runtime.cdi_spec_dirs = [paths.cdi];
   const runtimes = child(child(runtime, 'containerd'), 'runtimes');
   for (const [name, rt] of Object.entries(runtimes)) {
     if (!isTable(rt)) continue;
+    // containerd creates a runtime's own CNI conf dir at start: '' means the (private) global one.
+    if (typeof rt.cni_conf_dir === 'string' && rt.cni_conf_dir !== '') rt.cni_conf_dir = '';
     const type = typeof rt.runtime_type === 'string' ? rt.runtime_type : '';
     if (type !== '' && !type.startsWith('io.containerd.runc.')) continue;
     const options = child(rt, 'options');
@@ -176,10 +192,39 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
   if (Array.isArray(cni.bin_dirs)) cni.bin_dirs = cni.bin_dirs.map((d) => here(String(d)));
   overrides.push("a private copy of the CNI conf_dir");
 
-  const registry = child(images, 'registry');
-  if (typeof registry.config_path === 'string' && registry.config_path !== '' && root !== '/') {
-    registry.config_path = registry.config_path.split(':').map(here).join(':');
+  // Read-only node paths (hosts dirs, verifier binaries) are read inside the root; the tracing
+  // exporter would send this host's spans to the node's collector.
+  const nodeDirs: Array<[Table, string]> = [[child(images, 'registry'), 'config_path'], [child(plugins, 'io.containerd.transfer.v1.local'), 'config_path'], [child(plugins, 'io.containerd.image-verifier.v1.bindir'), 'bin_dir']];
+  for (const [t, key] of nodeDirs) {
+    if (typeof t[key] === 'string' && t[key] !== '' && root !== '/') t[key] = (t[key] as string).split(':').map(here).join(':');
   }
+  const otlp = plugins['io.containerd.tracing.processor.v1.otlp'];
+  if (isTable(otlp) && typeof otlp.endpoint === 'string' && otlp.endpoint !== '') otlp.endpoint = '';
   if (root !== '/') overrides.push(`runc, CNI and certs.d paths inside ${root}`);
   return { config, adaptations, overrides, cniConfSource, shimSocketDir, refusal };
+}
+
+/**
+ * The listeners of the temporary config as containerd itself read it back (`config dump`, in the
+ * layout of the version it dumps), before it is started: anything that would listen outside the
+ * scratch dir, said as `key = value`. A containerd that ignored a key (as 2.3 ignores top-level
+ * [ttrpc]) shows its default here, so it is never started on the host's sockets.
+ */
+export function listenersOutside(dumped: TomlTable, paths: TempPaths): string[] {
+  const layout = layoutOf(dumped);
+  const l = layout.listeners;
+  const show = (at: { table: readonly string[]; key: string }, v: unknown) => `${[...at.table, at.key].join('.')} = ${JSON.stringify(v)}`;
+  const out: string[] = [];
+  const grpc = valueAt(dumped, l.grpc);
+  if (grpc !== paths.socket) out.push(show(l.grpc, grpc));
+  const ttrpc = valueAt(dumped, l.ttrpc);
+  // Up to version 3 an empty ttrpc address is derived from the gRPC one.
+  if (ttrpc !== paths.ttrpcSocket && !(ttrpc === '' && layout.version < 4)) out.push(show(l.ttrpc, ttrpc));
+  for (const at of [l.grpcTcp, l.debug, l.metrics]) {
+    const v = valueAt(dumped, at);
+    if (v !== undefined && v !== '') out.push(show(at, v));
+  }
+  const shimDir = valueAt(dumped, SHIM_SOCKET_DIR);
+  if (shimDir !== undefined && shimDir !== paths.shimSockets) out.push(show(SHIM_SOCKET_DIR, shimDir));
+  return out;
 }

@@ -1,6 +1,7 @@
 /**
  * `node-prep doctor` end to end: the built CLI on this machine, and on fake image roots.
  */
+import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -161,5 +162,17 @@ describe('node-prep doctor and plan with a conf.d drop-in that containerd 2.3.0â
     expect(err.message).toContain('/etc/containerd/conf.d/99-nvidia.toml (version 4)');
     expect(existsSync(path.join(tmp, 'cache'))).toBe(false);
     expect(existsSync(path.join(root, 'usr/local/bin/containerd'))).toBe(false);
+  });
+});
+
+describe('node-prep doctor on a hostile image root', () => {
+  it('does not hang on a FIFO where config.toml and the dpkg status go', async () => {
+    const root = await busyboxImage('fifo');
+    await mkdir(path.join(root, 'etc/containerd'), { recursive: true });
+    await mkdir(path.join(root, 'var/lib/dpkg'), { recursive: true });
+    for (const p of ['etc/containerd/config.toml', 'var/lib/dpkg/status']) await execa('mkfifo', [path.join(root, p)]);
+    const r = await runCli(['doctor', '--root', root, '--json'], { timeoutMs: 20_000 });
+    expect(r.code).not.toBeNull();
+    expect(JSON.parse(r.stdout).kind).toBe('doctor');
   });
 });

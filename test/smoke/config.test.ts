@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { configMismatches, criSettings } from '../../src/smoke/config.ts';
-import { temporaryConfig, tempPaths } from '../../src/smoke/temp-config.ts';
+import { listenersOutside, temporaryConfig, tempPaths } from '../../src/smoke/temp-config.ts';
 import type { SmokeExpect } from '../../src/smoke/types.ts';
 
 const DUMP_16 = `
@@ -251,5 +251,64 @@ describe('temporaryConfig on containerd 2.3 (config version 4)', () => {
       configVersion: 4, criDisabled: false, defaultRuntime: 'runc', systemdCgroup: false, sandboxImage: 'registry.k8s.io/pause:3.10.2',
       configPath: '/etc/containerd/certs.d', cniBinDirs: ['/opt/cni/bin'], cniConfDir: '/etc/cni/net.d',
     });
+  });
+});
+
+describe('temporaryConfig keeps every other host path out of reach', () => {
+  const paths = tempPaths('/tmp/np-smoke-x');
+
+  it('moves temp, CDI and each runtime\'s own CNI conf dir, drops proxy plugins, plugin_dir and the tracing endpoint', () => {
+    const site = parse(DUMP_2X) as any;
+    site.temp = '/var/tmp/containerd';
+    site.plugin_dir = '/opt/containerd/plugins';
+    site.proxy_plugins = { stargz: { type: 'snapshot', address: '/run/containerd-stargz-grpc/containerd-stargz-grpc.sock' } };
+    const runtime = site.plugins['io.containerd.cri.v1.runtime'];
+    runtime.cdi_spec_dirs = ['/etc/cdi', '/var/run/cdi'];
+    runtime.containerd.runtimes.runc.cni_conf_dir = '/etc/cni/runc.d';
+    runtime.containerd.runtimes.kata.cni_conf_dir = '/etc/cni/kata.d';
+    site.plugins['io.containerd.transfer.v1.local'] = { config_path: '/etc/containerd/certs.d' };
+    site.plugins['io.containerd.image-verifier.v1.bindir'] = { bin_dir: '/opt/containerd/image-verifier/bin' };
+    site.plugins['io.containerd.tracing.processor.v1.otlp'] = { endpoint: 'collector.example:4317' };
+    const { config, adaptations } = temporaryConfig({ effective: site, paths, root: '/img', systemdRunning: true });
+    const c = config as any;
+    expect([c.temp, c.plugin_dir, c.proxy_plugins]).toEqual(['/tmp/np-smoke-x/tmp', '', {}]);
+    const rt = c.plugins['io.containerd.cri.v1.runtime'];
+    expect(rt.cdi_spec_dirs).toEqual(['/tmp/np-smoke-x/cdi']);
+    expect([rt.containerd.runtimes.runc.cni_conf_dir, rt.containerd.runtimes.kata.cni_conf_dir]).toEqual(['', '']);
+    expect(c.plugins['io.containerd.transfer.v1.local'].config_path).toBe('/img/etc/containerd/certs.d');
+    expect(c.plugins['io.containerd.image-verifier.v1.bindir'].bin_dir).toBe('/img/opt/containerd/image-verifier/bin');
+    expect(c.plugins['io.containerd.tracing.processor.v1.otlp'].endpoint).toBe('');
+    expect(adaptations).toEqual([expect.stringMatching(/^\[proxy_plugins\] stargz not loaded in the temporary containerd/)]);
+  });
+});
+
+describe('listenersOutside: the temporary config as containerd reads it back', () => {
+  const paths = tempPaths('/tmp/np-smoke-x');
+
+  it('is empty for the temporary config of a 2.3 dump', () => {
+    const { config } = temporaryConfig({ effective: parse(DUMP_234), paths, root: '/', systemdRunning: true });
+    expect(listenersOutside(config, paths)).toEqual([]);
+  });
+
+  it('names what 2.3 would open on the host when the listeners were written in the old top-level tables', () => {
+    // What node-prep 0.1 wrote for a version 4 dump: top-level keys, plugin sections left as dumped.
+    const old = parse(DUMP_234) as any;
+    old.grpc = { address: paths.socket };
+    old.ttrpc = { address: '' };
+    expect(listenersOutside(old, paths)).toEqual([
+      `plugins.io.containerd.server.v1.grpc.address = "/run/containerd/containerd.sock"`,
+      `plugins.io.containerd.server.v1.ttrpc.address = "/run/containerd/containerd.sock.ttrpc"`,
+      `plugins.io.containerd.shim.v1.manager.socket_dir = ""`,
+    ]);
+  });
+
+  it('accepts an empty ttrpc address up to version 3 (derived from gRPC) and names debug and metrics addresses', () => {
+    const { config } = temporaryConfig({ effective: parse(DUMP_2X), paths, root: '/', systemdRunning: true });
+    const c = config as any;
+    c.ttrpc.address = '';
+    expect(listenersOutside(c, paths)).toEqual([]);
+    c.debug.address = '/run/containerd/debug.sock';
+    c.metrics.address = '127.0.0.1:1338';
+    expect(listenersOutside(c, paths)).toEqual(['debug.address = "/run/containerd/debug.sock"', 'metrics.address = "127.0.0.1:1338"']);
   });
 });

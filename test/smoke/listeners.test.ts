@@ -50,23 +50,28 @@ describe('the /proc socket tables', () => {
 
 describe('judgeListeners', () => {
   const scratch = '/tmp/np-smoke-x';
+  const ephemeral = { low: 32768, high: 60999 };
   const unix = (p: string): Listener => ({ kind: 'unix', path: p });
   const tcp = (host: string, port: number): Listener => ({ kind: 'tcp', host, port });
 
-  it('allows sockets inside the scratch dir and one loopback TCP port (CRI streaming)', () => {
-    expect(judgeListeners([unix(`${scratch}/containerd.sock`), unix(`${scratch}/containerd.sock.ttrpc`), tcp('127.0.0.1', 40000)], scratch)).toEqual({
+  it('allows sockets inside the scratch dir and one kernel-picked port on 127.0.0.1 (CRI streaming)', () => {
+    expect(judgeListeners([unix(`${scratch}/containerd.sock`), unix(`${scratch}/containerd.sock.ttrpc`), tcp('127.0.0.1', 40000)], scratch, ephemeral)).toEqual({
       allowed: [`${scratch}/containerd.sock`, `${scratch}/containerd.sock.ttrpc`, 'tcp 127.0.0.1:40000 (CRI streaming, ephemeral port on loopback)'],
       outside: [],
     });
   });
 
-  it('names the host socket, an abstract socket, a look-alike prefix, a second TCP port and a public one', () => {
+  it('names the host socket, an abstract socket, a look-alike prefix, a fixed port, ::1, a second port and a public one', () => {
+    // In the order listenersOf gives them: unix by path, then TCP by address.
     const verdict = judgeListeners([
-      unix('/run/containerd/containerd.sock.ttrpc'), unix('@/containerd-shim/x.sock'), unix(`${scratch}-other/debug.sock`),
-      tcp('::1', 40000), tcp('127.0.0.1', 1338), tcp('0.0.0.0', 1234),
-    ], scratch);
-    expect(verdict.outside).toEqual(['/run/containerd/containerd.sock.ttrpc', '@/containerd-shim/x.sock', `${scratch}-other/debug.sock`, 'tcp 127.0.0.1:1338', 'tcp 0.0.0.0:1234']);
-    expect(verdict.allowed).toEqual(['tcp [::1]:40000 (CRI streaming, ephemeral port on loopback)']);
+      unix(`${scratch}-other/debug.sock`), unix('/run/containerd/containerd.sock.ttrpc'), unix('@/containerd-shim/x.sock'),
+      tcp('0.0.0.0', 1234), tcp('127.0.0.1', 1338), tcp('127.0.0.1', 40000), tcp('127.0.0.1', 40001), tcp('::1', 40002),
+    ], scratch, ephemeral);
+    expect(verdict.outside).toEqual([
+      `${scratch}-other/debug.sock`, '/run/containerd/containerd.sock.ttrpc', '@/containerd-shim/x.sock',
+      'tcp 0.0.0.0:1234', 'tcp 127.0.0.1:1338', 'tcp 127.0.0.1:40001', 'tcp [::1]:40002',
+    ]);
+    expect(verdict.allowed).toEqual(['tcp 127.0.0.1:40000 (CRI streaming, ephemeral port on loopback)']);
   });
 });
 

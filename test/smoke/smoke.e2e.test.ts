@@ -16,6 +16,9 @@ import { systemExec } from '../../src/exec/exec.ts';
 import { installedBinaries } from '../../src/smoke/binaries.ts';
 import { runSmoke } from '../../src/smoke/checks.ts';
 import { cleanupHost, shimSocketPath } from '../../src/smoke/cleanup.ts';
+import { dumpConfig, dumpInstalledConfig } from '../../src/smoke/config.ts';
+import { listenersOutside, temporaryConfig, tempPaths } from '../../src/smoke/temp-config.ts';
+import { stringify } from 'smol-toml';
 import { prepareRootfs, SMOKE_NAMESPACE } from '../../src/smoke/container.ts';
 import { stopTemporary } from '../../src/smoke/daemon.ts';
 import { cgroupMounts, cgroupProcs, findProcesses, mountsUnder } from '../../src/smoke/host.ts';
@@ -108,6 +111,49 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
         await rename(`${runc}.away`, runc);
       }
     });
+    it('reads the temporary config back through the real binary: nothing listens outside, and a debug socket would be named', async () => {
+      const img = await image(version);
+      const scratch = await mkdtemp(path.join(base, 'rb-'));
+      const paths = tempPaths(scratch);
+      const bins = installedBinaries(img.root, '/usr/local');
+      const dump = await dumpInstalledConfig(systemExec, { containerd: bins.containerd, root: img.root, configFile: '/etc/containerd/config.toml', scratchDir: scratch, timeoutMs: 10_000 });
+      if (dump.kind !== 'ok') throw new Error(dump.why);
+      const tc = temporaryConfig({ effective: dump.config, paths, root: img.root, systemdRunning: false });
+      const file = path.join(scratch, 'config.toml');
+      await writeFile(file, stringify(tc.config));
+      const back = await dumpConfig(systemExec, bins.containerd, file, 10_000);
+      if (back.kind !== 'ok') throw new Error(back.why);
+      expect(listenersOutside(back.config, paths)).toEqual([]);
+      const leaky = structuredClone(tc.config) as any;
+      leaky.debug.address = path.join(base, 'debug.sock');
+      await writeFile(file, stringify(leaky));
+      const leaked = await dumpConfig(systemExec, bins.containerd, file, 10_000);
+      if (leaked.kind !== 'ok') throw new Error(leaked.why);
+      expect(listenersOutside(leaked.config, paths)).toEqual([`debug.address = "${path.join(base, 'debug.sock')}"`]);
+      await rm(scratch, { recursive: true, force: true });
+    });
+  });
+
+  // A containerd the smoke test cannot see listening (here: behind a shell that does not exec it) is
+  // not taken on trust: the start check fails and everything it started is gone afterwards.
+  it('fails containerd start when the daemon\'s own listeners cannot be seen, and leaves nothing behind', async () => {
+    const img = await image('2.1.9');
+    const bin = path.join(img.root, 'usr/local/bin/containerd');
+    await rename(bin, `${bin}.real`);
+    await writeFile(bin, `#!/bin/sh\n# node-prep test: a wrapper that does not exec, so its pid holds no socket\n"$0.real" "$@"\n`, { mode: 0o755 });
+    try {
+      const tmp = await mkdtemp(path.join(base, 't-'));
+      const report = await runSmoke(
+        { root: img.root, prefix: '/usr/local', expect: expectFor('2.1.9'), mode: 'temporary', busybox: ASSETS.busybox },
+        { exec: systemExec, tmpDir: tmp, timeouts: { listenersMs: 300 } },
+      );
+      expect(check(report, 'containerd start')).toMatchObject({ ok: false });
+      expect(check(report, 'containerd start').detail).toMatch(/: it does not listen on \S+\/containerd\.sock and \S+\/containerd\.sock\.ttrpc after 0\.3 s; stopped it at once/);
+      expect(check(report, 'socket').detail).toBe('skipped: the temporary containerd did not start');
+      await expectNothingLeft({ report, image: img, tmp, ms: 0 });
+    } finally {
+      await rename(`${bin}.real`, bin);
+    }
   });
 
   // Where ctr is cut off varies (before the task, with a shim up, with runc init in the cgroup):
