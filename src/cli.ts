@@ -60,9 +60,9 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
           const { report, text } = await installCommand(ctx, mode, mode === 'lines' && options.verbose ? lineReporter(options, io) : () => {});
           return { data: report, text };
         }
-        const { planCommand } = await import('./commands/plan.ts');
+        const { planBlocked, planCommand } = await import('./commands/plan.ts');
         const { plan, text } = await planCommand(ctx, true);
-        return { data: plan, text, exitCode: plan.containerd.refusedDropIns.length > 0 ? 1 : 0 };
+        return { data: plan, text, exitCode: planBlocked(plan) ? 1 : 0 };
       }
       case 'versions': {
         const { versionsCommand } = await import('./commands/versions.ts');

@@ -7,9 +7,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat } from 'node:fs/prom
 import path from 'node:path';
 import type { ArtifactCache } from '../fetch/cache.ts';
 import type { Http } from '../net/http.ts';
-import { releaseOf, toTarget } from '../plan/artifact.ts';
-import type { ComponentName } from '../components/types.ts';
+import { toTarget } from '../plan/artifact.ts';
 import type { Emit } from '../events.ts';
+import { criDisabledInText } from '../config/layout.ts';
 import { NodePrepError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
 import type { FetchResult } from '../fetch/download.ts';
@@ -18,7 +18,8 @@ import { assertContained } from '../install/contain.ts';
 import { extractMembers, stageBareBinary, type StagedMember } from '../install/extract.ts';
 import { Transaction, type FileOutcome, type FileResult } from '../install/transaction.ts';
 import { NODE_PATHS, inRoot, nodePathOf } from '../node/paths.ts';
-import type { Plan, PlannedArtifact, PlannedFile } from '../plan/types.ts';
+import type { FileChange } from '../plan/changes.ts';
+import type { ComponentName, Plan, PlannedArtifact, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
 import { BACKUPS_DIR, backupForeignFile, backupReason, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
 import { VERSION } from '../version.ts';
@@ -115,7 +116,7 @@ export class InstallRun {
   async begin(): Promise<void> {
     // Nothing is written (not even the lock) through a symlinked folder that leaves the root.
     await assertContained(this.root, [
-      ...this.plan.files.map((f) => this.nodePath(f.path)),
+      ...this.plan.files.map((f) => f.path),
       `${NODE_PATHS.stateDir}/lock`,
       `${BACKUPS_DIR}/x`,
       WANTS_LINK,
@@ -124,7 +125,7 @@ export class InstallRun {
     // Before anything is created: which folders are new, so uninstall can leave the root as it found it.
     const wanted = new Set<string>([NODE_PATHS.stateDir, WANTS_DIR]);
     if (this.deps.cacheInRoot) wanted.add(NODE_PATHS.cacheDir);
-    for (const f of this.plan.files) wanted.add(path.posix.dirname(this.nodePath(f.path)));
+    for (const f of this.plan.files) wanted.add(path.posix.dirname(f.path));
     this.createdDirs = await missingDirs(this.root, [...wanted]);
     this.lock = await acquireLock(this.root);
     if (this.lock.tookOverFrom) this.emit({ type: 'warn', message: `took over a stale lock left by pid ${this.lock.tookOverFrom.pid}` });
@@ -137,33 +138,26 @@ export class InstallRun {
     }
   }
 
-  /** Per component: is what is installed exactly what the plan asks for, file by file? */
-  async decide(): Promise<ComponentDecision[]> {
+  /**
+   * Per component, from the plan's diff against the disk (the same one `plan` prints): is what is
+   * installed exactly what the plan asks for, file by file?
+   */
+  decide(changes: Map<string, FileChange>): ComponentDecision[] {
     const m = this.manifest;
-    this.decisions = await Promise.all(
-      this.plan.artifacts.map(async (a): Promise<ComponentDecision> => {
-        const base = { name: a.component, version: a.version, artifact: a };
-        const rec = m?.components[a.component];
-        if (!rec) return { ...base, action: 'install', reason: 'new' };
-        if (rec.sha256 !== a.sha256) {
-          return { ...base, action: 'install', reason: rec.version === a.version ? `replaces another build of ${rec.version}` : `replaces ${rec.version}` };
-        }
-        const files = this.plan.files.filter((f) => f.component === a.component && f.source.kind === 'artifact');
-        for (const f of files) {
-          const nodePath = this.nodePath(f.path);
-          const recorded = m.files[nodePath];
-          if (!recorded) {
-            if (f.optional) continue; // an optional member this archive does not have
-            return { ...base, action: 'install', reason: `${nodePath} is not recorded` };
-          }
-          const seen = await observe(this.root, nodePath, recorded);
-          if (seen.kind !== 'file' || seen.sha256 !== recorded.sha256 || seen.mode !== recorded.mode) {
-            return { ...base, action: 'install', reason: `${nodePath} changed since it was installed` };
-          }
-        }
-        return { ...base, action: 'unchanged', reason: `${a.version} is installed` };
-      }),
-    );
+    this.decisions = this.plan.artifacts.map((a): ComponentDecision => {
+      const base = { name: a.component, version: a.version, artifact: a };
+      const rec = m?.components[a.component];
+      if (!rec) return { ...base, action: 'install', reason: 'new' };
+      if (rec.sha256 !== a.sha256) {
+        return { ...base, action: 'install', reason: rec.version === a.version ? `replaces another build of ${rec.version}` : `replaces ${rec.version}` };
+      }
+      for (const f of this.plan.files.filter((x) => x.component === a.component && x.source.kind === 'artifact')) {
+        const change = changes.get(f.path);
+        if (change?.kind === 'same' || (change?.kind === 'unknown' && f.optional)) continue;
+        return { ...base, action: 'install', reason: m.files[f.path] ? `${f.path} changed since it was installed` : `${f.path} is not recorded` };
+      }
+      return { ...base, action: 'unchanged', reason: `${a.version} is installed` };
+    });
     return this.decisions;
   }
 
@@ -173,7 +167,7 @@ export class InstallRun {
    */
   private async warnDockerConfig(): Promise<void> {
     const text = await readFile(inRoot(this.root, NODE_PATHS.containerdConfig), 'utf8').catch(() => '');
-    if (/^\s*disabled_plugins\s*=\s*\[[^\]]*["']cri["']/m.test(text)) {
+    if (criDisabledInText(text).criDisabled) {
       this.emit({
         type: 'warn',
         message: `${NODE_PATHS.containerdConfig} disables the CRI plugin (Docker's containerd.io ships it that way); node-prep's config enables it. The old file is backed up; Docker keeps using the same containerd.`,
@@ -220,10 +214,8 @@ export class InstallRun {
     })();
     const dir = path.join(await this.stagingRoot, d.name);
     await mkdir(dir, { recursive: true });
-    const release = releaseOf(d.artifact);
-    return release.asset.kind === 'binary'
-      ? [await stageBareBinary(archive, release.install[0]!, dir)]
-      : await extractMembers(archive, release.install, dir);
+    const entries = d.artifact.install.map((e) => ({ member: e.member, name: path.posix.basename(e.path), mode: e.mode, required: e.required }));
+    return d.artifact.kind === 'binary' ? [await stageBareBinary(archive, entries[0]!, dir)] : await extractMembers(archive, entries, dir);
   }
 
   /** Extract only the expected members of each verified artifact into a private staging folder. */
@@ -245,6 +237,28 @@ export class InstallRun {
     const tx = new Transaction({ backupDir: inRoot(this.root, `${NODE_PATHS.stateDir}/tx`) });
     const writes: Write[] = [];
     const backups: Record<string, { backupPath: string; sha256: string; reason: 'foreign' | 'modified' }> = {};
+    // Backups are steps of the transaction: a run that fails or rolls back leaves the folder as it was.
+    const backupsDirExisted = await stat(inRoot(this.root, BACKUPS_DIR)).then(() => true, () => false);
+    const backUp = (nodePath: string, reason: 'foreign' | 'modified') =>
+      tx.step(`back up ${nodePath}`, async () => {
+        // Every replaced foreign or edited file is copied; the record keeps the first one (the
+        // original foreign file), which is what uninstall restores. A copy of an edit to a
+        // node-prep file is kept for the operator, not restored.
+        const rec = await backupForeignFile(this.root, nodePath, reason);
+        if (!rec) return undefined;
+        const recorded = reason === 'foreign' && !m?.backups[nodePath];
+        if (recorded) backups[nodePath] = rec;
+        this.emit({ type: 'warn', message: `${nodePath} was ${reason === 'foreign' ? 'not written by node-prep' : 'changed since node-prep wrote it'}; kept a copy at ${rec.backupPath}` });
+        return {
+          undo: async () => {
+            await rm(inRoot(this.root, rec.backupPath), { force: true });
+            if (recorded) delete backups[nodePath];
+            for (let d = path.posix.dirname(rec.backupPath); d.startsWith(`${BACKUPS_DIR}/`) || (d === BACKUPS_DIR && !backupsDirExisted); d = path.posix.dirname(d)) {
+              await rmdir(inRoot(this.root, d)).catch(() => undefined);
+            }
+          },
+        };
+      });
 
     const prepare = async (nodePath: string, component: PlannedFile['component'], sha256: string, mode: number): Promise<boolean> => {
       const recorded = m?.files[nodePath];
@@ -262,15 +276,7 @@ export class InstallRun {
       if (seen.kind === 'file') {
         if (nodePath === NODE_PATHS.containerdConfig && !m?.files[nodePath]) await this.warnDockerConfig();
         const reason = backupReason(m, nodePath, seen.sha256);
-        if (reason) {
-          // Every replaced foreign or edited file is copied; the record keeps the first one (the
-          // original foreign file), which is what uninstall restores.
-          const rec = await backupForeignFile(this.root, nodePath, reason);
-          // Only the original foreign file is what uninstall puts back; a copy of an edit to a
-          // node-prep file is kept for the operator, not restored.
-          if (rec && reason === 'foreign' && !m?.backups[nodePath]) backups[nodePath] = rec;
-          this.emit({ type: 'warn', message: `${nodePath} was ${reason === 'foreign' ? 'not written by node-prep' : 'changed since node-prep wrote it'}; kept a copy at ${rec?.backupPath}` });
-        }
+        if (reason) backUp(nodePath, reason);
       }
       writes.push({ nodePath, component, mode, sha256 });
       return true;
@@ -282,7 +288,7 @@ export class InstallRun {
       for (const s of staged) {
         // The plan's file for this member: a bare binary's member is the asset itself.
         const file = this.plan.files.find((f) => f.component === d.name && f.source.kind === 'artifact' && f.source.member === (s.member || d.artifact.name))!;
-        const nodePath = this.nodePath(file.path);
+        const nodePath = file.path;
         now.add(nodePath);
         if (await prepare(nodePath, d.name, s.sha256, s.mode)) tx.put(inRoot(this.root, nodePath), { file: s.stagedPath, sha256: s.sha256 }, s.mode);
       }
@@ -293,13 +299,13 @@ export class InstallRun {
     }
     for (const f of this.plan.files) {
       if (f.source.kind !== 'config') continue;
-      const nodePath = this.nodePath(f.path);
+      const nodePath = f.path;
       if (await prepare(nodePath, f.component, f.sha256!, f.mode)) tx.put(inRoot(this.root, nodePath), { data: f.content!, sha256: f.sha256! }, f.mode);
     }
     // Config files an earlier run wrote and this plan no longer renders (a registry mirror dropped):
     // left in place they would stay in effect. A component left out of this plan (`none`) keeps its
     // files, binaries and config alike.
-    const planned = new Set(this.plan.files.map((f) => this.nodePath(f.path)));
+    const planned = new Set(this.plan.files.map((f) => f.path));
     const inPlan = new Set<string>(['node', ...this.plan.artifacts.map((a) => a.component)]);
     for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
       if (isConfigPath(nodePath) && !planned.has(nodePath) && inPlan.has(f.component)) tx.remove(inRoot(this.root, nodePath));
@@ -325,12 +331,12 @@ export class InstallRun {
       if (link.created) this.items.push({ path: WANTS_LINK, component: 'containerd', outcome: { kind: 'created' } });
     }
     for (const r of results) {
-      const nodePath = this.nodePath(r.path);
+      const nodePath = nodePathOf(this.root, r.path);
       const w = writes.find((x) => x.nodePath === nodePath);
       this.items.push({ path: nodePath, component: w?.component ?? 'node', outcome: r.outcome, backup: backups[nodePath]?.backupPath });
       this.emit({ type: 'write', path: nodePath, outcome: r.outcome.kind });
     }
-    const removed = results.filter((r) => r.outcome.kind === 'removed').map((r) => this.nodePath(r.path));
+    const removed = results.filter((r) => r.outcome.kind === 'removed').map((r) => nodePathOf(this.root, r.path));
     await this.record(writes, backups, removed);
   }
 
@@ -415,10 +421,5 @@ export class InstallRun {
         await rmdir(inRoot(this.root, d)).catch(() => undefined);
       }
     }
-  }
-
-  /** A host path from the plan back to the path on the node. */
-  private nodePath(hostPath: string): string {
-    return nodePathOf(this.root, hostPath);
   }
 }

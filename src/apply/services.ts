@@ -4,7 +4,7 @@
  * then wait until the socket and the CRI API answer. Under --root the unit is enabled through its
  * wants symlink inside the image. Anywhere else nothing is started, and the report says why.
  */
-import { lstat, readFile, readlink, symlink } from 'node:fs/promises';
+import { lstat, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SOCKET, WANTS_LINK } from '../node/paths.ts';
 import { NodePrepError } from '../errors.ts';
@@ -33,10 +33,6 @@ export async function waitForCri(socket: string, timeoutMs: number): Promise<voi
   }
 }
 
-export async function systemdIsPid1(procDir = '/proc'): Promise<boolean> {
-  const comm = await readFile(path.join(procDir, '1/comm'), 'utf8').then((t) => t.trim(), () => '');
-  return comm === 'systemd';
-}
 
 /**
  * The unit's wants link now. Any link to a `containerd.service` (a distro package's in /lib) already

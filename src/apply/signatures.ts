@@ -5,10 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseBareHex, parseSha256Sums } from '../checksums/sums.ts';
-import type { ComponentRelease, PublishedSignature } from '../components/types.ts';
 import { HttpError, NodePrepError } from '../errors.ts';
 import type { GitHub } from '../net/github.ts';
-import { releaseOf } from '../plan/artifact.ts';
 import type { PlannedArtifact } from '../plan/types.ts';
 import {
   assertSignatures,
@@ -17,6 +15,7 @@ import {
   verifyRelease,
   type Keyring,
   type KeyringName,
+  type PublishedSignature,
   type ReleaseSignatureResult,
 } from '../verify/signatures.ts';
 
@@ -44,12 +43,12 @@ export async function verifyArtifactSignatures(deps: SignatureDeps, artifacts: A
   const keyrings: Partial<Record<KeyringName, Keyring>> = {};
   const out: ArtifactSignatures[] = [];
   for (const { artifact, path } of artifacts) {
-    const release = releaseOf(artifact);
-    if (release.signatures.length === 0) continue;
-    for (const s of release.signatures) keyrings[s.keyring] ??= await loadKeyring(s.keyring, extra);
+    const signatures = artifact.signatures.map(published);
+    if (signatures.length === 0) continue;
+    for (const s of signatures) keyrings[s.keyring] ??= await loadKeyring(s.keyring, extra);
     const files = new Map<string, Uint8Array>();
-    const urlOf = (name: string) => deps.github().downloadUrl(release.repo, release.tag, name);
-    for (const s of release.signatures) {
+    const urlOf = (name: string) => deps.github().downloadUrl(artifact.repo, artifact.tag, name);
+    for (const s of signatures) {
       for (const name of s.kind === 'detached' ? [s.file, s.signs] : [s.file]) {
         if (files.has(name)) continue;
         // An unsigned clear-sign file is passed on as it is: verifyRelease reports it as not signed.
@@ -57,8 +56,8 @@ export async function verifyArtifactSignatures(deps: SignatureDeps, artifacts: A
         if (bytes !== undefined) files.set(name, bytes);
       }
     }
-    const results = await verifyRelease(release.signatures, files, { keyrings, mode: 'default' });
-    for (const r of results) checkListedDigest(r, release, artifact, files);
+    const results = await verifyRelease(signatures, files, { keyrings, mode: 'default' });
+    for (const r of results) checkListedDigest(r, signatures, artifact, files);
     out.push({ artifact: artifact.name, results: assertSignatures(results, deps.verify) });
   }
   return out;
@@ -72,12 +71,12 @@ export async function verifyArtifactSignatures(deps: SignatureDeps, artifacts: A
  */
 function checkListedDigest(
   r: ReleaseSignatureResult,
-  release: Pick<ComponentRelease, 'signatures' | 'checksum'>,
-  artifact: Pick<PlannedArtifact, 'name' | 'sha256'>,
+  signatures: readonly PublishedSignature[],
+  artifact: Pick<PlannedArtifact, 'name' | 'sha256' | 'checksumFile'>,
   files: ReadonlyMap<string, Uint8Array>,
 ): void {
-  if (r.result.kind !== 'verified' || r.signs !== release.checksum.file) return;
-  const sig: PublishedSignature | undefined = release.signatures.find((s) => s.file === r.file);
+  if (r.result.kind !== 'verified' || r.signs !== artifact.checksumFile.name) return;
+  const sig: PublishedSignature | undefined = signatures.find((s) => s.file === r.file);
   const signed = sig?.kind === 'clearsigned-checksums' ? clearsignedText(r.result) : decode(files.get(r.signs));
   if (signed === undefined) {
     r.result = { kind: 'unverified', reason: `the text signed in ${r.file} could not be read` };
@@ -85,7 +84,7 @@ function checkListedDigest(
   }
   let listed: string | undefined;
   try {
-    listed = release.checksum.format === 'bare-hex' ? parseBareHex(signed) : parseSha256Sums(signed).get(artifact.name);
+    listed = artifact.checksumFile.format === 'bare-hex' ? parseBareHex(signed) : parseSha256Sums(signed).get(artifact.name);
   } catch (err) {
     r.result = { kind: 'unverified', reason: `the signed ${r.signs} cannot be read: ${(err as Error).message}` };
     return;
@@ -93,6 +92,11 @@ function checkListedDigest(
   if (listed !== artifact.sha256) {
     r.result = { kind: 'unverified', reason: `the signed ${r.signs} lists ${listed ?? 'no digest'} for ${artifact.name}, not ${artifact.sha256}` };
   }
+}
+
+/** The plan's signature as the verifier takes it. */
+function published(s: PlannedArtifact['signatures'][number]): PublishedSignature {
+  return s.kind === 'detached' ? { kind: s.kind, file: s.name, signs: s.signs, keyring: s.keyring } : { kind: s.kind, file: s.name, keyring: s.keyring };
 }
 
 const decode = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

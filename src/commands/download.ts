@@ -13,7 +13,7 @@ import { COMPONENTS } from '../components/index.ts';
 import type { Emit } from '../events.ts';
 import { HttpError, UsageError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
-import { planArtifact, releaseOf, toTarget } from '../plan/artifact.ts';
+import { planArtifact, toTarget } from '../plan/artifact.ts';
 import { resolveAll } from '../plan/build.ts';
 import type { ReleaseSignatureResult } from '../verify/signatures.ts';
 import { VERSION } from '../version.ts';
@@ -27,7 +27,7 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
   // A bundle is made for other machines: no libc to look at, so `auto` means the dynamic build.
   const asStatic = ctx.options.containerdFlavor === 'static';
   const artifacts = (
-    await Promise.all(arches.flatMap((arch) => resolved.map((r) => planArtifact(r, arch, ctx, r.component === 'containerd' ? { static: asStatic } : {}))))
+    await Promise.all(arches.flatMap((arch) => resolved.map((r) => planArtifact(r, arch, '/usr/local', ctx, r.component === 'containerd' ? { static: asStatic } : {}))))
   ).flat();
 
   const fetched = await fetchAll(ctx.http(), ctx.cache(), artifacts.map(toTarget), { emit });
@@ -46,8 +46,7 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
   await mkdir(bundleDir, { recursive: true });
   const entries: BundleLock['artifacts'] = [];
   for (const [i, a] of artifacts.entries()) {
-    const release = releaseOf(a);
-    const rel = (name: string) => path.posix.join(release.repo, 'releases/download', release.tag, name);
+    const rel = (name: string) => path.posix.join(a.repo, 'releases/download', a.tag, name);
     await placeFile(bundleDir, rel(a.name), { from: fetched[i]!.path });
     const checksumFile = await copyPublished(fetchOnce, bundleDir, rel(a.checksumFile.name), a.checksumFile.url, emit);
     const signatures: string[] = [];

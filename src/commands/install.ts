@@ -3,7 +3,7 @@
  */
 import { InstallRun, type InstallItem } from '../apply/install.ts';
 import { applyPrerequisites, type PrereqReport } from '../apply/prereqs.ts';
-import { enableInImage, runLiveService, stopService, systemdIsPid1, waitForCri, type ServiceReport } from '../apply/services.ts';
+import { enableInImage, runLiveService, stopService, waitForCri, type ServiceReport } from '../apply/services.ts';
 import { SOCKET } from '../node/paths.ts';
 import { verifyArtifactSignatures, type ArtifactSignatures } from '../apply/signatures.ts';
 import { describeDigestSource } from '../checksums/pins.ts';
@@ -15,7 +15,8 @@ import type { Plan } from '../plan/types.ts';
 import { ProgressBoard } from '../ui/progress.ts';
 import { runPhases, type OutputMode, type Phase } from '../ui/tasks.ts';
 import type { SmokeReport } from '../smoke/types.ts';
-import { planCommand, refuseBlockedPlan } from './plan.ts';
+import { planChanges } from '../plan/changes.ts';
+import { planCommand, refuseBlockedChanges, refuseBlockedPlan } from './plan.ts';
 
 export interface InstallReport {
   kind: 'install';
@@ -92,9 +93,12 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
     {
       title: 'Compare with what is installed',
       run: timed('compare', async () => {
-        run!.enableByLink = !live || !(await systemdIsPid1());
+        run!.enableByLink = plan!.service.manage === 'wants-link';
         await run!.begin();
-        const d = await run!.decide();
+        // The diff plan prints: a blocked change stops here, before anything is downloaded.
+        const changes = await planChanges(plan!, run!.manifest);
+        refuseBlockedChanges(changes, o.root);
+        const d = run!.decide(changes);
         const n = d.filter((x) => x.action === 'install').length;
         return n === 0 ? 'everything is installed' : `${n} to install, ${d.length - n} unchanged`;
       }),
@@ -223,7 +227,7 @@ async function decideService(ctx: Context, run: InstallRun, forceRestart = false
       kind: 'enabled-in-image',
       link: r.link,
       created: r.created || run.items.some((i) => i.path === r.link && i.outcome.kind === 'created'),
-      reason: o.root !== '/' ? 'an image root: containerd starts when the image boots' : 'systemd is not PID 1 here (a container, chroot or image build): enabled for the next boot, not started',
+      reason: run.plan.service.reason,
     };
   }
   return runLiveService({

@@ -1,10 +1,12 @@
 import type { Context } from './context.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
 import { explainRefusal, readDropIns } from '../config/dropins.ts';
+import { detectArch } from '../arch.ts';
 import { NodePrepError } from '../errors.ts';
+import { systemdIsPid1 } from '../node/init.ts';
 import { decideContainerdBuild } from '../plan/libc.ts';
 import { buildPlan } from '../plan/build.ts';
-import { planChanges } from '../plan/changes.ts';
+import { blockedChanges, planChanges, restartReason, type FileChange } from '../plan/changes.ts';
 import { redactUrl } from '../net/redact.ts';
 import { readManifest } from '../state/manifest.ts';
 import { renderPlan } from '../plan/render.ts';
@@ -29,12 +31,19 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
       sandboxImage: o.sandboxImage,
       namespace: o.namespace,
       dropIns: await readDropIns(o.root),
+      host: { systemdPid1: o.root === '/' && (await systemdIsPid1()), arch: detectArch() },
+      start: o.start,
+      smoke: o.smoke,
     },
     ctx,
   );
   if (withChanges) {
     const changes = await planChanges(plan, await readManifest(o.root).catch(() => undefined));
     for (const f of plan.files) f.change = changes.get(f.path);
+    if (plan.service.manage === 'systemd' && plan.service.start) {
+      const why = restartReason(plan.files.filter((f) => f.change?.kind === 'create' || f.change?.kind === 'update'));
+      plan.service.restart = why === undefined ? { needed: false, why: 'nothing containerd runs changes' } : { needed: true, why };
+    }
   }
   return { plan, text: renderPlan(plan) };
 }
@@ -45,4 +54,19 @@ export function refuseBlockedPlan(plan: Plan): void {
   if (refused.length === 0) return;
   const { message, hint } = explainRefusal(refused);
   throw new NodePrepError('DROP_IN_VERSION', message, { hint, fields: { dropIns: refused.map((r) => r.path) } });
+}
+
+/** Install stops before any download on a change plan shows as blocked, with the same reason. */
+export function refuseBlockedChanges(changes: Map<string, FileChange>, root: string): void {
+  const blocked = blockedChanges(changes);
+  if (blocked.length === 0) return;
+  throw new NodePrepError('INSTALL_TARGET', `Cannot install into ${root === '/' ? 'this machine' : root}: ${blocked.join('; ')}.`, {
+    hint: '`node-prep plan` shows the same; nothing was downloaded or changed.',
+    fields: { blocked },
+  });
+}
+
+/** Whether plan exits 1: something install would refuse. */
+export function planBlocked(plan: Plan): boolean {
+  return plan.containerd.refusedDropIns.length > 0 || plan.files.some((f) => f.change?.kind === 'blocked');
 }

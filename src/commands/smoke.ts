@@ -2,7 +2,7 @@
  * The smoke test, after an install (with what the plan intended) or on its own as `node-prep smoke`
  * (with what the install record says was intended).
  */
-import { systemdIsPid1 } from '../apply/services.ts';
+import { systemdIsPid1 } from '../node/init.ts';
 import { SOCKET } from '../node/paths.ts';
 import { detectArch } from '../arch.ts';
 import type { Context } from './context.ts';

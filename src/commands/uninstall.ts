@@ -16,7 +16,7 @@
  */
 import { lstat, readdir, readlink, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { systemdIsPid1 } from '../apply/services.ts';
+import { systemdIsPid1 } from '../node/init.ts';
 import type { Context } from './context.ts';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';

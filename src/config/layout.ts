@@ -6,6 +6,9 @@
  * Adding a config version is one row here (and its template).
  */
 
+import { parse } from 'smol-toml';
+import type { TemplateName } from './templates.ts';
+
 /** A value in a parsed TOML document: the tables leading to it, then its key. */
 export interface KeyPath {
   table: readonly string[];
@@ -23,6 +26,8 @@ export interface Listeners {
 
 export interface ConfigLayout {
   version: 2 | 3 | 4;
+  /** The template node-prep renders config.toml from in this version (templates/), if it writes it. */
+  template: TemplateName | undefined;
   /** Runtimes, CNI and runtime knobs. */
   criRuntime: readonly string[];
   /** Sandbox image, registry hosts dir, snapshotter. */
@@ -58,6 +63,7 @@ const SPLIT_CRI = {
 export const CONFIG_LAYOUTS: Readonly<Record<2 | 3 | 4, ConfigLayout>> = {
   2: {
     version: 2,
+    template: 'containerd/config-v2.toml',
     criRuntime: CRI_V1,
     criImages: CRI_V1,
     criService: CRI_V1,
@@ -66,12 +72,13 @@ export const CONFIG_LAYOUTS: Readonly<Record<2 | 3 | 4, ConfigLayout>> = {
     listeners: TOP_LEVEL_LISTENERS,
     ignoredListenerKeys: [],
   },
-  3: { version: 3, ...SPLIT_CRI, listeners: TOP_LEVEL_LISTENERS, ignoredListenerKeys: [] },
+  3: { version: 3, template: 'containerd/config-v3.toml', ...SPLIT_CRI, listeners: TOP_LEVEL_LISTENERS, ignoredListenerKeys: [] },
   // "In version 4 configs, server settings are configured directly under [plugins."<plugin-id>"]";
   // top-level [grpc], [ttrpc], [metrics] and [debug] address are ignored without a warning.
   // https://github.com/containerd/containerd/blob/v2.3.0/cmd/containerd/server/config/config.go
   4: {
     version: 4,
+    template: undefined,
     ...SPLIT_CRI,
     listeners: {
       grpc: { table: server('grpc'), key: 'address' },
@@ -146,6 +153,21 @@ export function deleteValue(config: Table, at: KeyPath): void {
 export const SHIM_SOCKET_DIR: KeyPath = { table: ['plugins', 'io.containerd.shim.v1.manager'], key: 'socket_dir' };
 export const MAX_SHIM_SOCKET_DIR = 42;
 export const DEFAULT_SHIM_SOCKET_DIR = '/run/containerd/s';
+
+/**
+ * Whether a config file's text turns CRI off (Docker's containerd.io ships `disabled_plugins =
+ * ["cri"]`). Text containerd itself would refuse is still read for what a plain reading shows.
+ */
+export function criDisabledInText(text: string): { criDisabled: boolean; parseError?: string } {
+  try {
+    return { criDisabled: criDisabled(parse(text)) };
+  } catch (err) {
+    const ids = [...new Set(Object.values(CONFIG_LAYOUTS).flatMap((l) => l.criPluginIds))];
+    const listed = /^\s*disabled_plugins\s*=\s*\[([^\]]*)\]/m.exec(text)?.[1] ?? '';
+    const criDisabled = ids.some((id) => listed.includes(`"${id}"`) || listed.includes(`'${id}'`));
+    return { criDisabled, parseError: (err as Error).message.split('\n')[0] };
+  }
+}
 
 /** Whether `disabled_plugins` turns CRI off in this layout. */
 export function criDisabled(config: Table): boolean {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
 import { NODE_PATHS } from '../node/paths.ts';
+import { CONFIG_LAYOUTS } from './layout.ts';
 import {
   containerdConfigVersion,
   containerdUnitVariant,
@@ -51,7 +52,7 @@ export async function renderNodeFiles(inputs: NodeConfigInputs): Promise<NodeFil
   const unit = containerdUnitVariant(v);
   const files: NodeFile[] = [
     file(NODE_PATHS.containerdConfig, 'containerd', 'containerd config (CRI plugin enabled)',
-      await render(`containerd/config-v${containerdConfigVersion(v)}.toml`, containerdContext(inputs))),
+      await render(CONFIG_LAYOUTS[containerdConfigVersion(v)].template!, containerdContext(inputs))),
     file(NODE_PATHS.containerdUnit, 'containerd', 'containerd systemd unit',
       await render('containerd/containerd.service', { ...unit, execStart: path.posix.join(inputs.prefix, 'bin/containerd') })),
   ];

@@ -7,9 +7,9 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { criDisabledInText } from '../config/layout.ts';
 import type { Exec } from '../exec/exec.ts';
 import { readRegularFile } from '../util/read-regular.ts';
-import { parse as parseToml } from 'smol-toml';
 import { inRoot } from '../node/paths.ts';
 import type { ContainerdConfigFact, PackageFact, SocketFact } from './types.ts';
 
@@ -71,26 +71,11 @@ export async function readPackages(exec: Exec, root: string): Promise<PackageFac
   return found;
 }
 
-const CRI_IDS = new Set(['cri', 'io.containerd.grpc.v1.cri']);
-
-/** Docker's containerd.io ships a config.toml with `disabled_plugins = ["cri"]`. */
-export function criDisabledIn(text: string): { criDisabled: boolean; parseError?: string } {
-  try {
-    const doc = parseToml(text) as { disabled_plugins?: unknown };
-    const list = Array.isArray(doc.disabled_plugins) ? doc.disabled_plugins : [];
-    return { criDisabled: list.some((p) => typeof p === 'string' && CRI_IDS.has(p)) };
-  } catch (err) {
-    // A config containerd itself would refuse; still say what a plain reading shows.
-    const criDisabled = /^\s*disabled_plugins\s*=\s*\[[^\]]*"(cri|io\.containerd\.grpc\.v1\.cri)"/m.test(text);
-    return { criDisabled, parseError: (err as Error).message.split('\n')[0] };
-  }
-}
-
 export async function readContainerdConfig(root: string): Promise<ContainerdConfigFact> {
   const nodePath = '/etc/containerd/config.toml';
   const text = await readRootText(root, nodePath);
   if (text === undefined) return { path: nodePath, exists: false, criDisabled: false };
-  return { path: nodePath, exists: true, ...criDisabledIn(text) };
+  return { path: nodePath, exists: true, ...criDisabledInText(text) };
 }
 
 /** Where a unit can be masked: /etc for good, /run until the next boot. */

@@ -21,7 +21,14 @@ import path from 'node:path';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
-import type { InstallEntry } from '../components/types.ts';
+/** One member to stage: where it is in the archive ('' for a bare binary), its file name and mode. */
+export interface MemberSpec {
+  member: string;
+  name: string;
+  mode: number;
+  /** A required member that is missing from the archive fails the extraction. */
+  required: boolean;
+}
 import { bytesMoved } from '../util/buffer-churn.ts';
 import { ArchiveRefusedError, MissingMembersError } from './errors.ts';
 
@@ -102,7 +109,7 @@ async function isGzip(file: string): Promise<boolean> {
 }
 
 /** A flat name node-prep chooses; `tag` keeps two extractions into one staging dir apart. */
-function stagedName(tag: string, index: number, entry: InstallEntry): string {
+function stagedName(tag: string, index: number, entry: MemberSpec): string {
   const safe = entry.name.replace(/[^A-Za-z0-9._-]/g, '_') || 'file';
   return `${tag}-${index}-${safe}`;
 }
@@ -113,7 +120,7 @@ function stagedName(tag: string, index: number, entry: InstallEntry): string {
  */
 export async function extractMembers(
   archivePath: string,
-  entries: InstallEntry[],
+  entries: MemberSpec[],
   stagingDir: string,
   opts: ExtractOptions = {},
 ): Promise<StagedMember[]> {
@@ -175,7 +182,7 @@ export async function extractMembers(
       }
     };
 
-    const stage = async (entry: ReadEntry, stagedPath: string, spec: InstallEntry): Promise<StagedMember> => {
+    const stage = async (entry: ReadEntry, stagedPath: string, spec: MemberSpec): Promise<StagedMember> => {
       // 'wx' = O_CREAT|O_EXCL: never follows or reuses something already in the staging directory.
       const out = createWriteStream(stagedPath, { flags: 'wx', mode: 0o600 });
       outs.push(out);
@@ -233,7 +240,7 @@ export async function extractMembers(
 }
 
 /** runc ships a bare binary: stage a copy under a node-prep name, hashing while copying. */
-export async function stageBareBinary(file: string, entry: InstallEntry, stagingDir: string): Promise<StagedMember> {
+export async function stageBareBinary(file: string, entry: MemberSpec, stagingDir: string): Promise<StagedMember> {
   const st = await lstat(file);
   if (!st.isFile()) throw new ArchiveRefusedError(file, path.basename(file), 'is not a regular file');
   await mkdir(stagingDir, { recursive: true, mode: 0o700 });

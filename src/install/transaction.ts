@@ -43,10 +43,14 @@ export interface RollbackFailure {
   backup?: string;
 }
 
-type Op = { kind: 'put'; dest: string; source: PutSource; mode: number } | { kind: 'remove'; dest: string };
+/** A step of the caller's (a backup copy) that runs in order with the file changes and says how to undo it. */
+export type Step = () => Promise<{ undo: () => Promise<void> } | undefined>;
+
+type Op = { kind: 'put'; dest: string; source: PutSource; mode: number } | { kind: 'remove'; dest: string } | { kind: 'step'; dest: string; run: Step };
 type Undo =
   | { kind: 'delete'; path: string; createdDirs: string[] }
-  | { kind: 'restore'; path: string; backup: string; linked: boolean; st: Stats };
+  | { kind: 'restore'; path: string; backup: string; linked: boolean; st: Stats }
+  | { kind: 'step'; path: string; undo: () => Promise<void> };
 
 async function sha256Of(source: PutSource): Promise<string> {
   if (source.sha256) return source.sha256;
@@ -93,6 +97,12 @@ export class Transaction {
     return this;
   }
 
+  /** `name` says what the step is for, in errors; a rollback undoes it with the file changes. */
+  step(name: string, run: Step): this {
+    this.#add({ kind: 'step', dest: `step:${name}`, run });
+    return this;
+  }
+
   #add(op: Op): void {
     if (this.#state !== 'open' || this.#committing) throw new NodePrepError('TX_STATE', 'This transaction was already committed.');
     // One change per path keeps "the previous version" unambiguous for rollback.
@@ -108,6 +118,11 @@ export class Transaction {
     const results: FileResult[] = [];
     for (const op of this.#ops) {
       try {
+        if (op.kind === 'step') {
+          const done = await op.run();
+          if (done) this.#undo.push({ kind: 'step', path: op.dest, undo: done.undo });
+          continue;
+        }
         results.push({ path: op.dest, outcome: op.kind === 'put' ? await this.#put(op) : await this.#remove(op) });
       } catch (err) {
         const failures = await this.rollback();
@@ -200,6 +215,9 @@ export class Transaction {
         for (const dir of [...undo.createdDirs].reverse()) {
           await rmdir(dir).catch(() => undefined); // only if still empty: someone may have added files
         }
+        return;
+      case 'step':
+        await undo.undo();
         return;
       case 'restore':
         if (undo.linked) {

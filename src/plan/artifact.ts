@@ -3,6 +3,7 @@
  * comes from. A pin needs no network; otherwise the digest the release publishes is fetched and, when
  * the releases API listed one, cross-checked with the asset's `digest`.
  */
+import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import { describeDigestSource, type DigestSource, type PinSet } from '../checksums/pins.ts';
 import { clearsignedBody, parseBareHex, parseSha256Sums } from '../checksums/sums.ts';
@@ -16,7 +17,8 @@ import type { BundleLock } from '../bundle/lock.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 import { nearestVersions, type ResolvedVersion } from '../versions/resolve.ts';
 import type { FetchTarget } from '../fetch/download.ts';
-import type { PlannedArtifact } from './types.ts';
+import { destinationDir } from './paths.ts';
+import type { PlannedArtifact, PlannedSignature } from './types.ts';
 
 export interface ArtifactDeps {
   /** Builds download URLs (from the mirror, or the bundle folder). */
@@ -31,7 +33,7 @@ export interface ArtifactDeps {
   bundle?: BundleLock | undefined;
 }
 
-export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: ArtifactDeps, options: ReleaseOptions = {}): Promise<PlannedArtifact> {
+export async function planArtifact(resolved: ResolvedVersion, arch: Arch, prefix: string, deps: ArtifactDeps, options: ReleaseOptions = {}): Promise<PlannedArtifact> {
   const release = COMPONENTS[resolved.component].release(resolved.version, arch, options);
   const gh = deps.github();
   const url = gh.downloadUrl(release.repo, release.tag, release.asset.name);
@@ -41,11 +43,22 @@ export async function planArtifact(resolved: ResolvedVersion, arch: Arch, deps: 
     version: release.version,
     arch,
     name: release.asset.name,
+    repo: release.repo,
+    tag: release.tag,
     kind: release.asset.kind,
     ...(options.static ? { static: true } : {}),
     url,
-    checksumFile: { name: release.checksum.file, url: checksumUrl },
-    signatures: release.signatures.map((s) => ({ name: s.file, url: gh.downloadUrl(release.repo, release.tag, s.file) })),
+    checksumFile: {
+      name: release.checksum.file,
+      url: checksumUrl,
+      format: release.checksum.format,
+      ...(release.checksum.format === 'sha256sum' && release.checksum.clearsigned ? { clearsigned: true } : {}),
+    },
+    signatures: release.signatures.map((s): PlannedSignature => {
+      const url = gh.downloadUrl(release.repo, release.tag, s.file);
+      return s.kind === 'detached' ? { kind: s.kind, name: s.file, url, signs: s.signs, keyring: s.keyring } : { kind: s.kind, name: s.file, url, keyring: s.keyring };
+    }),
+    install: release.install.map((e) => ({ member: e.member, path: path.posix.join(destinationDir(e.dest, prefix), e.name), mode: e.mode, required: e.required })),
   };
   const pin = deps.pins.lookup({
     component: release.component,

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
 import type { CgroupDecision } from '../config/cgroup.ts';
@@ -9,10 +8,10 @@ import { NodePrepError } from '../errors.ts';
 import { sha256Data } from '../install/hash.ts';
 import { resolveVersion, type ResolvedVersion } from '../versions/resolve.ts';
 import type { VersionSpec } from '../versions/spec.ts';
-import { planArtifact, releaseOf, type ArtifactDeps } from './artifact.ts';
-import { destinationDir } from './paths.ts';
-import { inRoot } from '../node/paths.ts';
-import type { Plan, PlannedArtifact, PlannedFile } from './types.ts';
+import { planArtifact, type ArtifactDeps } from './artifact.ts';
+import { NODE_PATHS } from '../node/paths.ts';
+import { plannedChecks } from './smoke-checks.ts';
+import type { Plan, PlannedArtifact, PlannedFile, PlannedService, PlannedSmoke } from './types.ts';
 
 export interface PlanInputs {
   specs: Record<ComponentName, VersionSpec>;
@@ -29,6 +28,11 @@ export interface PlanInputs {
   namespace: string;
   /** The drop-ins in the root's conf.d, which the config node-prep writes imports. */
   dropIns: DropIn[];
+  /** This machine: whether systemd is PID 1 (live host only) and its arch. */
+  host: { systemdPid1: boolean; arch: Arch };
+  /** --no-start, --skip-smoke. */
+  start: boolean;
+  smoke: boolean;
 }
 
 /** Resolve every component, describe every artifact, list every file: no change to the host. */
@@ -36,7 +40,7 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
   const resolved = await resolveAll(inputs.specs, deps);
   const chosen = resolved.filter((r): r is ResolvedVersion => r !== undefined);
   const artifacts = await Promise.all(
-    chosen.map((r) => planArtifact(r, inputs.arch, deps, r.component === 'containerd' ? { static: inputs.containerdStatic.static } : {})),
+    chosen.map((r) => planArtifact(r, inputs.arch, inputs.prefix, deps, r.component === 'containerd' ? { static: inputs.containerdStatic.static } : {})),
   );
   const containerdVersion = chosen.find((r) => r.component === 'containerd')!.version;
   const nodeFiles = await renderNodeFiles({
@@ -69,7 +73,8 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
       buildReason: inputs.containerdStatic.reason,
       refusedDropIns: refusedDropIns(containerdVersion, containerdConfigVersion(containerdVersion), inputs.dropIns),
     },
-    files: [...artifacts.flatMap((a) => binaryFiles(a, inputs)), ...nodeFiles.map((f) => configFile(f, inputs.root))],
+    files: [...artifacts.flatMap(binaryFiles), ...nodeFiles.map(configFile)],
+    ...serviceAndSmoke(inputs, { nerdctl: chosen.some((r) => r.component === 'nerdctl'), crictl: chosen.some((r) => r.component === 'crictl') }),
   };
 }
 
@@ -86,10 +91,33 @@ export async function resolveAll(specs: Record<ComponentName, VersionSpec>, deps
   return resolved;
 }
 
-function binaryFiles(artifact: PlannedArtifact, inputs: PlanInputs): PlannedFile[] {
-  const release = releaseOf(artifact);
-  return release.install.map((entry) => ({
-    path: inRoot(inputs.root, path.posix.join(destinationDir(entry.dest, inputs.prefix), entry.name)),
+/** The service decision and the smoke test that follows it: the same rules install applies. */
+function serviceAndSmoke(inputs: PlanInputs, tools: { nerdctl: boolean; crictl: boolean }): { service: PlannedService; smoke: PlannedSmoke } {
+  const systemd = inputs.root === '/' && inputs.host.systemdPid1;
+  const service: PlannedService = systemd
+    ? { unit: NODE_PATHS.containerdUnit, manage: 'systemd', start: inputs.start, reason: inputs.start ? 'systemd runs this machine' : '--no-start: enabled for the next boot, not started' }
+    : {
+        unit: NODE_PATHS.containerdUnit,
+        manage: 'wants-link',
+        start: false,
+        reason: inputs.root !== '/' ? 'an image root: containerd starts when the image boots' : 'systemd is not PID 1 here (a container, chroot or image build): enabled for the next boot, not started',
+      };
+  const mode = systemd && inputs.start ? 'service' : 'temporary';
+  const smoke: PlannedSmoke = !inputs.smoke
+    ? { mode: 'skipped', reason: '--skip-smoke', checks: [] }
+    : inputs.arch !== inputs.host.arch
+      ? { mode: 'skipped', reason: `the binaries are for ${inputs.arch} and this machine is ${inputs.host.arch}: they cannot run here`, checks: [] }
+      : {
+          mode,
+          reason: mode === 'service' ? 'against the containerd service' : 'a containerd of its own from the installed files, with a temporary root, state and sockets',
+          checks: plannedChecks(mode, tools),
+        };
+  return { service, smoke };
+}
+
+function binaryFiles(artifact: PlannedArtifact): PlannedFile[] {
+  return artifact.install.map((entry) => ({
+    path: entry.path,
     component: artifact.component,
     source: { kind: 'artifact', asset: artifact.name, member: entry.member || artifact.name },
     mode: entry.mode,
@@ -97,9 +125,9 @@ function binaryFiles(artifact: PlannedArtifact, inputs: PlanInputs): PlannedFile
   }));
 }
 
-function configFile(f: NodeFile, root: string): PlannedFile {
+function configFile(f: NodeFile): PlannedFile {
   return {
-    path: inRoot(root, f.nodePath),
+    path: f.nodePath,
     component: f.component,
     source: { kind: 'config', what: f.what },
     mode: f.mode,

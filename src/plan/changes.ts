@@ -1,15 +1,15 @@
 /**
- * What install would change, file by file, without changing anything. Each file is compared the way
- * install compares it (src/apply/install.ts, through observe()): what is on disk now, its sha256 and
- * its mode, against what the plan renders (config files) or what the install record says node-prep
- * wrote (binaries, whose new content is known only after extraction). A file node-prep did not write,
- * or one changed since, would be backed up first; config files show the difference as a diff.
+ * What install would change, file by file: one pure function, `diffFiles`, from the plan, the install
+ * record and what is on disk (observed once, by `observeDisk`) to a change per planned file. `plan`
+ * prints it; install computes the same before downloading anything and stops on a blocked change with
+ * the reason plan shows. Binaries are compared with the record (their new content is known only after
+ * extraction); config files with what the plan renders, with a diff for people.
  */
 import { readFile } from 'node:fs/promises';
 import { createTwoFilesPatch } from 'diff';
-import { observe } from '../state/observe.ts';
+import { inRoot } from '../node/paths.ts';
 import type { Manifest } from '../state/manifest.ts';
-import { inRoot, nodePathOf } from '../node/paths.ts';
+import { observe, type Observed } from '../state/observe.ts';
 import type { Plan, PlannedFile } from './types.ts';
 
 export type FileChange =
@@ -17,24 +17,70 @@ export type FileChange =
   | { kind: 'same' }
   /** `foreign`: node-prep did not write the file now there. `reason`: why it would be written, for people. */
   | { kind: 'update'; foreign: boolean; diff?: string | undefined; reason?: string }
+  /** Install refuses to go on: nothing is downloaded or written. */
+  | { kind: 'blocked'; reason: string }
+  /** An optional archive member: known only once the archive is opened. */
   | { kind: 'unknown' };
+
+/** What is on disk at each planned path, and the text of config files that differ (for their diff). */
+export interface DiskView {
+  observed: Map<string, Observed>;
+  text: Map<string, string>;
+}
 
 const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
 
-/** The path on the node of a file the plan writes at `hostPath` (under the plan's root). */
-
-export async function planChanges(plan: Plan, manifest: Manifest | undefined): Promise<Map<string, FileChange>> {
-  const out = new Map<string, FileChange>();
-  for (const f of plan.files) out.set(f.path, await changeOf(plan, f, manifest));
-  return out;
+/** The only I/O of the comparison: each planned path observed once. */
+export async function observeDisk(plan: Plan, manifest: Manifest | undefined): Promise<DiskView> {
+  const observed = new Map<string, Observed>();
+  const text = new Map<string, string>();
+  await Promise.all(
+    plan.files.map(async (f) => {
+      const seen = await observe(plan.root, f.path, manifest?.files[f.path]);
+      observed.set(f.path, seen);
+      if (f.source.kind === 'config' && seen.kind === 'file' && seen.sha256 !== f.sha256) {
+        text.set(f.path, await readFile(inRoot(plan.root, f.path), 'utf8'));
+      }
+    }),
+  );
+  return { observed, text };
 }
 
-async function changeOf(plan: Plan, f: PlannedFile, manifest: Manifest | undefined): Promise<FileChange> {
-  const np = nodePathOf(plan.root, f.path);
-  const recorded = manifest?.files[np];
-  const seen = await observe(plan.root, np, recorded);
-  if (seen.kind === 'absent') return f.optional ? { kind: 'unknown' } : { kind: 'create' };
-  if (seen.kind === 'other') return { kind: 'update', foreign: true, reason: `it is ${seen.what}: install refuses to replace it` };
+/** Pure: a change for each planned file, by node path. */
+export function diffFiles(plan: Plan, manifest: Manifest | undefined, disk: DiskView): Map<string, FileChange> {
+  return new Map(plan.files.map((f) => [f.path, changeOf(plan, f, manifest, disk.observed.get(f.path) ?? { kind: 'absent' }, disk.text.get(f.path))]));
+}
+
+/** observeDisk, then diffFiles. */
+export async function planChanges(plan: Plan, manifest: Manifest | undefined): Promise<Map<string, FileChange>> {
+  return diffFiles(plan, manifest, await observeDisk(plan, manifest));
+}
+
+/**
+ * Why a running containerd must restart after these files change: its binaries, runc, its config or
+ * its unit (all of component containerd or runc). undefined: nothing it runs changed.
+ */
+export function restartReason(changed: Array<{ path: string; component: string }>): string | undefined {
+  const paths = changed.filter((c) => c.component === 'containerd' || c.component === 'runc').map((c) => c.path);
+  if (paths.length === 0) return undefined;
+  return paths.length <= 3 ? `${paths.join(', ')} change${paths.length === 1 ? 's' : ''}` : `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more change`;
+}
+
+/** The blocked changes, as `path: reason` lines. */
+export function blockedChanges(changes: Map<string, FileChange>): string[] {
+  return [...changes].flatMap(([p, c]) => (c.kind === 'blocked' ? [`${p}: ${c.reason}`] : []));
+}
+
+function changeOf(plan: Plan, f: PlannedFile, manifest: Manifest | undefined, seen: Observed, nowText: string | undefined): FileChange {
+  const recorded = manifest?.files[f.path];
+  switch (seen.kind) {
+    case 'absent':
+      return f.optional ? { kind: 'unknown' } : { kind: 'create' };
+    case 'other':
+      return { kind: 'blocked', reason: `it is ${seen.what}: node-prep only replaces regular files; move it aside and run again` };
+    case 'file':
+      break;
+  }
   const foreign = recorded === undefined;
   const modeChange = (want: number) => (seen.mode === want ? undefined : `mode ${octal(seen.mode)}, would be ${octal(want)}`);
 
@@ -43,9 +89,8 @@ async function changeOf(plan: Plan, f: PlannedFile, manifest: Manifest | undefin
       const mode = modeChange(f.mode);
       return mode ? { kind: 'update', foreign, reason: mode } : { kind: 'same' };
     }
-    const text = await readFile(inRoot(plan.root, np), 'utf8');
-    const where = inRoot(plan.root, np);
-    const diff = createTwoFilesPatch(`${where} (now)`, `${where} (planned)`, text, f.content!, '', '', { context: 2 });
+    const where = inRoot(plan.root, f.path);
+    const diff = nowText === undefined ? undefined : createTwoFilesPatch(`${where} (now)`, `${where} (planned)`, nowText, f.content!, '', '', { context: 2 });
     const reason = foreign ? 'not written by node-prep' : recorded.sha256 === seen.sha256 ? 'the planned content differs' : 'changed since node-prep wrote it';
     return { kind: 'update', foreign, diff, reason };
   }

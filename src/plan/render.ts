@@ -2,6 +2,7 @@ import path from 'node:path';
 import { describeDigestSource } from '../checksums/pins.ts';
 import { COMPONENTS } from '../components/index.ts';
 import { explainRefusal } from '../config/dropins.ts';
+import type { FileChange } from './changes.ts';
 import type { Plan } from './types.ts';
 
 /** The plan for people: versions, artifacts with digests and their source, files to write. */
@@ -31,6 +32,11 @@ export function renderPlan(plan: Plan): string {
     const { message, hint } = explainRefusal(c.refusedDropIns);
     lines.push(`  BLOCKED: ${message}`, `  ${hint}`);
   }
+  const s = plan.service;
+  const restart = s.restart === undefined ? '' : s.restart.needed ? `; a running containerd would be restarted (${s.restart.why})` : `; no restart (${s.restart.why})`;
+  lines.push('', 'Service:', `  ${s.unit}: ${s.manage === 'systemd' ? `systemctl enable${s.start ? ', start' : ''}` : 'enabled through its wants link, not started'} (${s.reason})${restart}`);
+  lines.push('', 'Smoke test:', plan.smoke.mode === 'skipped' ? `  skipped: ${plan.smoke.reason}` : `  ${plan.smoke.mode}: ${plan.smoke.reason}`);
+  if (plan.smoke.checks.length > 0) lines.push(`  checks: ${plan.smoke.checks.join(', ')}`);
   lines.push('', 'Files install would write (? = when the archive has it):');
   // Binaries grouped by folder and archive; config files one per line with what they are for.
   const groups = new Map<string, string[]>();
@@ -45,11 +51,29 @@ export function renderPlan(plan: Plan): string {
   }
   for (const f of plan.files) {
     if (f.source.kind !== 'config') continue;
-    const change = f.change === undefined ? '' : f.change.kind === 'update' ? (f.change.foreign ? ' [replaces a file node-prep did not write: backed up first]' : ' [changes]') : f.change.kind === 'same' ? ' [unchanged]' : f.change.kind === 'create' ? ' [new]' : '';
-    lines.push(`  ${f.path}  (${f.source.what})${change}`);
+    lines.push(`  ${f.path}  (${f.source.what})${changeMark(f.change)}`);
   }
+  const blocked = plan.files.filter((f) => f.change?.kind === 'blocked');
+  for (const f of blocked) if (f.change?.kind === 'blocked') lines.push(`  BLOCKED: ${f.path}: ${f.change.reason}`);
   const diffs = plan.files.filter((f) => f.change?.kind === 'update' && f.change.diff);
   for (const f of diffs) if (f.change?.kind === 'update') lines.push('', f.change.diff!.trimEnd());
-  lines.push('', c.refusedDropIns.length > 0 ? 'Nothing was changed; install would stop before downloading (BLOCKED above).' : 'Nothing was changed.');
+  lines.push('', c.refusedDropIns.length > 0 || blocked.length > 0 ? 'Nothing was changed; install would stop before downloading (BLOCKED above).' : 'Nothing was changed.');
   return `${lines.join('\n')}\n`;
+}
+
+/** What install would do to a file, as a short mark after it. */
+function changeMark(change: FileChange | undefined): string {
+  if (change === undefined) return '';
+  switch (change.kind) {
+    case 'update':
+      return change.foreign ? ' [replaces a file node-prep did not write: backed up first]' : ' [changes]';
+    case 'same':
+      return ' [unchanged]';
+    case 'create':
+      return ' [new]';
+    case 'blocked':
+      return ' [BLOCKED]';
+    case 'unknown':
+      return '';
+  }
 }

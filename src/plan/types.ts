@@ -1,6 +1,8 @@
 import type { Arch } from '../arch.ts';
 import type { DigestSource } from '../checksums/pins.ts';
 import type { ComponentName } from '../components/types.ts';
+
+export type { ComponentName } from '../components/types.ts';
 import type { RefusedDropIn } from '../config/dropins.ts';
 import type { ResolvedFrom } from '../versions/resolve.ts';
 
@@ -28,6 +30,28 @@ export interface Plan {
     refusedDropIns: RefusedDropIn[];
   };
   files: PlannedFile[];
+  service: PlannedService;
+  smoke: PlannedSmoke;
+}
+
+/** What install does with containerd's unit, and why. */
+export interface PlannedService {
+  unit: string;
+  /** systemd: daemon-reload, enable and (re)start through systemctl; wants-link: enable by its link only. */
+  manage: 'systemd' | 'wants-link';
+  /** Whether install starts (or restarts) containerd. */
+  start: boolean;
+  reason: string;
+  /** From the comparison with the disk (plan only): whether a running containerd would be restarted. */
+  restart?: { needed: boolean; why: string } | undefined;
+}
+
+export interface PlannedSmoke {
+  /** service: against the running containerd; temporary: a containerd of its own from the installed files. */
+  mode: 'service' | 'temporary' | 'skipped';
+  reason: string;
+  /** The checks it runs, by name. */
+  checks: string[];
 }
 
 export interface PlannedComponent {
@@ -42,14 +66,35 @@ export interface PlannedArtifact {
   version: string;
   arch: Arch;
   name: string;
+  /** The GitHub release it comes from (`owner/name`, `vX.Y.Z`): where a bundle keeps it. */
+  repo: string;
+  tag: string;
   kind: 'tar.gz' | 'binary';
   /** containerd's static build. */
   static?: boolean;
   url: string;
   sha256: string;
   digestSource: DigestSource;
-  checksumFile: { name: string; url: string };
-  signatures: Array<{ name: string; url: string }>;
+  /** The checksum file the release publishes, and how to read the asset's digest from it. */
+  checksumFile: { name: string; url: string; format: 'sha256sum' | 'bare-hex'; clearsigned?: boolean };
+  /** The release's OpenPGP signatures: a clear-signed checksum file, or a detached one over `signs`. */
+  signatures: PlannedSignature[];
+  /** What goes where: each member of the archive (the asset itself for a bare binary) and its node path. */
+  install: PlannedInstall[];
+}
+
+export type PlannedSignature =
+  | { kind: 'clearsigned-checksums'; name: string; url: string; keyring: 'runc' | 'nerdctl' }
+  | { kind: 'detached'; name: string; url: string; signs: string; keyring: 'runc' | 'nerdctl' };
+
+export interface PlannedInstall {
+  /** Path of the member inside the archive without `./`; '' for a bare binary asset. */
+  member: string;
+  /** Where it goes on the node (the prefix applied, not the root). */
+  path: string;
+  mode: number;
+  /** A required member that is missing from the archive fails the install. */
+  required: boolean;
 }
 
 export type FileSource =
@@ -57,7 +102,7 @@ export type FileSource =
   | { kind: 'config'; what: string };
 
 export interface PlannedFile {
-  /** Where the file is written on this host: --root joined with the path on the node. */
+  /** Where the file goes on the node (joined with --root only where it is read or written). */
   path: string;
   component: ComponentName | 'node';
   source: FileSource;

@@ -6,25 +6,8 @@
 import type { Emit } from '../events.ts';
 import type { Exec } from '../exec/exec.ts';
 
-export const CHECK = {
-  containerdVersion: 'containerd version',
-  ctrVersion: 'ctr version',
-  shimVersion: 'shim version',
-  runcVersion: 'runc version',
-  nerdctlVersion: 'nerdctl version',
-  crictlVersion: 'crictl version',
-  config: 'config',
-  start: 'containerd start',
-  socket: 'socket',
-  criVersion: 'cri version',
-  criStatus: 'cri status',
-  containerRun: 'container run',
-  nerdctlPs: 'nerdctl ps',
-  ctrImages: 'ctr images',
-  cleanup: 'cleanup',
-} as const;
-
-export type CheckName = (typeof CHECK)[keyof typeof CHECK];
+export { CHECK, type CheckName } from '../plan/smoke-checks.ts';
+import type { CheckName } from '../plan/smoke-checks.ts';
 
 /** What the installed node is meant to be: versions of the binaries and the intended config values. */
 export interface SmokeExpect {

@@ -10,6 +10,7 @@ import { KEY_REFRESH, NERDCTL_KEYS, RUNC_KEYS } from '../data/keys/index.ts';
 import { NodePrepError } from '../errors.ts';
 
 export type KeyringName = PublishedSignature['keyring'];
+export type { PublishedSignature } from '../components/types.ts';
 export type VerifyMode = 'default' | 'strict';
 
 /** The keys trusted for one project's signatures. */

@@ -31,7 +31,7 @@ async function planFiles(): Promise<PlanFile[]> {
 
 /** Node paths the plan says install would write. */
 const toWrite = (files: PlanFile[]) =>
-  files.filter((f) => f.change?.kind === 'update' || f.change?.kind === 'create').map((f) => nodePathOf(root, f.path)).sort();
+  files.filter((f) => f.change?.kind === 'update' || f.change?.kind === 'create').map((f) => f.path).sort();
 
 let mirror: SyntheticMirror;
 beforeAll(async () => {
@@ -51,7 +51,7 @@ describe('plan agrees with install', () => {
     await appendFile(path.join(root, 'usr/local/bin/ctr'), 'x\n');
     await chmod(path.join(root, 'etc/crictl.yaml'), 0o600);
     const files = await planFiles();
-    const byNode = new Map(files.map((f) => [nodePathOf(root, f.path), f.change]));
+    const byNode = new Map(files.map((f) => [f.path, f.change]));
     expect(byNode.get('/usr/local/bin/ctr')).toEqual({ kind: 'update', foreign: false, reason: 'changed since node-prep installed it' });
     expect(byNode.get('/etc/crictl.yaml')).toEqual({ kind: 'update', foreign: false, reason: 'mode 0600, would be 0644' });
     expect(byNode.get('/usr/local/bin/containerd')).toEqual({ kind: 'same' });
@@ -69,7 +69,7 @@ describe('plan agrees with install', () => {
   it('a binary whose mode changed is an update', async () => {
     expect((await install()).code).toBe(0);
     await chmod(path.join(root, 'usr/local/sbin/runc'), 0o700);
-    const change = (await planFiles()).find((f) => f.path === path.join(root, 'usr/local/sbin/runc'))!.change;
+    const change = (await planFiles()).find((f) => f.path === '/usr/local/sbin/runc')!.change;
     expect(change).toEqual({ kind: 'update', foreign: false, reason: 'mode 0700, would be 0755' });
   });
 
@@ -78,9 +78,9 @@ describe('plan agrees with install', () => {
     await rm(path.join(root, 'var/lib/node-prep/manifest.json'));
     await appendFile(path.join(root, 'etc/crictl.yaml'), '# local\n');
     const files = await planFiles();
-    const ctr = files.find((f) => f.path === path.join(root, 'usr/local/bin/ctr'))!.change;
+    const ctr = files.find((f) => f.path === '/usr/local/bin/ctr')!.change;
     expect(ctr).toEqual({ kind: 'update', foreign: true, reason: 'not written by node-prep' });
-    const crictl = files.find((f) => f.path === path.join(root, 'etc/crictl.yaml'))!.change;
+    const crictl = files.find((f) => f.path === '/etc/crictl.yaml')!.change;
     expect(crictl).toMatchObject({ kind: 'update', foreign: true, diff: expect.stringContaining('-# local') });
   });
 });

@@ -52,7 +52,8 @@ describe('node-prep plan', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('Plan for image root /tmp/image (linux/arm64');
     expect(r.stdout).toContain('runc.arm64');
-    expect(r.stdout).toMatch(/\/tmp\/image\/usr\/local\/sbin\/ +runc\n/);
+    // Paths are node paths: where the file goes in the image.
+    expect(r.stdout).toMatch(/^  \/usr\/local\/sbin\/ +runc\n/m);
     expect(r.stdout).toContain('Nothing was changed.');
   });
 

@@ -36,6 +36,27 @@ beforeEach(async () => {
 });
 
 describe('install refuses before it changes anything', () => {
+  it('a directory where /etc/crictl.yaml goes: plan says BLOCKED and exits 1, install stops before downloading with the same reason', async () => {
+    await mkdir(path.join(root, 'etc/crictl.yaml'), { recursive: true });
+    await writeFile(path.join(root, 'etc/crictl.yaml/keep'), 'someone else’s\n');
+    const before = await snapshot(root);
+    const plan = await runCli(['plan', '--root', root, '--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums, '--arch', 'amd64', '--json']);
+    expect(plan.code).toBe(1);
+    const change = JSON.parse(plan.stdout).files.find((f: { path: string }) => f.path === '/etc/crictl.yaml').change;
+    expect(change).toEqual({ kind: 'blocked', reason: 'it is a directory: node-prep only replaces regular files; move it aside and run again' });
+    const text = await runCli(['plan', '--root', root, '--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums, '--arch', 'amd64']);
+    expect(text.stdout).toContain(`BLOCKED: /etc/crictl.yaml: ${change.reason}`);
+
+    gh.requests.length = 0;
+    const r = await install();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`/etc/crictl.yaml: ${change.reason}`);
+    expect(r.stderr).not.toContain('Download and verify');
+    // Nothing was fetched, no backup was made, the root is as it was.
+    expect(gh.requests.filter((q) => q.path.includes('/releases/download/')).map((q) => q.path)).toEqual([]);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
   it('while another run holds the lock, and leaves that run’s files alone', async () => {
     const sleeper = spawn('sleep', ['30']);
     try {
@@ -71,6 +92,22 @@ describe('install refuses before it changes anything', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('is not a link to a containerd.service');
     expect(await snapshot(root)).toEqual(before);
+  });
+});
+
+describe('a run that fails midway', () => {
+  it('leaves the backups folder as it found it: the copy of a foreign config.toml goes with the rollback', async () => {
+    await mkdir(path.join(root, 'etc/containerd'), { recursive: true });
+    await writeFile(path.join(root, 'etc/containerd/config.toml'), 'version = 2\n# the site’s own\n');
+    // A regular file where a folder must go: the write of /etc/nerdctl/nerdctl.toml fails in the
+    // transaction, after config.toml was backed up and replaced.
+    await writeFile(path.join(root, 'etc/nerdctl'), 'not a folder\n');
+    const r = await install();
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/nerdctl/);
+    expect(await readFile(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe('version = 2\n# the site’s own\n');
+    await expect(lstat(path.join(root, 'var/lib/node-prep/backups'))).rejects.toThrow();
+    await expect(lstat(path.join(root, 'var/lib/node-prep/manifest.json'))).rejects.toThrow();
   });
 });
 

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecks } from '../../src/doctor/checks.ts';
 import { readFacts, readCgroup } from '../../src/doctor/facts.ts';
-import { criDisabledIn, parseApkInstalled, parseDpkgStatus } from '../../src/doctor/runtimes.ts';
+import { criDisabledInText as criDisabledIn } from '../../src/config/layout.ts';
+import { parseApkInstalled, parseDpkgStatus } from '../../src/doctor/runtimes.ts';
 
 let tmp: string;
 beforeAll(async () => {
@@ -219,6 +220,10 @@ describe('runtime parsers', () => {
     ['disabled_plugins = []', false],
     ['version = 3\n[plugins."io.containerd.cri.v1.runtime"]\n', false],
     ['not toml [[[\ndisabled_plugins = ["cri"]', true],
+    // 2.x: the split CRI plugins count too, in either layout's words.
+    ['version = 3\ndisabled_plugins = ["io.containerd.cri.v1.runtime"]', true],
+    ['version = 2\ndisabled_plugins = ["io.containerd.cri.v1.images"]', false],
+    ["not toml [[[\ndisabled_plugins = ['io.containerd.cri.v1.images']", true],
   ])('criDisabledIn %j → %s', (text, disabled) => {
     expect(criDisabledIn(text).criDisabled).toBe(disabled);
   });

@@ -10,6 +10,7 @@ import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyArtifactSignatures, type SignatureDeps } from '../../src/apply/signatures.ts';
 import { HttpError } from '../../src/errors.ts';
+import { COMPONENTS } from '../../src/components/index.ts';
 import type { PlannedArtifact } from '../../src/plan/types.ts';
 import { nerdctlRelease, runcRelease, sha256, syntheticBinary, testSigner, type TestSigner } from '../support/fixtures.ts';
 
@@ -46,17 +47,22 @@ function depsFor(assets: Record<string, Buffer | string>, opts: { verify?: 'defa
 async function downloaded(component: 'runc' | 'nerdctl', version: string, name: string, bytes: Buffer, digest = sha256(bytes)) {
   const file = path.join(work, `${component}-${version}-${name}`);
   await writeFile(file, bytes);
+  // What the plan says of this release (the catalog's signatures and checksum format), with these bytes.
+  const release = COMPONENTS[component].release(version, 'amd64');
   const artifact: PlannedArtifact = {
     component,
     version,
     arch: 'amd64',
     name,
+    repo: release.repo,
+    tag: release.tag,
     kind: component === 'runc' ? 'binary' : 'tar.gz',
     url: `https://mirror.invalid/${name}`,
     sha256: digest,
     digestSource: { kind: 'pinned', from: 'built-in' },
-    checksumFile: { name: component === 'runc' ? 'runc.sha256sum' : 'SHA256SUMS', url: 'https://mirror.invalid/sums' },
-    signatures: [],
+    checksumFile: { name: release.checksum.file, url: 'https://mirror.invalid/sums', format: release.checksum.format, ...(release.checksum.format === 'sha256sum' && release.checksum.clearsigned ? { clearsigned: true } : {}) },
+    signatures: release.signatures.map((sig) => ({ ...sig, name: sig.file, url: `https://mirror.invalid/${sig.file}` })),
+    install: [],
   };
   return { artifact, path: file };
 }
