@@ -1,5 +1,5 @@
 import type { Arch } from '../arch.ts';
-import type { ComponentName } from '../components/types.ts';
+import { COMPONENTS, type ComponentName } from '../components/index.ts';
 import builtIn from '../data/checksums.json' with { type: 'json' };
 import { parseSha256Sums } from './sums.ts';
 
@@ -18,21 +18,13 @@ export function describeDigestSource(source: DigestSource): string {
   }
 }
 
-/** The key the built-in table uses for each component. */
-const TABLE_KEY: Record<ComponentName, string> = {
-  containerd: 'containerd',
-  runc: 'runc',
-  cni: 'cni-plugins',
-  nerdctl: 'nerdctl',
-  crictl: 'crictl',
-};
 
 type Table = Record<string, Record<string, Partial<Record<Arch, string>>>>;
 const BUILT_IN = builtIn as unknown as Table;
 
 /** Versions that carry a built-in pin for this component (for every arch in `arches`). */
 export function pinnedVersions(component: ComponentName, arches: readonly Arch[]): string[] {
-  const rows = BUILT_IN[TABLE_KEY[component]] ?? {};
+  const rows = BUILT_IN[COMPONENTS[component].pinKey] ?? {};
   return Object.keys(rows).filter((v) => arches.every((a) => typeof rows[v]?.[a] === 'string'));
 }
 
@@ -76,7 +68,7 @@ export class PinSet {
       }
       if (best) return { sha256: best.hex, source: { kind: 'pinned', from: 'checksums-file', file: this.extraFile } };
     }
-    const hex = BUILT_IN[q.pinKey ?? TABLE_KEY[q.component]]?.[q.version]?.[q.arch];
+    const hex = BUILT_IN[q.pinKey ?? COMPONENTS[q.component].pinKey]?.[q.version]?.[q.arch];
     return typeof hex === 'string' ? { sha256: hex, source: { kind: 'pinned', from: 'built-in' } } : undefined;
   }
 

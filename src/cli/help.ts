@@ -1,11 +1,16 @@
 import type { Command } from '../commands/options.ts';
+import { COMPONENT_NAMES, COMPONENTS } from '../components/index.ts';
 
-const VERSIONS = `Component versions (each: 2.2.0, v2.2.0, ^2.2, ~2.1, 2.2.x, latest, or none for the optional ones):
-  --containerd SPEC        containerd (default 2.3.4)
-  --runc SPEC              runc (default 1.4.3)
-  --cni SPEC               CNI plugins, optional (default 1.9.1)
-  --nerdctl SPEC           nerdctl, optional (default 2.3.0)
-  --crictl SPEC            crictl, optional (default 1.36.0)`;
+/** One line per component of the catalog. */
+const VERSIONS = [
+  'Component versions (each: 2.2.0, v2.2.0, ^2.2, ~2.1, 2.2.x, latest, or none for the optional ones):',
+  ...COMPONENT_NAMES.map((n) => {
+    const c = COMPONENTS[n];
+    const flag = `  --${c.flag} SPEC`.padEnd(27);
+    const def = c.defaultVersion === 'none' ? 'not installed unless asked' : `default ${c.defaultVersion}`;
+    return `${flag}${c.help}${c.required ? '' : ', optional'} (${def})`;
+  }),
+].join('\n');
 
 const FETCH = `Downloads:
   --mirror URL             replaces https://github.com in download URLs   [NODE_PREP_MIRROR]

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseArch, type Arch } from '../arch.ts';
-import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
+import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
 import { checkMirror } from '../config/hosts.ts';
 import { COMMANDS, type Command, type Options } from '../commands/options.ts';
 import { UsageError } from '../errors.ts';
@@ -30,11 +30,6 @@ export const ENV_VARS = [
 ] as const;
 
 const FLAGS = {
-  containerd: { type: 'string' },
-  runc: { type: 'string' },
-  nerdctl: { type: 'string' },
-  cni: { type: 'string' },
-  crictl: { type: 'string' },
   arch: { type: 'string' },
   root: { type: 'string' },
   prefix: { type: 'string' },
@@ -65,9 +60,12 @@ const FLAGS = {
   version: { type: 'boolean', short: 'V' },
 } as const;
 
-type Flag = keyof typeof FLAGS;
+/** One version flag per component of the catalog (`--containerd SPEC`). */
+const COMPONENT_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(COMPONENT_NAMES.map((n) => [COMPONENTS[n].flag, { type: 'string' }]));
 
-const VERSION_FLAGS: Flag[] = [...COMPONENT_NAMES];
+type Flag = keyof typeof FLAGS | (typeof COMPONENTS)[ComponentName]['flag'];
+
+const VERSION_FLAGS: Flag[] = COMPONENT_NAMES.map((n) => COMPONENTS[n].flag);
 const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout'];
 const PLAN_FLAGS: Flag[] = [
   ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
@@ -95,11 +93,14 @@ export type ParsedArgv =
 export function parseArgv(argv: string[], env: Record<string, string | undefined>): ParsedArgv {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: { ...COMPONENT_FLAGS, ...FLAGS }, allowPositionals: true, strict: true });
   } catch (err) {
     throw new UsageError(cleanParseError(err));
   }
-  const { values, positionals } = parsed;
+  // The component flags are read by name below; the rest keep the types their table gives them.
+  const { positionals } = parsed;
+  const values = parsed.values as ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true; strict: true }>>['values'];
+  const versionValues = parsed.values as Record<string, string | undefined>;
   if (values.version) return { kind: 'version' };
   const [first, ...rest] = positionals;
   if (first === 'help') return { kind: 'help', command: asCommand(rest[0]) };
@@ -120,9 +121,11 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
 
   const specs = {} as Record<ComponentName, VersionSpec>;
   for (const name of COMPONENT_NAMES) {
-    const spec = parseVersionSpec(name, values[name]);
-    if (spec.kind === 'none' && (name === 'containerd' || name === 'runc')) {
-      throw new UsageError(`--${name} none: ${name} is what makes the node and cannot be skipped.`, 'Only --nerdctl, --cni and --crictl take none.');
+    const c = COMPONENTS[name];
+    const spec = parseVersionSpec(name, versionValues[c.flag]);
+    if (spec.kind === 'none' && c.required) {
+      const optional = COMPONENT_NAMES.filter((n) => !COMPONENTS[n].required).map((n) => `--${COMPONENTS[n].flag}`);
+      throw new UsageError(`--${c.flag} none: ${name} is what makes the node and cannot be skipped.`, `Only ${optional.join(', ')} take none.`);
     }
     specs[name] = spec;
   }

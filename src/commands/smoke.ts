@@ -18,16 +18,17 @@ export type SmokeOutcome = SmokeReport | { kind: 'smoke'; skipped: string };
 const PATHS = { configPath: NODE_PATHS.certsDir, cniBinDir: NODE_PATHS.cniBinDir, cniConfDir: NODE_PATHS.cniConfDir };
 
 export async function smokeFor(ctx: Context, plan: Plan, mode: 'service' | 'temporary'): Promise<SmokeOutcome> {
-  const version = (name: string) => plan.components.find((c) => c.name === name)?.version;
   return runFor(ctx, plan.arch, plan.prefix, mode, {
-    containerdVersion: version('containerd')!,
-    runcVersion: version('runc')!,
-    nerdctlVersion: version('nerdctl'),
-    crictlVersion: version('crictl'),
+    versions: installedVersions(Object.fromEntries(plan.components.map((c) => [c.name, c.version]))),
     systemdCgroup: plan.containerd.cgroupDriver === 'systemd',
     sandboxImage: plan.containerd.sandboxImage,
     ...PATHS,
   });
+}
+
+/** containerd and runc are in every plan and every record (resolveAll and install make sure). */
+function installedVersions(v: Partial<Record<string, string>>): SmokeExpect['versions'] {
+  return { ...v, containerd: v.containerd!, runc: v.runc! };
 }
 
 async function runFor(ctx: Context, arch: string, prefix: string, mode: 'service' | 'temporary', expect: SmokeExpect): Promise<SmokeOutcome> {
@@ -45,14 +46,11 @@ export async function smokeCommand(ctx: Context): Promise<{ report: SmokeOutcome
       hint: 'Run `node-prep install` first.',
     });
   }
-  const v = (name: keyof typeof m.components) => m.components[name]?.version;
-  const containerdVersion = v('containerd')!;
+  const versions = installedVersions(Object.fromEntries(Object.entries(m.components).map(([name, c]) => [name, c!.version])));
+  const containerdVersion = versions.containerd;
   const live = ctx.options.root === '/' && (await systemdIsPid1());
   const report = await runFor(ctx, m.arch, m.prefix, live ? 'service' : 'temporary', {
-    containerdVersion,
-    runcVersion: v('runc')!,
-    nerdctlVersion: v('nerdctl'),
-    crictlVersion: v('crictl'),
+    versions,
     systemdCgroup: (m.intent?.cgroupDriver ?? 'systemd') === 'systemd',
     sandboxImage: m.intent?.sandboxImage ?? defaultSandboxImage(containerdVersion),
     ...PATHS,

@@ -17,6 +17,7 @@
 import { lstat, readdir, readlink, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { systemdIsPid1 } from '../node/init.ts';
+import { COMPONENT_NAMES, COMPONENTS } from '../components/index.ts';
 import type { Context } from './context.ts';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
@@ -51,7 +52,8 @@ export interface UninstallReport {
 }
 
 /** The runtime's state (images, snapshots, containers, sockets); never configuration. */
-const PURGE = ['/var/lib/containerd', '/run/containerd', '/var/lib/nerdctl'] as const;
+/** The runtime state each component keeps, from the catalog. */
+const PURGE = COMPONENT_NAMES.flatMap((n) => COMPONENTS[n].purgePaths);
 
 const KEPT_REASON = 'changed since node-prep wrote it (use --force to remove it)';
 

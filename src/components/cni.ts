@@ -1,5 +1,5 @@
 import type { Arch } from '../arch.ts';
-import type { Component } from './types.ts';
+import type { Described } from './types.ts';
 
 const REPO = 'containernetworking/plugins';
 export const CNI_BIN_DIR = '/opt/cni/bin';
@@ -14,12 +14,18 @@ const PLUGINS = [
 ];
 const REQUIRED = new Set(['bridge', 'host-local', 'loopback', 'portmap']);
 
-export const cni: Component = {
+export const cni: Described<'cni'> = {
   name: 'cni',
   title: 'CNI plugins',
   repo: REPO,
-  optional: true,
+  required: false,
+  pinKey: 'cni-plugins',
+  defaultVersion: '1.9.1',
   flag: 'cni',
+  help: 'CNI plugins',
+  versionChecks: [],
+  configFiles: [],
+  purgePaths: [],
   release(version: string, arch: Arch) {
     // The CNI file name keeps the `v`: cni-plugins-linux-amd64-v1.9.1.tgz
     const asset = `cni-plugins-linux-${arch}-v${version}.tgz`;

@@ -1,6 +1,6 @@
 import semver from 'semver';
 import type { Arch } from '../arch.ts';
-import type { Component, InstallEntry, ReleaseOptions } from './types.ts';
+import type { Described, InstallEntry, ReleaseOptions } from './types.ts';
 
 const REPO = 'containerd/containerd';
 
@@ -15,12 +15,22 @@ function binaries(version: string): Array<[string, boolean]> {
   return semver.major(version) < 2 ? [...common, ['containerd-shim', false], ['containerd-shim-runc-v1', false]] : common;
 }
 
-export const containerd: Component = {
+export const containerd: Described<'containerd'> = {
   name: 'containerd',
   title: 'containerd',
   repo: REPO,
-  optional: false,
+  required: true,
+  pinKey: 'containerd',
+  defaultVersion: '2.3.4',
   flag: 'containerd',
+  help: 'containerd',
+  versionChecks: [
+    { check: 'containerd version', binary: 'bin/containerd', args: ['--version'] },
+    { check: 'ctr version', binary: 'bin/ctr', args: ['--version'] },
+    { check: 'shim version', binary: 'bin/containerd-shim-runc-v2', args: ['-v'] },
+  ],
+  configFiles: ['/etc/containerd/config.toml', '/etc/systemd/system/containerd.service'],
+  purgePaths: ['/var/lib/containerd', '/run/containerd'],
   release(version: string, arch: Arch, options: ReleaseOptions = {}) {
     // The tag has a `v`, the file name does not: containerd-2.3.4-linux-amd64.tar.gz. The static
     // build has the same layout (Makefile pack_release is shared) under containerd-static-….

@@ -1,14 +1,20 @@
 import type { Arch } from '../arch.ts';
-import type { Component } from './types.ts';
+import type { Described } from './types.ts';
 
 const REPO = 'kubernetes-sigs/cri-tools';
 
-export const crictl: Component = {
+export const crictl: Described<'crictl'> = {
   name: 'crictl',
   title: 'crictl',
   repo: REPO,
-  optional: true,
+  required: false,
+  pinKey: 'crictl',
+  defaultVersion: '1.36.0',
   flag: 'crictl',
+  help: 'crictl',
+  versionChecks: [{ check: 'crictl version', binary: 'bin/crictl', args: ['--version'] }],
+  configFiles: ['/etc/crictl.yaml'],
+  purgePaths: [],
   release(version: string, arch: Arch) {
     // The file name keeps the `v`; the .sha256 file holds the bare hex digest with no file name.
     const asset = `crictl-v${version}-linux-${arch}.tar.gz`;

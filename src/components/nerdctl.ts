@@ -1,14 +1,20 @@
 import type { Arch } from '../arch.ts';
-import type { Component } from './types.ts';
+import type { Described } from './types.ts';
 
 const REPO = 'containerd/nerdctl';
 
-export const nerdctl: Component = {
+export const nerdctl: Described<'nerdctl'> = {
   name: 'nerdctl',
   title: 'nerdctl',
   repo: REPO,
-  optional: true,
+  required: false,
+  pinKey: 'nerdctl',
+  defaultVersion: '2.3.0',
   flag: 'nerdctl',
+  help: 'nerdctl',
+  versionChecks: [{ check: 'nerdctl version', binary: 'bin/nerdctl', args: ['--version'] }],
+  configFiles: ['/etc/nerdctl/nerdctl.toml'],
+  purgePaths: ['/var/lib/nerdctl'],
   release(version: string, arch: Arch) {
     // The minimal archive is flat: nerdctl plus the two rootless helper scripts.
     const asset = `nerdctl-${version}-linux-${arch}.tar.gz`;

@@ -1,14 +1,20 @@
 import type { Arch } from '../arch.ts';
-import type { Component } from './types.ts';
+import type { Described } from './types.ts';
 
 const REPO = 'opencontainers/runc';
 
-export const runc: Component = {
+export const runc: Described<'runc'> = {
   name: 'runc',
   title: 'runc',
   repo: REPO,
-  optional: false,
+  required: true,
+  pinKey: 'runc',
+  defaultVersion: '1.4.3',
   flag: 'runc',
+  help: 'runc',
+  versionChecks: [{ check: 'runc version', binary: 'sbin/runc', args: ['--version'] }],
+  configFiles: [],
+  purgePaths: [],
   release(version: string, arch: Arch) {
     // runc publishes a bare static binary per arch, and one clear-signed runc.sha256sum for all of them.
     const asset = `runc.${arch}`;

@@ -1,7 +1,7 @@
 import type { Arch } from '../arch.ts';
 
-export const COMPONENT_NAMES = ['containerd', 'runc', 'cni', 'nerdctl', 'crictl'] as const;
-export type ComponentName = (typeof COMPONENT_NAMES)[number];
+
+export type { ComponentName } from './index.ts';
 
 /** How a project publishes the sha256 of an asset next to it in the release. */
 export type PublishedChecksum =
@@ -38,7 +38,7 @@ export interface ReleaseOptions {
 
 /** Everything node-prep needs to know about one component at one version for one arch. */
 export interface ComponentRelease {
-  component: ComponentName;
+  component: string;
   /** The key of the pin table: the component, or its variant (`containerd-static`). */
   pinKey: string;
   version: string;
@@ -51,15 +51,42 @@ export interface ComponentRelease {
   install: InstallEntry[];
 }
 
-/** A component description: data about a GitHub project and its release layout. */
+/** A binary the smoke test runs with `args` and holds to the component's version. */
+export interface VersionCheck {
+  /** The check's stable name (`runc version`). */
+  check: string;
+  /** File name in the prefix (`bin/ctr`, `sbin/runc`). */
+  binary: string;
+  args: string[];
+}
+
+/**
+ * A component description: data about a GitHub project and its release layout, and everything else
+ * node-prep does with it. Adding a component is one such file and one row in the catalog (index.ts).
+ */
 export interface Component {
-  name: ComponentName;
+  name: string;
   title: string;
   /** `owner/name` on GitHub. */
   repo: string;
   /** containerd and runc are what makes a node; the others can be skipped with `none`. */
-  optional: boolean;
+  required: boolean;
+  /** Its table in the built-in pins (src/data/checksums.json); a build variant may have its own. */
+  pinKey: string;
+  /** The built-in default version: pinned for amd64 and arm64. `none`: installed only when asked for. */
+  defaultVersion: string;
   /** What the user types: `--containerd`, `--cni` ... */
   flag: string;
+  /** The line --help shows for the flag. */
+  help: string;
+  /** The binaries the smoke test version-checks. */
+  versionChecks: readonly VersionCheck[];
+  /** Config files node-prep renders for it (node paths), when it is installed. */
+  configFiles: readonly string[];
+  /** Its runtime state, which `uninstall --purge` removes (node paths). */
+  purgePaths: readonly string[];
   release(version: string, arch: Arch, options?: ReleaseOptions): ComponentRelease;
 }
+
+/** What a component's module exports: its name kept as a literal, so the catalog's keys are the names. */
+export type Described<N extends string> = Component & { name: N };

@@ -39,7 +39,7 @@ export async function planArtifact(resolved: ResolvedVersion, arch: Arch, prefix
   const url = gh.downloadUrl(release.repo, release.tag, release.asset.name);
   const checksumUrl = gh.downloadUrl(release.repo, release.tag, release.checksum.file);
   const base = {
-    component: release.component,
+    component: resolved.component,
     version: release.version,
     arch,
     name: release.asset.name,
@@ -61,7 +61,7 @@ export async function planArtifact(resolved: ResolvedVersion, arch: Arch, prefix
     install: release.install.map((e) => ({ member: e.member, path: path.posix.join(destinationDir(e.dest, prefix), e.name), mode: e.mode, required: e.required })),
   };
   const pin = deps.pins.lookup({
-    component: release.component,
+    component: resolved.component,
     pinKey: release.pinKey,
     version: release.version,
     arch,

@@ -1,5 +1,6 @@
 import type { Arch } from '../arch.ts';
-import { COMPONENT_NAMES, type ComponentName } from '../components/types.ts';
+import { type ComponentName } from '../components/types.ts';
+import { COMPONENT_NAMES } from '../components/index.ts';
 import type { CgroupDecision } from '../config/cgroup.ts';
 import { refusedDropIns, type DropIn } from '../config/dropins.ts';
 import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type NodeFile } from '../config/render.ts';
@@ -74,7 +75,7 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
       refusedDropIns: refusedDropIns(containerdVersion, containerdConfigVersion(containerdVersion), inputs.dropIns),
     },
     files: [...artifacts.flatMap(binaryFiles), ...nodeFiles.map(configFile)],
-    ...serviceAndSmoke(inputs, { nerdctl: chosen.some((r) => r.component === 'nerdctl'), crictl: chosen.some((r) => r.component === 'crictl') }),
+    ...serviceAndSmoke(inputs, chosen.map((r) => r.component)),
   };
 }
 
@@ -92,7 +93,7 @@ export async function resolveAll(specs: Record<ComponentName, VersionSpec>, deps
 }
 
 /** The service decision and the smoke test that follows it: the same rules install applies. */
-function serviceAndSmoke(inputs: PlanInputs, tools: { nerdctl: boolean; crictl: boolean }): { service: PlannedService; smoke: PlannedSmoke } {
+function serviceAndSmoke(inputs: PlanInputs, components: ComponentName[]): { service: PlannedService; smoke: PlannedSmoke } {
   const systemd = inputs.root === '/' && inputs.host.systemdPid1;
   const service: PlannedService = systemd
     ? { unit: NODE_PATHS.containerdUnit, manage: 'systemd', start: inputs.start, reason: inputs.start ? 'systemd runs this machine' : '--no-start: enabled for the next boot, not started' }
@@ -110,7 +111,7 @@ function serviceAndSmoke(inputs: PlanInputs, tools: { nerdctl: boolean; crictl: 
       : {
           mode,
           reason: mode === 'service' ? 'against the containerd service' : 'a containerd of its own from the installed files, with a temporary root, state and sockets',
-          checks: plannedChecks(mode, tools),
+          checks: plannedChecks(mode, components),
         };
   return { service, smoke };
 }

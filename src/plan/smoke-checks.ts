@@ -1,3 +1,5 @@
+import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
+
 /**
  * The smoke test's checks, by their stable names (scripts and --json readers match on them), and
  * which of them a plan's smoke test runs.
@@ -22,16 +24,15 @@ export const CHECK = {
 
 export type CheckName = (typeof CHECK)[keyof typeof CHECK];
 
-/** The checks in the order they run, for a smoke test in `mode` with the optional tools installed or not. */
-export function plannedChecks(mode: 'service' | 'temporary', tools: { nerdctl: boolean; crictl: boolean }): CheckName[] {
+/** The checks in the order they run, for a smoke test in `mode` of these components (catalog order). */
+export function plannedChecks(mode: 'service' | 'temporary', components: readonly ComponentName[]): string[] {
+  const installed = COMPONENT_NAMES.filter((n) => components.includes(n));
   return [
-    CHECK.containerdVersion, CHECK.ctrVersion, CHECK.shimVersion, CHECK.runcVersion,
-    ...(tools.nerdctl ? [CHECK.nerdctlVersion] : []),
-    ...(tools.crictl ? [CHECK.crictlVersion] : []),
+    ...installed.flatMap((n) => COMPONENTS[n].versionChecks.map((v) => v.check)),
     CHECK.config,
     ...(mode === 'temporary' ? [CHECK.start] : []),
     CHECK.socket, CHECK.criVersion, CHECK.criStatus, CHECK.containerRun,
-    ...(tools.nerdctl ? [CHECK.nerdctlPs] : []),
+    ...(installed.includes('nerdctl') ? [CHECK.nerdctlPs] : []),
     CHECK.ctrImages, CHECK.cleanup,
   ];
 }

@@ -11,8 +11,9 @@ import { copyFile, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'smol-toml';
-import { NODE_PATHS } from '../node/paths.ts';
-import { checkVersion, installedBinaries, type InstalledBinaries, type VersionCheck } from './binaries.ts';
+import { COMPONENT_NAMES, COMPONENTS } from '../components/index.ts';
+import { NODE_PATHS, inRoot } from '../node/paths.ts';
+import { checkVersion, installedBinaries, type VersionCheck } from './binaries.ts';
 import { cleanupHost, CONTAINERD_RUN_DIR } from './cleanup.ts';
 import { configMismatches, criSettings, dumpConfig, dumpInstalledConfig, type DumpResult } from './config.ts';
 import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from './container.ts';
@@ -83,7 +84,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
   let containerTried = false;
   try {
     // 1. The binaries, concurrently (each is a --version call).
-    const versions = await versionChecks(exec, input, bins, t.commandMs, timed);
+    const versions = await versionChecks(exec, input, t.commandMs, timed);
     versions.forEach((v) => add(v.check));
     const runnable = (name: CheckName) => versions.find((v) => v.check.name === name)?.result.runnable ?? false;
     const why = (name: CheckName) => versions.find((v) => v.check.name === name)?.check.detail ?? name;
@@ -153,12 +154,12 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
     let answered = false;
     await run(CHECK.socket, async () => {
       if (socket === undefined) return noDaemon;
-      const s = await checkSocket(exec, bins.ctr, socket, input.expect.containerdVersion, t.commandMs);
+      const s = await checkSocket(exec, bins.ctr, socket, input.expect.versions.containerd, t.commandMs);
       answered = s.answered;
       return s.outcome;
     });
     const up = (fn: (socket: string) => Promise<CheckOutcome>) => async () => (answered && socket !== undefined ? fn(socket) : noDaemon);
-    await run(CHECK.criVersion, up((s) => checkCriVersion(s, input.expect.containerdVersion, t.criMs)));
+    await run(CHECK.criVersion, up((s) => checkCriVersion(s, input.expect.versions.containerd, t.criMs)));
     await run(CHECK.criStatus, up((s) => checkCriStatus(s, t.criMs, t.criReadyMs)));
     await run(CHECK.containerRun, up(async (s) => {
       if (!runnable(CHECK.runcVersion)) return skipped(`runc cannot run (${why(CHECK.runcVersion)})`);
@@ -176,7 +177,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
         systemdCgroup: runcSystemdCgroup, timeoutMs: t.containerMs,
       });
     }));
-    if (input.expect.nerdctlVersion !== undefined) {
+    if (input.expect.versions.nerdctl !== undefined) {
       await run(CHECK.nerdctlPs, up(async (s) => {
         if (!runnable(CHECK.nerdctlVersion)) return skipped(`nerdctl cannot run (${why(CHECK.nerdctlVersion)})`);
         return checkNerdctlPs(exec, bins.nerdctl, s, K8S_NAMESPACE, { ...env, ...(await nerdctlEnv(input, scratch, s)) }, t.commandMs);
@@ -219,20 +220,18 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
 
 type Timed = (name: CheckName, fn: () => Promise<CheckOutcome>) => Promise<SmokeCheck>;
 
-async function versionChecks(exec: Exec, input: SmokeInput, bins: InstalledBinaries, timeoutMs: number, timed: Timed) {
-  const e = input.expect;
-  const jobs: Array<[CheckName, string, string, string[], string]> = [
-    [CHECK.containerdVersion, 'containerd', bins.containerd, ['--version'], e.containerdVersion],
-    [CHECK.ctrVersion, 'ctr', bins.ctr, ['--version'], e.containerdVersion],
-    [CHECK.shimVersion, 'containerd-shim-runc-v2', bins.shim, ['-v'], e.containerdVersion],
-    [CHECK.runcVersion, 'runc', bins.runc, ['--version'], e.runcVersion],
-  ];
-  if (e.nerdctlVersion !== undefined) jobs.push([CHECK.nerdctlVersion, 'nerdctl', bins.nerdctl, ['--version'], e.nerdctlVersion]);
-  if (e.crictlVersion !== undefined) jobs.push([CHECK.crictlVersion, 'crictl', bins.crictl, ['--version'], e.crictlVersion]);
-  return Promise.all(jobs.map(async ([name, tool, binary, args, expected]) => {
+/** Every installed component's binaries, as its catalog entry says, concurrently (each is a --version call). */
+async function versionChecks(exec: Exec, input: SmokeInput, timeoutMs: number, timed: Timed) {
+  const jobs = COMPONENT_NAMES.flatMap((name) => {
+    const expected = input.expect.versions[name];
+    if (expected === undefined) return [];
+    return COMPONENTS[name].versionChecks.map((v) => ({ ...v, expected, file: inRoot(input.root, path.posix.join(input.prefix, v.binary)) }));
+  });
+  return Promise.all(jobs.map(async (job) => {
+    const tool = path.posix.basename(job.binary);
     let result: VersionCheck = { outcome: fail(`${tool}: not checked`), runnable: false };
-    const check = await timed(name, async () => {
-      result = await checkVersion(exec, tool, binary, args, expected, timeoutMs);
+    const check = await timed(job.check as CheckName, async () => {
+      result = await checkVersion(exec, tool, job.file, job.args, job.expected, timeoutMs);
       return result.outcome;
     });
     return { check, result };

@@ -8,14 +8,15 @@ import type { Exec } from '../exec/exec.ts';
 
 export { CHECK, type CheckName } from '../plan/smoke-checks.ts';
 import type { CheckName } from '../plan/smoke-checks.ts';
+import type { ComponentName } from '../components/index.ts';
 
 /** What the installed node is meant to be: versions of the binaries and the intended config values. */
 export interface SmokeExpect {
-  containerdVersion: string;
-  runcVersion: string;
-  /** Absent: nerdctl was not installed, so neither `nerdctl version` nor `nerdctl ps` is checked. */
-  nerdctlVersion?: string | undefined;
-  crictlVersion?: string | undefined;
+  /**
+   * The installed version of each component (containerd and runc always). Each one's binaries are
+   * version-checked as its catalog entry says; without nerdctl, `nerdctl ps` is not run either.
+   */
+  versions: Partial<Record<ComponentName, string>> & { containerd: string; runc: string };
   systemdCgroup: boolean;
   sandboxImage: string;
   /** The registry hosts dir (config_path), e.g. /etc/containerd/certs.d. */

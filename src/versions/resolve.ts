@@ -34,7 +34,8 @@ export async function resolveVersion(
       return undefined;
     case 'default': {
       const version = defaults[component];
-      return version === undefined ? undefined : { component, version, spec: label, from: defaults === DEFAULT_VERSIONS ? 'default' : 'bundle' };
+      // `none` as a default: an opt-in component, installed only when its flag asks for it.
+      return version === undefined || version === 'none' ? undefined : { component, version, spec: label, from: defaults === DEFAULT_VERSIONS ? 'default' : 'bundle' };
     }
     case 'exact':
       return { component, version: spec.version, spec: label, from: 'exact' };

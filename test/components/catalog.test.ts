@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pinnedVersions, PinSet } from '../../src/checksums/pins.ts';
 import { COMPONENTS, DEFAULT_VERSIONS } from '../../src/components/index.ts';
-import { COMPONENT_NAMES } from '../../src/components/types.ts';
+import { COMPONENT_NAMES } from '../../src/components/index.ts';
+import { NODE_PATHS } from '../../src/node/paths.ts';
+import { runCli } from '../support/cli.ts';
 
 describe('asset names per upstream release rules', () => {
   it.each([
@@ -69,5 +73,31 @@ describe('PinSet', () => {
 
   it('has no pin for an unknown version', () => {
     expect(new PinSet().lookup(lookup)).toBeUndefined();
+  });
+});
+
+describe('the catalog is the one list of components', () => {
+  const defs = JSON.parse(readFileSync(path.join(import.meta.dirname, '../../schemas/defs.schema.json'), 'utf8')).$defs;
+
+  it('the JSON schemas name exactly its components', () => {
+    expect(defs.componentName.enum).toEqual(COMPONENT_NAMES);
+    expect(defs.fileComponent.enum).toEqual([...COMPONENT_NAMES, 'node']);
+  });
+
+  it('each component has a flag, a help line and a default; the required ones have no `none` default', () => {
+    for (const name of COMPONENT_NAMES) {
+      const c = COMPONENTS[name];
+      expect(c.flag, name).toMatch(/^[a-z][a-z0-9-]*$/);
+      expect(c.help, name).not.toBe('');
+      if (c.required) expect(c.defaultVersion, name).not.toBe('none');
+    }
+  });
+
+  it('the config files a plan renders for a component are the ones its entry names', async () => {
+    const plan = JSON.parse((await runCli(['plan', '--arch', 'amd64', '--json'])).stdout) as { files: Array<{ path: string; component: string; source: { kind: string } }> };
+    for (const name of COMPONENT_NAMES) {
+      const rendered = plan.files.filter((f) => f.component === name && f.source.kind === 'config' && !f.path.startsWith(NODE_PATHS.certsDir)).map((f) => f.path);
+      expect(rendered.sort(), name).toEqual([...COMPONENTS[name].configFiles].sort());
+    }
   });
 });

@@ -86,10 +86,10 @@ disabled_plugins = []
 `;
 
 const expect16: SmokeExpect = {
-  containerdVersion: '1.6.20', runcVersion: '1.1.5', systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.8',
+  versions: { containerd: '1.6.20', runc: '1.1.5' }, systemdCgroup: true, sandboxImage: 'registry.k8s.io/pause:3.8',
   configPath: '/etc/containerd/certs.d', cniBinDir: '/opt/cni/bin', cniConfDir: '/etc/cni/net.d',
 };
-const expect2x: SmokeExpect = { ...expect16, containerdVersion: '2.1.9', sandboxImage: 'registry.k8s.io/pause:3.10' };
+const expect2x: SmokeExpect = { ...expect16, versions: { containerd: '2.1.9', runc: '1.1.5' }, sandboxImage: 'registry.k8s.io/pause:3.10' };
 
 describe('criSettings', () => {
   it('reads the 1.x layout', () => {

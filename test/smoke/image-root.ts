@@ -37,7 +37,7 @@ export const SANDBOX = 'registry.k8s.io/pause:3.10';
 
 export function expectFor(containerdVersion: string, overrides: Partial<SmokeExpect> = {}): SmokeExpect {
   return {
-    containerdVersion, runcVersion: '1.1.5', nerdctlVersion: '2.3.0', crictlVersion: '1.36.0',
+    versions: { containerd: containerdVersion, runc: '1.1.5', nerdctl: '2.3.0', crictl: '1.36.0' },
     systemdCgroup: true, sandboxImage: SANDBOX, configPath: '/etc/containerd/certs.d',
     cniBinDir: '/opt/cni/bin', cniConfDir: '/etc/cni/net.d', ...overrides,
   };
