@@ -85,6 +85,12 @@ describe('the layers of src/', () => {
     expect(cycles).toEqual([]);
   });
 
+  it('is the table DEVELOPERS.md shows', () => {
+    const doc = readFileSync(path.resolve(SRC, '../DEVELOPERS.md'), 'utf8');
+    const rows = [...doc.matchAll(/^\| (\d) \| ([^|]+) \|/gm)].map((m) => [...new Set([...m[2]!.matchAll(/`([^`]+)`/g)].map((n) => n[1]!.replace(/\/$|\.ts$/g, '')))]);
+    expect(rows.map((r) => [...r].sort())).toEqual(LAYERS.map((l) => [...l].sort()));
+  });
+
   it('runs processes in one module and speaks HTTP in one module', () => {
     const users = (pkg: string) => [...new Set(all.filter((i) => i.pkg === pkg || i.pkg?.startsWith(`${pkg}/`)).map((i) => rel(i.from)))];
     expect(users('execa')).toEqual(['exec/exec.ts']);
