@@ -1,9 +1,10 @@
 /**
- * Apply a plan: decide what differs from the disk, download and verify only that, stage it, swap it
- * in as one transaction, record it, then prerequisites, services and the smoke test. Each phase is a
- * method so the CLI can show it as a task; the state between phases lives on the run.
+ * Apply a plan: decide what differs from the disk (decide.ts, from the plan's diff), download and
+ * verify only that, stage it (staging.ts), swap it in as one transaction with its backups
+ * (backup-step.ts), record it (record.ts). Each phase is a method so the CLI can show it as a task;
+ * the state between phases lives on the run.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactCache } from '../fetch/cache.ts';
 import type { Http } from '../net/http.ts';
@@ -13,18 +14,20 @@ import { criDisabledInText } from '../config/layout.ts';
 import { NodePrepError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
 import type { FetchResult } from '../fetch/download.ts';
-import { ensureDir } from '../install/atomic.ts';
 import { assertContained } from '../install/contain.ts';
-import { extractMembers, stageBareBinary, type StagedMember } from '../install/extract.ts';
+import type { StagedMember } from '../install/extract.ts';
 import { Transaction, type FileOutcome, type FileResult } from '../install/transaction.ts';
 import { NODE_PATHS, inRoot, nodePathOf } from '../node/paths.ts';
 import type { FileChange } from '../plan/changes.ts';
-import type { ComponentName, Plan, PlannedArtifact, PlannedFile } from '../plan/types.ts';
+import type { ComponentName, Plan, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
-import { BACKUPS_DIR, backupForeignFile, backupReason, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
-import { VERSION } from '../version.ts';
+import { BACKUPS_DIR, backupReason, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
 import { observe, statFacts, type Observed } from '../state/observe.ts';
+import { backupStep } from './backup-step.ts';
+import { decideComponents, type ComponentDecision } from './decide.ts';
+import { nextRecord } from './record.ts';
 import { enableInImage, wantsLinkState } from './services.ts';
+import { removeStaleStaging, Staging } from './staging.ts';
 import { WANTS_LINK } from '../node/paths.ts';
 
 interface Write {
@@ -61,13 +64,7 @@ async function existing(root: string, nodePaths: string[]): Promise<string[]> {
 
 export type ItemOutcome = FileOutcome | { kind: 'kept'; reason: string };
 
-export interface ComponentDecision {
-  name: ComponentName;
-  version: string;
-  artifact: PlannedArtifact;
-  action: 'unchanged' | 'install';
-  reason: string;
-}
+export type { ComponentDecision } from './decide.ts';
 
 export interface InstallItem {
   path: string;
@@ -91,7 +88,7 @@ export class InstallRun {
   items: InstallItem[] = [];
   manifest: Manifest | undefined;
   private staged = new Map<ComponentName, StagedMember[]>();
-  private stagingDir: string | undefined;
+  private readonly staging: Staging;
   private lock: Lock | undefined;
   private tx: Transaction | undefined;
 
@@ -101,6 +98,7 @@ export class InstallRun {
     readonly emit: Emit,
   ) {
     this.root = plan.root;
+    this.staging = new Staging(plan.root);
   }
 
   /**
@@ -131,33 +129,13 @@ export class InstallRun {
     if (this.lock.tookOverFrom) this.emit({ type: 'warn', message: `took over a stale lock left by pid ${this.lock.tookOverFrom.pid}` });
     this.manifest = await readManifest(this.root);
     this.previousManifest = this.manifest;
-    // Staging folders a crashed run left behind: with the lock held, no other run is using them.
-    const stateDir = inRoot(this.root, NODE_PATHS.stateDir);
-    for (const name of await readdir(stateDir).catch(() => [] as string[])) {
-      if (name.startsWith('staging-')) await rm(path.join(stateDir, name), { recursive: true, force: true });
-    }
+    // With the lock held, no other run is using a staging folder a crashed run left behind.
+    await removeStaleStaging(this.root);
   }
 
-  /**
-   * Per component, from the plan's diff against the disk (the same one `plan` prints): is what is
-   * installed exactly what the plan asks for, file by file?
-   */
+  /** Per component, from the plan's diff against the disk: install it, or is it as planned? */
   decide(changes: Map<string, FileChange>): ComponentDecision[] {
-    const m = this.manifest;
-    this.decisions = this.plan.artifacts.map((a): ComponentDecision => {
-      const base = { name: a.component, version: a.version, artifact: a };
-      const rec = m?.components[a.component];
-      if (!rec) return { ...base, action: 'install', reason: 'new' };
-      if (rec.sha256 !== a.sha256) {
-        return { ...base, action: 'install', reason: rec.version === a.version ? `replaces another build of ${rec.version}` : `replaces ${rec.version}` };
-      }
-      for (const f of this.plan.files.filter((x) => x.component === a.component && x.source.kind === 'artifact')) {
-        const change = changes.get(f.path);
-        if (change?.kind === 'same' || (change?.kind === 'unknown' && f.optional)) continue;
-        return { ...base, action: 'install', reason: m.files[f.path] ? `${f.path} changed since it was installed` : `${f.path} is not recorded` };
-      }
-      return { ...base, action: 'unchanged', reason: `${a.version} is installed` };
-    });
+    this.decisions = decideComponents(this.plan, this.manifest, changes);
     return this.decisions;
   }
 
@@ -183,46 +161,20 @@ export class InstallRun {
   async download(): Promise<void> {
     const needed = this.toInstall.map((d) => d.artifact);
     if (needed.length === 0) return;
-    const decisions = this.toInstall;
     const results = await fetchAll(this.deps.http(), this.deps.cache(), needed.map(toTarget), {
       emit: this.emit,
       // Extraction into the private staging folder starts as soon as an artifact's sha256 is
       // verified, while the others still download. Nothing is installed before commit().
-      onFetched: (i, r) => void this.startStaging(decisions[i]!, r.path),
+      onFetched: (i, r) => void this.staging.start(needed[i]!, r.path),
     });
     needed.forEach((a, i) => this.fetched.set(a.component, results[i]!));
   }
 
-  private staging = new Map<ComponentName, Promise<StagedMember[]>>();
-  private stagingRoot: Promise<string> | undefined;
-
-  private startStaging(d: ComponentDecision, archive: string): Promise<StagedMember[]> {
-    let p = this.staging.get(d.name);
-    if (!p) {
-      p = this.stageOne(d, archive);
-      p.catch(() => undefined); // awaited by stage(), or settled by finish() after a failed download
-      this.staging.set(d.name, p);
-    }
-    return p;
-  }
-
-  private async stageOne(d: ComponentDecision, archive: string): Promise<StagedMember[]> {
-    this.stagingRoot ??= (async () => {
-      const stateDir = inRoot(this.root, NODE_PATHS.stateDir);
-      await ensureDir(stateDir);
-      return (this.stagingDir = await mkdtemp(path.join(stateDir, 'staging-')));
-    })();
-    const dir = path.join(await this.stagingRoot, d.name);
-    await mkdir(dir, { recursive: true });
-    const entries = d.artifact.install.map((e) => ({ member: e.member, name: path.posix.basename(e.path), mode: e.mode, required: e.required }));
-    return d.artifact.kind === 'binary' ? [await stageBareBinary(archive, entries[0]!, dir)] : await extractMembers(archive, entries, dir);
-  }
-
-  /** Extract only the expected members of each verified artifact into a private staging folder. */
+  /** Extract only the expected members of each verified artifact into the run's staging folder. */
   async stage(): Promise<void> {
     await Promise.all(
       this.toInstall.map(async (d) => {
-        this.staged.set(d.name, await this.startStaging(d, this.fetched.get(d.name)!.path));
+        this.staged.set(d.name, await this.staging.start(d.artifact, this.fetched.get(d.name)!.path));
       }),
     );
   }
@@ -239,26 +191,20 @@ export class InstallRun {
     const backups: Record<string, { backupPath: string; sha256: string; reason: 'foreign' | 'modified' }> = {};
     // Backups are steps of the transaction: a run that fails or rolls back leaves the folder as it was.
     const backupsDirExisted = await stat(inRoot(this.root, BACKUPS_DIR)).then(() => true, () => false);
-    const backUp = (nodePath: string, reason: 'foreign' | 'modified') =>
-      tx.step(`back up ${nodePath}`, async () => {
-        // Every replaced foreign or edited file is copied; the record keeps the first one (the
-        // original foreign file), which is what uninstall restores. A copy of an edit to a
-        // node-prep file is kept for the operator, not restored.
-        const rec = await backupForeignFile(this.root, nodePath, reason);
-        if (!rec) return undefined;
-        const recorded = reason === 'foreign' && !m?.backups[nodePath];
-        if (recorded) backups[nodePath] = rec;
-        this.emit({ type: 'warn', message: `${nodePath} was ${reason === 'foreign' ? 'not written by node-prep' : 'changed since node-prep wrote it'}; kept a copy at ${rec.backupPath}` });
-        return {
-          undo: async () => {
-            await rm(inRoot(this.root, rec.backupPath), { force: true });
-            if (recorded) delete backups[nodePath];
-            for (let d = path.posix.dirname(rec.backupPath); d.startsWith(`${BACKUPS_DIR}/`) || (d === BACKUPS_DIR && !backupsDirExisted); d = path.posix.dirname(d)) {
-              await rmdir(inRoot(this.root, d)).catch(() => undefined);
-            }
-          },
-        };
-      });
+    const backUp = (nodePath: string, reason: 'foreign' | 'modified') => {
+      // Every replaced foreign or edited file is copied; the record keeps the first one (the original
+      // foreign file), which is what uninstall restores. A copy of an edit to a node-prep file is
+      // kept for the operator, not restored.
+      const restorable = reason === 'foreign' && !m?.backups[nodePath];
+      tx.step(`back up ${nodePath}`, backupStep({
+        root: this.root, nodePath, reason, backupsDirExisted,
+        onCopy: (copy) => {
+          if (copy === undefined) return void delete backups[nodePath];
+          if (restorable) backups[nodePath] = copy;
+          this.emit({ type: 'warn', message: `${nodePath} was ${reason === 'foreign' ? 'not written by node-prep' : 'changed since node-prep wrote it'}; kept a copy at ${copy.backupPath}` });
+        },
+      }));
+    };
 
     const prepare = async (nodePath: string, component: PlannedFile['component'], sha256: string, mode: number): Promise<boolean> => {
       const recorded = m?.files[nodePath];
@@ -345,32 +291,20 @@ export class InstallRun {
   private rollbackFailed = false;
 
   /** The record is written last: it says what is installed only once it is. */
-  private async record(
-    writes: Write[],
-    backups: Manifest['backups'],
-    removed: string[],
-  ): Promise<void> {
+  private async record(writes: Write[], backups: Manifest['backups'], removed: string[]): Promise<void> {
     const prev = this.manifest;
-    const files: Manifest['files'] = { ...(prev?.files ?? {}) };
-    const installed = new Set(this.toInstall.map((d) => d.name));
-    for (const [p, f] of Object.entries(files)) if (installed.has(f.component as ComponentName)) delete files[p];
-    for (const p of removed) delete files[p];
-    for (const w of writes) files[w.nodePath] = { sha256: w.sha256, mode: w.mode, component: w.component, ...(await statFacts(this.root, w.nodePath)) };
-    const components: Manifest['components'] = { ...(prev?.components ?? {}) };
-    for (const a of this.plan.artifacts) components[a.component] = { version: a.version, asset: a.name, sha256: a.sha256 };
-    const next: Manifest = {
-      schemaVersion: 1,
-      nodePrepVersion: VERSION,
-      installedAt: prev && !this.changed ? prev.installedAt : new Date().toISOString(),
-      arch: this.plan.arch,
-      prefix: this.plan.prefix,
-      components,
-      files,
-      backups: { ...(prev?.backups ?? {}), ...backups },
-      ...(this.enableByLink || prev?.links ? { links: { ...(prev?.links ?? {}), ...(this.enableByLink ? { [WANTS_LINK]: NODE_PATHS.containerdUnit } : {}) } } : {}),
-      dirs: [...new Set([...(prev?.dirs ?? []), ...(await existing(this.root, this.createdDirs))])].sort(),
-      intent: { cgroupDriver: this.plan.containerd.cgroupDriver, sandboxImage: this.plan.containerd.sandboxImage, configVersion: this.plan.containerd.configVersion },
-    };
+    const next = nextRecord({
+      previous: prev,
+      plan: this.plan,
+      installed: this.toInstall.map((d) => d.name),
+      written: await Promise.all(writes.map(async (w) => ({ ...w, stat: await statFacts(this.root, w.nodePath) }))),
+      removed,
+      backups,
+      linked: this.enableByLink,
+      createdDirs: await existing(this.root, this.createdDirs),
+      changed: this.changed,
+      now: () => new Date(),
+    });
     if (prev && serializeManifest({ ...prev, installedAt: '' }) === serializeManifest({ ...next, installedAt: '' })) return;
     await writeManifest(this.root, next);
     this.recorded = true;
@@ -412,8 +346,7 @@ export class InstallRun {
     if (!this.lock) return;
     if (!this.rollbackFailed) await this.tx?.discardBackups().catch(() => undefined);
     // Extractions started while downloading may still run after a failed download: let them end first.
-    await Promise.allSettled([this.stagingRoot, ...this.staging.values()]);
-    if (this.stagingDir) await rm(this.stagingDir, { recursive: true, force: true });
+    await this.staging.close();
     await this.lock.release();
     // A run that recorded nothing leaves no trace: the folders it created go again, when empty.
     if (this.manifest === undefined) {
