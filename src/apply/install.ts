@@ -18,7 +18,7 @@ import { assertContained } from '../install/contain.ts';
 import type { StagedMember } from '../install/extract.ts';
 import { Transaction, type FileOutcome, type FileResult } from '../install/transaction.ts';
 import { NODE_PATHS, inRoot, nodePathOf } from '../node/paths.ts';
-import type { FileChange } from '../plan/changes.ts';
+import { diffRemovals, isConfigPath, type DiskView, type FileChange } from '../plan/changes.ts';
 import type { ComponentName, Plan, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
 import { BACKUPS_DIR, backupReason, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
@@ -39,10 +39,6 @@ interface Write {
 
 const WANTS_DIR = path.posix.dirname(WANTS_LINK);
 
-/** Rendered config lives under /etc; binaries under the prefix and /opt/cni/bin. */
-function isConfigPath(nodePath: string): boolean {
-  return nodePath.startsWith('/etc/');
-}
 
 /** The folders among `nodePaths` and their parents that do not exist under root yet. */
 async function missingDirs(root: string, nodePaths: string[]): Promise<string[]> {
@@ -121,7 +117,7 @@ export class InstallRun {
       ...(this.deps.cacheInRoot ? [`${NODE_PATHS.cacheDir}/x`] : []),
     ]);
     // Before anything is created: which folders are new, so uninstall can leave the root as it found it.
-    const wanted = new Set<string>([NODE_PATHS.stateDir, WANTS_DIR]);
+    const wanted = new Set<string>([NODE_PATHS.stateDir, `${NODE_PATHS.stateDir}/tx`, WANTS_DIR]);
     if (this.deps.cacheInRoot) wanted.add(NODE_PATHS.cacheDir);
     for (const f of this.plan.files) wanted.add(path.posix.dirname(f.path));
     this.createdDirs = await missingDirs(this.root, [...wanted]);
@@ -134,10 +130,14 @@ export class InstallRun {
   }
 
   /** Per component, from the plan's diff against the disk: install it, or is it as planned? */
-  decide(changes: Map<string, FileChange>): ComponentDecision[] {
+  decide(changes: Map<string, FileChange>, disk: DiskView): ComponentDecision[] {
     this.decisions = decideComponents(this.plan, this.manifest, changes);
+    this.disk = disk;
     return this.decisions;
   }
+
+  /** The disk as the comparison saw it: the commit holds every path it writes to that. */
+  private disk: DiskView | undefined;
 
   /**
    * Docker's containerd.io package ships a config.toml with `disabled_plugins = ["cri"]`: the kubelet
@@ -209,6 +209,14 @@ export class InstallRun {
     const prepare = async (nodePath: string, component: PlannedFile['component'], sha256: string, mode: number): Promise<boolean> => {
       const recorded = m?.files[nodePath];
       const seen: Observed = await observe(this.root, nodePath, recorded);
+      // What is written is what the plan's diff decided: a path that changed since (while the
+      // downloads ran) is not replaced on a stale decision.
+      const then = this.disk?.observed.get(nodePath);
+      if (then !== undefined && !sameObservation(then, seen)) {
+        throw new NodePrepError('DISK_CHANGED', `${inRoot(this.root, nodePath)} changed while node-prep was installing: it was ${describeObserved(then)}, now ${describeObserved(seen)}.`, {
+          hint: 'Nothing was changed. Run node-prep again: the new comparison starts from what is there now.',
+        });
+      }
       if (seen.kind === 'other') {
         throw new NodePrepError('INSTALL_TARGET', `Cannot write ${inRoot(this.root, nodePath)}: it is ${seen.what}.`, {
           hint: `node-prep only replaces regular files; move it aside and run again.`,
@@ -248,14 +256,9 @@ export class InstallRun {
       const nodePath = f.path;
       if (await prepare(nodePath, f.component, f.sha256!, f.mode)) tx.put(inRoot(this.root, nodePath), { data: f.content!, sha256: f.sha256! }, f.mode);
     }
-    // Config files an earlier run wrote and this plan no longer renders (a registry mirror dropped):
-    // left in place they would stay in effect. A component left out of this plan (`none`) keeps its
-    // files, binaries and config alike.
-    const planned = new Set(this.plan.files.map((f) => f.path));
-    const inPlan = new Set<string>(['node', ...this.plan.artifacts.map((a) => a.component)]);
-    for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
-      if (isConfigPath(nodePath) && !planned.has(nodePath) && inPlan.has(f.component)) tx.remove(inRoot(this.root, nodePath));
-    }
+    // The removals the plan shows (config no longer rendered; binaries the new version lacks are
+    // removed above, with the optional members its archive does not have).
+    for (const r of diffRemovals(this.plan, m)) if (isConfigPath(r.path)) tx.remove(inRoot(this.root, r.path));
 
     // Refuse before anything changes, not after: a regular file where the wants link goes.
     if (this.enableByLink && (await wantsLinkState(this.root)) === 'conflict') await enableInImage(this.root);
@@ -354,5 +357,21 @@ export class InstallRun {
         await rmdir(inRoot(this.root, d)).catch(() => undefined);
       }
     }
+  }
+}
+
+function sameObservation(a: Observed, b: Observed): boolean {
+  if (a.kind === 'file' && b.kind === 'file') return a.sha256 === b.sha256 && a.mode === b.mode;
+  return a.kind === b.kind;
+}
+
+function describeObserved(o: Observed): string {
+  switch (o.kind) {
+    case 'absent':
+      return 'absent';
+    case 'other':
+      return o.what;
+    case 'file':
+      return `a file with sha256 ${o.sha256.slice(0, 12)}… and mode 0${o.mode.toString(8)}`;
   }
 }

@@ -163,7 +163,7 @@ ${OUTPUT}`,
   versions: `Usage: node-prep versions [COMPONENT] [--mirror URL] [--github-api URL]
 
 List the versions that can be installed: the built-in defaults and pinned versions, and the releases
-the GitHub API lists. COMPONENT is one of containerd, runc, cni, nerdctl, crictl.
+the GitHub API lists. COMPONENT is one of ${COMPONENT_NAMES.join(', ')}.
   --mirror URL             replaces https://github.com                    [NODE_PREP_MIRROR]
   --github-api URL         replaces https://api.github.com                [NODE_PREP_GITHUB_API]
   --arch amd64|arm64       which arch's pins to list (default: this machine's)

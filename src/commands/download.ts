@@ -9,7 +9,6 @@ import { verifyArtifactSignatures } from '../apply/signatures.ts';
 import { LOCK_FILE, type BundleLock } from '../bundle/lock.ts';
 import { describeDigestSource } from '../checksums/pins.ts';
 import type { Context } from './context.ts';
-import { COMPONENTS } from '../components/index.ts';
 import type { Emit } from '../events.ts';
 import { HttpError, UsageError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
@@ -76,7 +75,10 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
     nodePrepVersion: VERSION,
     arches,
     components: Object.fromEntries(
-      resolved.map((r) => [r.component, { version: r.version, repo: COMPONENTS[r.component].repo, tag: `v${r.version}` }]),
+      resolved.map((r) => {
+        const a = artifacts.find((x) => x.component === r.component)!;
+        return [r.component, { version: r.version, repo: a.repo, tag: a.tag }];
+      }),
     ),
     artifacts: entries,
     unpinned: entries.filter((e) => !e.pinned).map((e) => e.name),

@@ -15,8 +15,8 @@ import type { Plan } from '../plan/types.ts';
 import { ProgressBoard } from '../ui/progress.ts';
 import { runPhases, type OutputMode, type Phase } from '../ui/tasks.ts';
 import type { SmokeReport } from '../smoke/types.ts';
-import { planChanges } from '../plan/changes.ts';
-import { planCommand, refuseBlockedChanges, refuseBlockedPlan } from './plan.ts';
+import { diffFiles, observeDisk, restartReason } from '../plan/changes.ts';
+import { planCommand, refuseBlockedChanges, refuseBlockedPlan, serviceBlocked } from './plan.ts';
 
 export interface InstallReport {
   kind: 'install';
@@ -96,9 +96,10 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
         run!.enableByLink = plan!.service.manage === 'wants-link';
         await run!.begin();
         // The diff plan prints: a blocked change stops here, before anything is downloaded.
-        const changes = await planChanges(plan!, run!.manifest);
-        refuseBlockedChanges(changes, o.root);
-        const d = run!.decide(changes);
+        const disk = await observeDisk(plan!, run!.manifest);
+        const changes = diffFiles(plan!, run!.manifest, disk);
+        refuseBlockedChanges(changes, o.root, await serviceBlocked(plan!));
+        const d = run!.decide(changes, disk);
         const n = d.filter((x) => x.action === 'install').length;
         return n === 0 ? 'everything is installed' : `${n} to install, ${d.length - n} unchanged`;
       }),
@@ -232,9 +233,10 @@ async function decideService(ctx: Context, run: InstallRun, forceRestart = false
   }
   return runLiveService({
     exec: ctx.exec,
-    start: o.start,
-    unitChanged: run.items.some((i) => i.path.endsWith('containerd.service') && i.outcome.kind !== 'unchanged') || forceRestart,
-    restartNeeded: forceRestart || run.items.some((i) => i.outcome.kind !== 'unchanged' && (i.component === 'containerd' || i.component === 'runc')),
+    start: run.plan.service.start,
+    unitChanged: run.items.some((i) => i.path === run.plan.service.unit && i.outcome.kind !== 'unchanged') || forceRestart,
+    // The rule plan shows its restart decision by, over what this run really changed.
+    restartNeeded: forceRestart || restartReason(run.items.filter((i) => i.outcome.kind !== 'unchanged')) !== undefined,
     waitReady: (ms) => waitForCri(SOCKET, ms),
     socketAnswers: () => waitForCri(SOCKET, 0).then(() => true, () => false),
   });

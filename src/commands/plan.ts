@@ -3,10 +3,12 @@ import { detectCgroupDriver } from '../config/cgroup.ts';
 import { explainRefusal, readDropIns } from '../config/dropins.ts';
 import { detectArch } from '../arch.ts';
 import { NodePrepError } from '../errors.ts';
+import { wantsLinkState } from '../apply/services.ts';
 import { systemdIsPid1 } from '../node/init.ts';
+import { WANTS_LINK } from '../node/paths.ts';
 import { decideContainerdBuild } from '../plan/libc.ts';
 import { buildPlan } from '../plan/build.ts';
-import { blockedChanges, planChanges, restartReason, type FileChange } from '../plan/changes.ts';
+import { blockedChanges, diffRemovals, planChanges, restartReason, type FileChange } from '../plan/changes.ts';
 import { redactUrl } from '../net/redact.ts';
 import { readManifest } from '../state/manifest.ts';
 import { renderPlan } from '../plan/render.ts';
@@ -38,10 +40,13 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
     ctx,
   );
   if (withChanges) {
-    const changes = await planChanges(plan, await readManifest(o.root).catch(() => undefined));
+    const manifest = await readManifest(o.root).catch(() => undefined);
+    const changes = await planChanges(plan, manifest);
     for (const f of plan.files) f.change = changes.get(f.path);
+    plan.removals = diffRemovals(plan, manifest);
+    plan.service.blocked = await serviceBlocked(plan);
     if (plan.service.manage === 'systemd' && plan.service.start) {
-      const why = restartReason(plan.files.filter((f) => f.change?.kind === 'create' || f.change?.kind === 'update'));
+      const why = restartReason([...plan.files.filter((f) => f.change?.kind === 'create' || f.change?.kind === 'update'), ...plan.removals]);
       plan.service.restart = why === undefined ? { needed: false, why: 'nothing containerd runs changes' } : { needed: true, why };
     }
   }
@@ -56,9 +61,15 @@ export function refuseBlockedPlan(plan: Plan): void {
   throw new NodePrepError('DROP_IN_VERSION', message, { hint, fields: { dropIns: refused.map((r) => r.path) } });
 }
 
+/** Why the unit cannot be enabled as planned: something other than its link where the wants link goes. */
+export async function serviceBlocked(plan: Plan): Promise<string | undefined> {
+  if (plan.service.manage !== 'wants-link' || (await wantsLinkState(plan.root)) !== 'conflict') return undefined;
+  return `${WANTS_LINK} exists and is not a link to a containerd.service: move it aside and run again`;
+}
+
 /** Install stops before any download on a change plan shows as blocked, with the same reason. */
-export function refuseBlockedChanges(changes: Map<string, FileChange>, root: string): void {
-  const blocked = blockedChanges(changes);
+export function refuseBlockedChanges(changes: Map<string, FileChange>, root: string, service: string | undefined): void {
+  const blocked = [...blockedChanges(changes), ...(service ? [service] : [])];
   if (blocked.length === 0) return;
   throw new NodePrepError('INSTALL_TARGET', `Cannot install into ${root === '/' ? 'this machine' : root}: ${blocked.join('; ')}.`, {
     hint: '`node-prep plan` shows the same; nothing was downloaded or changed.',
@@ -68,5 +79,5 @@ export function refuseBlockedChanges(changes: Map<string, FileChange>, root: str
 
 /** Whether plan exits 1: something install would refuse. */
 export function planBlocked(plan: Plan): boolean {
-  return plan.containerd.refusedDropIns.length > 0 || plan.files.some((f) => f.change?.kind === 'blocked');
+  return plan.containerd.refusedDropIns.length > 0 || plan.files.some((f) => f.change?.kind === 'blocked') || plan.service.blocked !== undefined;
 }

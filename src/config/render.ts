@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
 import { NODE_PATHS } from '../node/paths.ts';
+import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
 import { CONFIG_LAYOUTS } from './layout.ts';
 import {
   containerdConfigVersion,
@@ -26,8 +27,8 @@ export interface NodeConfigInputs {
   registryMirrors: RegistryMirror[];
   /** nerdctl's default namespace (k8s.io: see what the kubelet runs). */
   namespace: string;
-  withCrictl: boolean;
-  withNerdctl: boolean;
+  /** The components installed: each one's config files (its catalog entry's configFiles) are rendered. */
+  components: readonly ComponentName[];
 }
 
 /** containerd's default socket; crictl and nerdctl are pointed at it explicitly. */
@@ -40,44 +41,54 @@ const MODE = 0o644;
  */
 export async function renderNodeFiles(inputs: NodeConfigInputs): Promise<NodeFile[]> {
   checkInputs(inputs);
-  const render = async (name: TemplateName, context: TemplateContext) => fillTemplate(await loadTemplate(name), context, name);
-  const file = (nodePath: string, component: NodeFile['component'], what: string, content: string): NodeFile => ({
-    nodePath,
-    content,
-    mode: MODE,
-    component,
-    what,
-  });
-  const v = inputs.containerdVersion;
-  const unit = containerdUnitVariant(v);
-  const files: NodeFile[] = [
-    file(NODE_PATHS.containerdConfig, 'containerd', 'containerd config (CRI plugin enabled)',
-      await render(CONFIG_LAYOUTS[containerdConfigVersion(v)].template!, containerdContext(inputs))),
-    file(NODE_PATHS.containerdUnit, 'containerd', 'containerd systemd unit',
-      await render('containerd/containerd.service', { ...unit, execStart: path.posix.join(inputs.prefix, 'bin/containerd') })),
-  ];
-  for (const hosts of hostsFiles(inputs.registryMirrors)) {
-    files.push(file(`${NODE_PATHS.certsDir}/${hosts.host}/hosts.toml`, 'containerd', `registry mirror for ${hosts.host}`,
-      await render('containerd/hosts.toml', hosts)));
-  }
-  if (inputs.withCrictl) {
-    files.push(file(NODE_PATHS.crictlConfig, 'crictl', 'crictl runtime endpoint',
-      await render('crictl/crictl.yaml', { endpoint: CONTAINERD_ADDRESS, timeoutSeconds: 10 })));
-  }
-  if (inputs.withNerdctl) {
-    files.push(file(NODE_PATHS.nerdctlConfig, 'nerdctl', 'nerdctl address, namespace and CNI paths',
-      await render('nerdctl/nerdctl.toml', {
-        address: CONTAINERD_ADDRESS,
-        namespace: inputs.namespace,
-        cgroupDriver: inputs.cgroupDriver,
-        cniBinDir: NODE_PATHS.cniBinDir,
-        cniConfDir: NODE_PATHS.cniConfDir,
-      })));
+  const file = (nodePath: string, component: string, what: string, content: string): NodeFile => ({ nodePath, content, mode: MODE, component, what });
+  const files: NodeFile[] = [];
+  for (const name of COMPONENT_NAMES.filter((n) => inputs.components.includes(n))) {
+    for (const nodePath of COMPONENTS[name].configFiles) {
+      const renderer = RENDERERS[nodePath];
+      if (!renderer) throw new Error(`${name}'s catalog entry names ${nodePath}, but nothing renders it (src/config/render.ts RENDERERS)`);
+      const { what, content } = await renderer(inputs);
+      files.push(file(nodePath, name, what, content));
+    }
+    // Registry mirrors are containerd's: its hosts dir.
+    if (name === 'containerd') {
+      for (const hosts of hostsFiles(inputs.registryMirrors)) {
+        files.push(file(`${NODE_PATHS.certsDir}/${hosts.host}/hosts.toml`, 'containerd', `registry mirror for ${hosts.host}`, await render('containerd/hosts.toml', hosts)));
+      }
+    }
   }
   files.push(file(NODE_PATHS.modulesLoad, 'node', 'kernel modules: overlay, br_netfilter', await render('node/modules-load.conf', {})));
   files.push(file(NODE_PATHS.sysctl, 'node', 'sysctls: ip_forward, bridge-nf-call-iptables/ip6tables', await render('node/sysctl.conf', {})));
   return files;
 }
+
+const render = async (name: TemplateName, context: TemplateContext) => fillTemplate(await loadTemplate(name), context, name);
+
+/** Each config file a catalog entry may name, by node path: what it is for and its content. */
+const RENDERERS: Record<string, (inputs: NodeConfigInputs) => Promise<{ what: string; content: string }>> = {
+  [NODE_PATHS.containerdConfig]: async (inputs) => ({
+    what: 'containerd config (CRI plugin enabled)',
+    content: await render(CONFIG_LAYOUTS[containerdConfigVersion(inputs.containerdVersion)].template!, containerdContext(inputs)),
+  }),
+  [NODE_PATHS.containerdUnit]: async (inputs) => ({
+    what: 'containerd systemd unit',
+    content: await render('containerd/containerd.service', { ...containerdUnitVariant(inputs.containerdVersion), execStart: path.posix.join(inputs.prefix, 'bin/containerd') }),
+  }),
+  [NODE_PATHS.crictlConfig]: async () => ({
+    what: 'crictl runtime endpoint',
+    content: await render('crictl/crictl.yaml', { endpoint: CONTAINERD_ADDRESS, timeoutSeconds: 10 }),
+  }),
+  [NODE_PATHS.nerdctlConfig]: async (inputs) => ({
+    what: 'nerdctl address, namespace and CNI paths',
+    content: await render('nerdctl/nerdctl.toml', {
+      address: CONTAINERD_ADDRESS,
+      namespace: inputs.namespace,
+      cgroupDriver: inputs.cgroupDriver,
+      cniBinDir: NODE_PATHS.cniBinDir,
+      cniConfDir: NODE_PATHS.cniConfDir,
+    }),
+  }),
+};
 
 function containerdContext(inputs: NodeConfigInputs): TemplateContext {
   const binDirs = usesCniBinDirs(inputs.containerdVersion);

@@ -12,7 +12,8 @@ export interface NodeFile {
   nodePath: string;
   content: string;
   mode: number;
-  component: 'containerd' | 'crictl' | 'nerdctl' | 'node';
+  /** A component of the catalog, or `node` for the kernel prerequisites. */
+  component: string;
   /** One line for the plan: what the file is for. */
   what: string;
 }

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { execa } from 'execa';
+import { onExit } from 'signal-exit';
 
 export interface RunOptions {
   timeoutMs: number;
@@ -87,10 +88,10 @@ export const systemExec: Exec = {
       child.once('exit', (code, signal) => resolve(toResult({ exitCode: code ?? undefined, signal: signal ?? undefined, failed: code !== 0 })));
       child.once('error', (err: Error & { code?: string }) => resolve(toResult({ exitCode: undefined, failed: true, code: err.code })));
     });
-    // Dies with us, as a temporary daemon must.
-    const reap = () => child.kill('SIGKILL');
-    process.once('exit', reap);
-    void done.then(() => process.off('exit', reap));
+    // Dies with us, as a temporary daemon must: on exit and on SIGINT, SIGTERM and SIGHUP too (which
+    // then go on to end this process as they would have).
+    const removeHook = onExit(() => void child.kill('SIGKILL'));
+    void done.then(removeHook);
     return { pid: child.pid, done, kill: (signal) => void child.kill(signal) };
   },
 };

@@ -149,7 +149,14 @@ export class Transaction {
     const previousSha256 = await sha256File(op.dest);
     if (previousSha256 === newSha && (current.mode & 0o7777) === op.mode) return { kind: 'unchanged' };
     await this.#keep(op.dest, current);
-    await atomicReplace(op.dest, op.source, op.mode);
+    try {
+      await atomicReplace(op.dest, op.source, op.mode);
+    } catch (err) {
+      // The rename did not happen, so the file is as it was: nothing to put back (putting back an
+      // immutable or read-only file would fail the rollback for nothing).
+      await this.#forgetKeep(op.dest);
+      throw err;
+    }
     return { kind: 'replaced', previousSha256 };
   }
 
@@ -159,9 +166,22 @@ export class Transaction {
     assertRegular(op.dest, current);
     const previousSha256 = await sha256File(op.dest);
     await this.#keep(op.dest, current);
-    await rm(op.dest);
+    try {
+      await rm(op.dest);
+    } catch (err) {
+      await this.#forgetKeep(op.dest);
+      throw err;
+    }
     await fsyncDir(path.dirname(op.dest));
     return { kind: 'removed', previousSha256 };
+  }
+
+  /** Drop the last kept copy of `dest` (its change failed before it took effect). */
+  async #forgetKeep(dest: string): Promise<void> {
+    const last = this.#undo.at(-1);
+    if (last?.kind !== 'restore' || last.path !== dest) return;
+    this.#undo.pop();
+    await rm(last.backup, { force: true });
   }
 
   /** Keep the current inode: a hard link costs nothing and keeps owner, mode and mtime exactly. */

@@ -1,6 +1,5 @@
 import type { Arch } from '../arch.ts';
-import { type ComponentName } from '../components/types.ts';
-import { COMPONENT_NAMES } from '../components/index.ts';
+import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
 import type { CgroupDecision } from '../config/cgroup.ts';
 import { refusedDropIns, type DropIn } from '../config/dropins.ts';
 import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type NodeFile } from '../config/render.ts';
@@ -51,8 +50,7 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
     sandboxImage: inputs.sandboxImage,
     registryMirrors: inputs.registryMirrors,
     namespace: inputs.namespace,
-    withCrictl: chosen.some((r) => r.component === 'crictl'),
-    withNerdctl: chosen.some((r) => r.component === 'nerdctl'),
+    components: chosen.map((r) => r.component),
   });
   return {
     kind: 'plan',
@@ -82,10 +80,10 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
 /** All components resolve at once; each resolution makes at most one request (or a paginated listing). */
 export async function resolveAll(specs: Record<ComponentName, VersionSpec>, deps: Pick<ArtifactDeps, 'index' | 'defaults'>): Promise<Array<ResolvedVersion | undefined>> {
   const resolved = await Promise.all(COMPONENT_NAMES.map((c) => resolveVersion(c, specs[c], deps.index, deps.defaults)));
-  for (const name of ['containerd', 'runc'] as const) {
+  for (const name of COMPONENT_NAMES.filter((n) => COMPONENTS[n].required)) {
     if (!resolved.some((r) => r?.component === name)) {
       throw new NodePrepError('MISSING_COMPONENT', `No ${name} version to install: the bundle holds none.`, {
-        hint: `Make the bundle with ${name}, or pass --${name} VERSION.`,
+        hint: `Make the bundle with ${name}, or pass --${COMPONENTS[name].flag} VERSION.`,
       });
     }
   }
@@ -129,7 +127,8 @@ function binaryFiles(artifact: PlannedArtifact): PlannedFile[] {
 function configFile(f: NodeFile): PlannedFile {
   return {
     path: f.nodePath,
-    component: f.component,
+    // The renderer names catalog components (or `node`) only.
+    component: f.component as PlannedFile['component'],
     source: { kind: 'config', what: f.what },
     mode: f.mode,
     optional: false,

@@ -51,6 +51,40 @@ export function diffFiles(plan: Plan, manifest: Manifest | undefined, disk: Disk
   return new Map(plan.files.map((f) => [f.path, changeOf(plan, f, manifest, disk.observed.get(f.path) ?? { kind: 'absent' }, disk.text.get(f.path))]));
 }
 
+/** A file node-prep wrote earlier that install removes, and why. */
+export interface Removal {
+  path: string;
+  component: string;
+  reason: string;
+}
+
+/** Rendered config lives under /etc; binaries under the prefix and /opt/cni/bin. */
+export const isConfigPath = (nodePath: string) => nodePath.startsWith('/etc/');
+
+/**
+ * Pure: what install removes. A config file an earlier run wrote and this plan no longer renders (a
+ * registry mirror dropped) would stay in effect; a binary the installed version had and the planned
+ * one does not would stay behind. A component left out of this plan (`none`) keeps its files.
+ * (A planned optional member the new archive lacks is removed too; the plan shows it as `?`.)
+ */
+export function diffRemovals(plan: Plan, manifest: Manifest | undefined): Removal[] {
+  if (!manifest) return [];
+  const planned = new Set(plan.files.map((f) => f.path));
+  const inPlan = new Set<string>(['node', ...plan.artifacts.map((a) => a.component)]);
+  const replaced = new Map(plan.artifacts.filter((a) => manifest.components[a.component]?.sha256 !== a.sha256).map((a) => [a.component as string, a]));
+  const out: Removal[] = [];
+  for (const [p, f] of Object.entries(manifest.files).sort(([a], [b]) => a.localeCompare(b))) {
+    if (planned.has(p)) continue;
+    if (isConfigPath(p)) {
+      if (inPlan.has(f.component)) out.push({ path: p, component: f.component, reason: 'no longer rendered for this plan' });
+    } else if (replaced.has(f.component)) {
+      const a = replaced.get(f.component)!;
+      out.push({ path: p, component: f.component, reason: `not part of ${a.component} ${a.version}` });
+    }
+  }
+  return out;
+}
+
 /** observeDisk, then diffFiles. */
 export async function planChanges(plan: Plan, manifest: Manifest | undefined): Promise<Map<string, FileChange>> {
   return diffFiles(plan, manifest, await observeDisk(plan, manifest));

@@ -35,6 +35,7 @@ export function renderPlan(plan: Plan): string {
   const s = plan.service;
   const restart = s.restart === undefined ? '' : s.restart.needed ? `; a running containerd would be restarted (${s.restart.why})` : `; no restart (${s.restart.why})`;
   lines.push('', 'Service:', `  ${s.unit}: ${s.manage === 'systemd' ? `systemctl enable${s.start ? ', start' : ''}` : 'enabled through its wants link, not started'} (${s.reason})${restart}`);
+  if (s.blocked) lines.push(`  BLOCKED: ${s.blocked}`);
   lines.push('', 'Smoke test:', plan.smoke.mode === 'skipped' ? `  skipped: ${plan.smoke.reason}` : `  ${plan.smoke.mode}: ${plan.smoke.reason}`);
   if (plan.smoke.checks.length > 0) lines.push(`  checks: ${plan.smoke.checks.join(', ')}`);
   lines.push('', 'Files install would write (? = when the archive has it):');
@@ -55,9 +56,10 @@ export function renderPlan(plan: Plan): string {
   }
   const blocked = plan.files.filter((f) => f.change?.kind === 'blocked');
   for (const f of blocked) if (f.change?.kind === 'blocked') lines.push(`  BLOCKED: ${f.path}: ${f.change.reason}`);
+  for (const r of plan.removals ?? []) lines.push(`  ${r.path}  [removed: ${r.reason}]`);
   const diffs = plan.files.filter((f) => f.change?.kind === 'update' && f.change.diff);
   for (const f of diffs) if (f.change?.kind === 'update') lines.push('', f.change.diff!.trimEnd());
-  lines.push('', c.refusedDropIns.length > 0 || blocked.length > 0 ? 'Nothing was changed; install would stop before downloading (BLOCKED above).' : 'Nothing was changed.');
+  lines.push('', c.refusedDropIns.length > 0 || blocked.length > 0 || s.blocked ? 'Nothing was changed; install would stop before downloading (BLOCKED above).' : 'Nothing was changed.');
   return `${lines.join('\n')}\n`;
 }
 

@@ -30,6 +30,8 @@ export interface Plan {
     refusedDropIns: RefusedDropIn[];
   };
   files: PlannedFile[];
+  /** From the comparison with the disk (plan only): files node-prep wrote earlier that install removes. */
+  removals?: import('./changes.ts').Removal[] | undefined;
   service: PlannedService;
   smoke: PlannedSmoke;
 }
@@ -44,6 +46,8 @@ export interface PlannedService {
   reason: string;
   /** From the comparison with the disk (plan only): whether a running containerd would be restarted. */
   restart?: { needed: boolean; why: string } | undefined;
+  /** From the disk: why install cannot enable the unit (something else where its wants link goes). */
+  blocked?: string | undefined;
 }
 
 export interface PlannedSmoke {

@@ -4,7 +4,8 @@
  * changed behind its back, configuration that a new plan no longer wants.
  */
 import { spawn } from 'node:child_process';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -57,6 +58,25 @@ describe('install refuses before it changes anything', () => {
     expect(await snapshot(root)).toEqual(before);
   });
 
+  it.each([
+    ['a regular file where a folder must go', async () => writeFile(path.join(root, 'etc/containerd'), 'not a folder\n'), '/etc/containerd/config.toml: it is below /etc/containerd, which is a regular file'],
+    ['a regular file where the unit’s wants link goes', async () => {
+      await mkdir(path.join(root, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
+      await writeFile(path.join(root, 'etc/systemd/system/multi-user.target.wants/containerd.service'), 'not a link\n');
+    }, '/etc/systemd/system/multi-user.target.wants/containerd.service exists and is not a link to a containerd.service'],
+  ])('%s: plan exits 1 with BLOCKED, install stops before downloading', async (_name, arrange, reason) => {
+    await mkdir(path.join(root, 'etc'), { recursive: true });
+    await arrange();
+    const plan = await runCli(['plan', '--root', root, '--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums, '--arch', 'amd64']);
+    expect(plan.code).toBe(1);
+    expect(plan.stdout).toContain(`BLOCKED: ${reason}`);
+    gh.requests.length = 0;
+    const r = await install();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(reason);
+    expect(gh.requests.filter((q) => q.path.includes('/releases/download/')).map((q) => q.path)).toEqual([]);
+  });
+
   it('while another run holds the lock, and leaves that run’s files alone', async () => {
     const sleeper = spawn('sleep', ['30']);
     try {
@@ -95,19 +115,52 @@ describe('install refuses before it changes anything', () => {
   });
 });
 
-describe('a run that fails midway', () => {
+describe.skipIf(process.getuid?.() !== 0)('a run that fails midway (root: chattr)', () => {
   it('leaves the backups folder as it found it: the copy of a foreign config.toml goes with the rollback', async () => {
     await mkdir(path.join(root, 'etc/containerd'), { recursive: true });
     await writeFile(path.join(root, 'etc/containerd/config.toml'), 'version = 2\n# the site’s own\n');
-    // A regular file where a folder must go: the write of /etc/nerdctl/nerdctl.toml fails in the
-    // transaction, after config.toml was backed up and replaced.
-    await writeFile(path.join(root, 'etc/nerdctl'), 'not a folder\n');
-    const r = await install();
-    expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/nerdctl/);
-    expect(await readFile(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe('version = 2\n# the site’s own\n');
-    await expect(lstat(path.join(root, 'var/lib/node-prep/backups'))).rejects.toThrow();
-    await expect(lstat(path.join(root, 'var/lib/node-prep/manifest.json'))).rejects.toThrow();
+    // An immutable file (chattr +i) where nerdctl.toml goes: its replacement fails in the transaction,
+    // after config.toml was backed up and replaced.
+    const nerdctl = path.join(root, 'etc/nerdctl/nerdctl.toml');
+    await mkdir(path.dirname(nerdctl), { recursive: true });
+    await writeFile(nerdctl, '# immutable\n');
+    await execa('chattr', ['+i', nerdctl]);
+    try {
+      const r = await install();
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/nerdctl\.toml failed \(EPERM/);
+      expect(await readFile(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe('version = 2\n# the site’s own\n');
+      await expect(lstat(path.join(root, 'var/lib/node-prep/backups'))).rejects.toThrow();
+      await expect(lstat(path.join(root, 'var/lib/node-prep/manifest.json'))).rejects.toThrow();
+      // No trace at all: the state, transaction and staging folders it made are gone again.
+      await expect(lstat(path.join(root, 'var'))).rejects.toThrow();
+    } finally {
+      await execa('chattr', ['-i', nerdctl]);
+    }
+  });
+});
+
+describe('the disk changing while install runs', () => {
+  it('a file changed after the comparison is not replaced on the stale decision: install stops, nothing changed', async () => {
+    // containerd's download is held back; the others are verified and staged meanwhile, which
+    // shows that the comparison is done.
+    gh.setFault({ match: 'containerd-2.3.4-linux-amd64.tar.gz', delayMs: 2_000 });
+    try {
+      const running = install();
+      const state = path.join(root, 'var/lib/node-prep');
+      const deadline = Date.now() + 15_000;
+      while (!(await readdir(state).catch(() => [] as string[])).some((n) => n.startsWith('staging-')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await mkdir(path.join(root, 'etc'), { recursive: true });
+      await writeFile(path.join(root, 'etc/crictl.yaml'), 'runtime-endpoint: written meanwhile\n');
+      const r = await running;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/etc\/crictl\.yaml changed while node-prep was installing: it was absent, now a file/);
+      expect(await readFile(path.join(root, 'etc/crictl.yaml'), 'utf8')).toBe('runtime-endpoint: written meanwhile\n');
+      await expect(lstat(path.join(root, 'usr/local/bin/containerd'))).rejects.toThrow();
+      await expect(lstat(path.join(state, 'manifest.json'))).rejects.toThrow();
+    } finally {
+      gh.clearFaults();
+    }
   });
 });
 
@@ -156,6 +209,9 @@ describe('install keeps what is on disk and in the record in step', () => {
     expect((await install('--registry-mirror', 'docker.io=https://mirror.example.com')).code).toBe(0);
     const hosts = path.join(root, 'etc/containerd/certs.d/docker.io/hosts.toml');
     expect((await lstat(hosts)).isFile()).toBe(true);
+    // plan shows the removal install then makes.
+    const plan = JSON.parse((await runCli(['plan', '--root', root, '--mirror', gh.url, '--github-api', gh.apiUrl, '--checksums', sums, '--arch', 'amd64', '--json'])).stdout);
+    expect(plan.removals).toEqual([{ path: '/etc/containerd/certs.d/docker.io/hosts.toml', component: 'containerd', reason: 'no longer rendered for this plan' }]);
     const r = await installJson();
     expect(r.report.changed).toBe(true);
     expect(r.report.files).toContainEqual(expect.objectContaining({ path: '/etc/containerd/certs.d/docker.io/hosts.toml', outcome: expect.objectContaining({ kind: 'removed' }) }));

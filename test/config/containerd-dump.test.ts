@@ -35,7 +35,7 @@ async function dump(bin: Containerd | undefined, inputs: Partial<NodeConfigInput
   await mkdir(path.join(dir, 'conf.d'), { recursive: true });
   const files = await renderNodeFiles({
     containerdVersion: bin.version, prefix: '/usr/local', cgroupDriver: 'systemd', registryMirrors: [],
-    namespace: 'k8s.io', withCrictl: false, withNerdctl: false, ...inputs,
+    namespace: 'k8s.io', components: ['containerd', 'runc'], ...inputs,
   });
   const rendered = files.find((f) => f.nodePath === '/etc/containerd/config.toml')!.content;
   const imports = '"/etc/containerd/conf.d/*.toml"';

@@ -11,8 +11,7 @@ const baseInputs: NodeConfigInputs = {
   cgroupDriver: 'systemd',
   registryMirrors: [],
   namespace: 'k8s.io',
-  withCrictl: true,
-  withNerdctl: true,
+  components: ['containerd', 'runc', 'cni', 'nerdctl', 'crictl'],
 };
 
 async function files(overrides: Partial<NodeConfigInputs> = {}): Promise<Map<string, NodeFile>> {
@@ -173,8 +172,9 @@ describe('renderNodeFiles', () => {
       ['/etc/containerd/config.toml', 'containerd', 0o644],
       ['/etc/systemd/system/containerd.service', 'containerd', 0o644],
       ['/etc/containerd/certs.d/docker.io/hosts.toml', 'containerd', 0o644],
-      ['/etc/crictl.yaml', 'crictl', 0o644],
+      // In catalog order: each component's config files, as its entry names them.
       ['/etc/nerdctl/nerdctl.toml', 'nerdctl', 0o644],
+      ['/etc/crictl.yaml', 'crictl', 0o644],
       ['/etc/modules-load.d/node-prep.conf', 'node', 0o644],
       ['/etc/sysctl.d/90-node-prep.conf', 'node', 0o644],
     ]);
@@ -186,7 +186,7 @@ describe('renderNodeFiles', () => {
   });
 
   it('leaves out crictl and nerdctl files when those are not installed', async () => {
-    const list = await renderNodeFiles({ ...baseInputs, withCrictl: false, withNerdctl: false });
+    const list = await renderNodeFiles({ ...baseInputs, components: ['containerd', 'runc', 'cni'] });
     expect(list.map((f) => f.nodePath)).not.toContain('/etc/crictl.yaml');
     expect(list.map((f) => f.nodePath)).not.toContain('/etc/nerdctl/nerdctl.toml');
   });

@@ -34,7 +34,7 @@ async function verify(containerdVersion: string, opts: { stub: boolean; edit?: (
     await chmod(path.join(prefix, 'bin/containerd'), 0o755);
   }
   const files = await renderNodeFiles({
-    containerdVersion, prefix, cgroupDriver: 'systemd', registryMirrors: [], namespace: 'k8s.io', withCrictl: false, withNerdctl: false,
+    containerdVersion, prefix, cgroupDriver: 'systemd', registryMirrors: [], namespace: 'k8s.io', components: ['containerd', 'runc'],
   });
   const unit = files.find((f) => f.nodePath === '/etc/systemd/system/containerd.service')!.content;
   const unitPath = path.join(dir, 'containerd.service');
