@@ -69,16 +69,23 @@ export async function expectNothingLeft(run: Run): Promise<void> {
   }
 }
 
-/** A containerd of our own from the image root, as a service would run it (cgroupfs: no systemd here). */
-export async function startDaemon(base: string, img: ImageRoot): Promise<{ paths: TempPaths; daemon: TemporaryDaemon; runDirExisted: boolean; shimSocketDir: string; stop: () => Promise<void> }> {
-  const scratch = await mkdtemp(path.join(base, 'd-'));
+/** The temporary config of the image root's installed config, written to a scratch dir of its own. */
+export async function writeTemporaryConfig(base: string, img: ImageRoot, prefix: string) {
+  const scratch = await mkdtemp(path.join(base, prefix));
   const paths = tempPaths(scratch);
   const bins = installedBinaries(img.root, '/usr/local');
   const dump = await dumpInstalledConfig(systemExec, { containerd: bins.containerd, root: img.root, configFile: '/etc/containerd/config.toml', scratchDir: scratch, timeoutMs: 10_000 });
   if (dump.kind !== 'ok') throw new Error(dump.why);
   const tc = temporaryConfig({ effective: dump.config, paths, root: img.root, systemdRunning: false });
+  const file = path.join(scratch, 'config.toml');
+  await writeFile(file, stringify(tc.config));
+  return { scratch, paths, bins, tc, file };
+}
+
+/** A containerd of our own from the image root, as a service would run it (cgroupfs: no systemd here). */
+export async function startDaemon(base: string, img: ImageRoot): Promise<{ paths: TempPaths; daemon: TemporaryDaemon; runDirExisted: boolean; shimSocketDir: string; stop: () => Promise<void> }> {
+  const { scratch, paths, bins, tc } = await writeTemporaryConfig(base, img, 'd-');
   await mkdir(paths.cniConfDir, { recursive: true });
-  await writeFile(path.join(scratch, 'config.toml'), stringify(tc.config));
   const runDirExisted = existsSync('/run/containerd');
   const started = await startTemporary(systemExec, {
     containerd: bins.containerd, configFile: path.join(scratch, 'config.toml'), paths, logFile: path.join(scratch, 'log'),

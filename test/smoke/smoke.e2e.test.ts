@@ -16,13 +16,13 @@ import { systemExec } from '../../src/exec/exec.ts';
 import { installedBinaries } from '../../src/smoke/binaries.ts';
 import { runSmoke } from '../../src/smoke/checks.ts';
 import { cleanupHost, shimSocketPath } from '../../src/smoke/cleanup.ts';
-import { dumpConfig, dumpInstalledConfig } from '../../src/smoke/config.ts';
-import { listenersOutside, temporaryConfig, tempPaths } from '../../src/smoke/temp-config.ts';
+import { dumpConfig } from '../../src/smoke/config.ts';
+import { listenersOutside } from '../../src/smoke/temp-config.ts';
 import { stringify } from 'smol-toml';
 import { prepareRootfs, SMOKE_NAMESPACE } from '../../src/smoke/container.ts';
 import { stopTemporary } from '../../src/smoke/daemon.ts';
 import { cgroupMounts, cgroupProcs, findProcesses, mountsUnder } from '../../src/smoke/host.ts';
-import { ALL_CHECKS, check, expectNothingLeft, failures, requirePrerequisites, runnable, smoke, startDaemon, VERSIONS } from './e2e.ts';
+import { ALL_CHECKS, check, expectNothingLeft, failures, requirePrerequisites, runnable, smoke, startDaemon, VERSIONS, writeTemporaryConfig } from './e2e.ts';
 import { ASSETS, configToml, E2E, expectFor, makeImageRoot, type ImageRoot } from './image-root.ts';
 
 let base: string;
@@ -112,15 +112,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
       }
     });
     it('reads the temporary config back through the real binary: nothing listens outside, and a debug socket would be named', async () => {
-      const img = await image(version);
-      const scratch = await mkdtemp(path.join(base, 'rb-'));
-      const paths = tempPaths(scratch);
-      const bins = installedBinaries(img.root, '/usr/local');
-      const dump = await dumpInstalledConfig(systemExec, { containerd: bins.containerd, root: img.root, configFile: '/etc/containerd/config.toml', scratchDir: scratch, timeoutMs: 10_000 });
-      if (dump.kind !== 'ok') throw new Error(dump.why);
-      const tc = temporaryConfig({ effective: dump.config, paths, root: img.root, systemdRunning: false });
-      const file = path.join(scratch, 'config.toml');
-      await writeFile(file, stringify(tc.config));
+      const { scratch, paths, bins, tc, file } = await writeTemporaryConfig(base, await image(version), 'rb-');
       const back = await dumpConfig(systemExec, bins.containerd, file, 10_000);
       if (back.kind !== 'ok') throw new Error(back.why);
       expect(listenersOutside(back.config, paths)).toEqual([]);
