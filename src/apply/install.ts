@@ -1,41 +1,32 @@
 /**
  * Apply a plan: decide what differs from the disk (decide.ts, from the plan's diff), download and
  * verify only that, stage it (staging.ts), swap it in as one transaction with its backups
- * (backup-step.ts), record it (record.ts). Each phase is a method so the CLI can show it as a task;
+ * (commit.ts, backup-step.ts), record it (record.ts). Each phase is a method so the CLI can show it as a task;
  * the state between phases lives on the run.
  */
-import { readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ArtifactCache } from '../fetch/cache.ts';
-import type { Http } from '../net/http.ts';
-import { toTarget } from '../plan/artifact.ts';
 import type { Emit } from '../events.ts';
-import { criDisabledInText } from '../config/layout.ts';
 import { NodePrepError } from '../errors.ts';
-import { fetchAll } from '../fetch/fetch-all.ts';
+import type { ArtifactCache } from '../fetch/cache.ts';
 import type { FetchResult } from '../fetch/download.ts';
+import { fetchAll } from '../fetch/fetch-all.ts';
 import { assertContained } from '../install/contain.ts';
 import type { StagedMember } from '../install/extract.ts';
-import { Transaction, type FileOutcome, type FileResult } from '../install/transaction.ts';
-import { NODE_PATHS, inRoot, nodePathOf } from '../node/paths.ts';
-import { diffRemovals, isConfigPath, type DiskView, type FileChange } from '../plan/changes.ts';
+import type { FileOutcome, FileResult, Transaction } from '../install/transaction.ts';
+import type { Http } from '../net/http.ts';
+import { NODE_PATHS, WANTS_LINK, inRoot, nodePathOf } from '../node/paths.ts';
+import { toTarget } from '../plan/artifact.ts';
+import type { DiskView, FileChange } from '../plan/changes.ts';
 import type { ComponentName, Plan, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
-import { BACKUPS_DIR, backupReason, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
-import { observe, statFacts, type Observed } from '../state/observe.ts';
-import { backupStep } from './backup-step.ts';
+import { BACKUPS_DIR, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
+import { statFacts } from '../state/observe.ts';
+import { prepareCommit, type Write } from './commit.ts';
 import { decideComponents, type ComponentDecision } from './decide.ts';
 import { nextRecord } from './record.ts';
 import { enableInImage, wantsLinkState } from './services.ts';
 import { removeStaleStaging, Staging } from './staging.ts';
-import { WANTS_LINK } from '../node/paths.ts';
-
-interface Write {
-  nodePath: string;
-  component: PlannedFile['component'];
-  mode: number;
-  sha256: string;
-}
 
 const WANTS_DIR = path.posix.dirname(WANTS_LINK);
 
@@ -139,20 +130,6 @@ export class InstallRun {
   /** The disk as the comparison saw it: the commit holds every path it writes to that. */
   private disk: DiskView | undefined;
 
-  /**
-   * Docker's containerd.io package ships a config.toml with `disabled_plugins = ["cri"]`: the kubelet
-   * cannot use that containerd. node-prep's config enables CRI; say so, since Docker shares the daemon.
-   */
-  private async warnDockerConfig(): Promise<void> {
-    const text = await readFile(inRoot(this.root, NODE_PATHS.containerdConfig), 'utf8').catch(() => '');
-    if (criDisabledInText(text).criDisabled) {
-      this.emit({
-        type: 'warn',
-        message: `${NODE_PATHS.containerdConfig} disables the CRI plugin (Docker's containerd.io ships it that way); node-prep's config enables it. The old file is backed up; Docker keeps using the same containerd.`,
-      });
-    }
-  }
-
   get toInstall(): ComponentDecision[] {
     return this.decisions.filter((d) => d.action === 'install');
   }
@@ -184,82 +161,12 @@ export class InstallRun {
    * config files whose content differs, removal of files an older version had and this one does not.
    * A file node-prep did not write (or that was changed since) is backed up first.
    */
+  /** One transaction for every file that differs (commit.ts), then the link and the record. */
   async commit(): Promise<void> {
-    const m = this.manifest;
-    const tx = new Transaction({ backupDir: inRoot(this.root, `${NODE_PATHS.stateDir}/tx`) });
-    const writes: Write[] = [];
-    const backups: Record<string, { backupPath: string; sha256: string; reason: 'foreign' | 'modified' }> = {};
-    // Backups are steps of the transaction: a run that fails or rolls back leaves the folder as it was.
-    const backupsDirExisted = await stat(inRoot(this.root, BACKUPS_DIR)).then(() => true, () => false);
-    const backUp = (nodePath: string, reason: 'foreign' | 'modified') => {
-      // Every replaced foreign or edited file is copied; the record keeps the first one (the original
-      // foreign file), which is what uninstall restores. A copy of an edit to a node-prep file is
-      // kept for the operator, not restored.
-      const restorable = reason === 'foreign' && !m?.backups[nodePath];
-      tx.step(`back up ${nodePath}`, backupStep({
-        root: this.root, nodePath, reason, backupsDirExisted,
-        onCopy: (copy) => {
-          if (copy === undefined) return void delete backups[nodePath];
-          if (restorable) backups[nodePath] = copy;
-          this.emit({ type: 'warn', message: `${nodePath} was ${reason === 'foreign' ? 'not written by node-prep' : 'changed since node-prep wrote it'}; kept a copy at ${copy.backupPath}` });
-        },
-      }));
-    };
-
-    const prepare = async (nodePath: string, component: PlannedFile['component'], sha256: string, mode: number): Promise<boolean> => {
-      const recorded = m?.files[nodePath];
-      const seen: Observed = await observe(this.root, nodePath, recorded);
-      // What is written is what the plan's diff decided: a path that changed since (while the
-      // downloads ran) is not replaced on a stale decision.
-      const then = this.disk?.observed.get(nodePath);
-      if (then !== undefined && !sameObservation(then, seen)) {
-        throw new NodePrepError('DISK_CHANGED', `${inRoot(this.root, nodePath)} changed while node-prep was installing: it was ${describeObserved(then)}, now ${describeObserved(seen)}.`, {
-          hint: 'Nothing was changed. Run node-prep again: the new comparison starts from what is there now.',
-        });
-      }
-      if (seen.kind === 'other') {
-        throw new NodePrepError('INSTALL_TARGET', `Cannot write ${inRoot(this.root, nodePath)}: it is ${seen.what}.`, {
-          hint: `node-prep only replaces regular files; move it aside and run again.`,
-        });
-      }
-      if (seen.kind === 'file' && seen.sha256 === sha256 && seen.mode === mode) {
-        this.items.push({ path: nodePath, component, outcome: { kind: 'unchanged' } });
-        writes.push({ nodePath, component, mode, sha256 });
-        return false;
-      }
-      if (seen.kind === 'file') {
-        if (nodePath === NODE_PATHS.containerdConfig && !m?.files[nodePath]) await this.warnDockerConfig();
-        const reason = backupReason(m, nodePath, seen.sha256);
-        if (reason) backUp(nodePath, reason);
-      }
-      writes.push({ nodePath, component, mode, sha256 });
-      return true;
-    };
-
-    for (const d of this.toInstall) {
-      const staged = this.staged.get(d.name) ?? [];
-      const now = new Set<string>();
-      for (const s of staged) {
-        // The plan's file for this member: a bare binary's member is the asset itself.
-        const file = this.plan.files.find((f) => f.component === d.name && f.source.kind === 'artifact' && f.source.member === (s.member || d.artifact.name))!;
-        const nodePath = file.path;
-        now.add(nodePath);
-        if (await prepare(nodePath, d.name, s.sha256, s.mode)) tx.put(inRoot(this.root, nodePath), { file: s.stagedPath, sha256: s.sha256 }, s.mode);
-      }
-      // Binaries the previous version of this component had and this one does not.
-      for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
-        if (f.component === d.name && !now.has(nodePath) && !isConfigPath(nodePath)) tx.remove(inRoot(this.root, nodePath));
-      }
-    }
-    for (const f of this.plan.files) {
-      if (f.source.kind !== 'config') continue;
-      const nodePath = f.path;
-      if (await prepare(nodePath, f.component, f.sha256!, f.mode)) tx.put(inRoot(this.root, nodePath), { data: f.content!, sha256: f.sha256! }, f.mode);
-    }
-    // The removals the plan shows (config no longer rendered; binaries the new version lacks are
-    // removed above, with the optional members its archive does not have).
-    for (const r of diffRemovals(this.plan, m)) if (isConfigPath(r.path)) tx.remove(inRoot(this.root, r.path));
-
+    const { tx, writes, backups, unchanged } = await prepareCommit({
+      root: this.root, plan: this.plan, manifest: this.manifest, toInstall: this.toInstall, staged: this.staged, disk: this.disk, emit: this.emit,
+    });
+    this.items.push(...unchanged);
     // Refuse before anything changes, not after: a regular file where the wants link goes.
     if (this.enableByLink && (await wantsLinkState(this.root)) === 'conflict') await enableInImage(this.root);
     const results = await tx.commit();
@@ -360,18 +267,3 @@ export class InstallRun {
   }
 }
 
-function sameObservation(a: Observed, b: Observed): boolean {
-  if (a.kind === 'file' && b.kind === 'file') return a.sha256 === b.sha256 && a.mode === b.mode;
-  return a.kind === b.kind;
-}
-
-function describeObserved(o: Observed): string {
-  switch (o.kind) {
-    case 'absent':
-      return 'absent';
-    case 'other':
-      return o.what;
-    case 'file':
-      return `a file with sha256 ${o.sha256.slice(0, 12)}… and mode 0${o.mode.toString(8)}`;
-  }
-}
