@@ -120,6 +120,12 @@ export function explainSystemError(err: unknown): unknown {
         fields: { path: e.path },
         cause: err,
       });
+    case 'EDQUOT':
+      return new NodePrepError('NO_SPACE', `The disk quota is used up on the device holding${where || ' a file node-prep writes'}.`, {
+        hint: 'Free some space or raise the quota, or put the cache elsewhere with --cache-dir.',
+        fields: { path: e.path },
+        cause: err,
+      });
     case 'EROFS':
       return new NodePrepError('READ_ONLY', `The file system holding${where} is read-only.`, {
         hint: 'Remount it read-write, or install into an image root with --root DIR.',

@@ -7,7 +7,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { ChecksumMismatchError, HttpError, NetworkError, NoAssetError, NodePrepError } from '../errors.ts';
+import { ChecksumMismatchError, explainSystemError, HttpError, NetworkError, NoAssetError, NodePrepError } from '../errors.ts';
 import { header, isRetryableStatus, sleep, type Http } from '../net/http.ts';
 import { redactUrl } from '../net/redact.ts';
 import { bytesMoved } from '../util/buffer-churn.ts';
@@ -213,7 +213,7 @@ async function transfer(http: Http, target: FetchTarget, fh: FileHandle, state: 
       if (state.stopAt !== undefined && state.offset + buf.length > state.stopAt) buf = buf.subarray(0, state.stopAt - state.offset);
       state.hash.update(buf);
       // fh.write from the current end: the file is written strictly in order, so offset is exact.
-      await fh.write(buf, 0, buf.length, state.offset);
+      await writeLocal(fh, buf, state.offset, target);
       state.offset += buf.length;
       bytesMoved(buf.length);
       if (state.stopAt !== undefined && state.offset >= state.stopAt) break; // the rest is the parts': close this body
@@ -225,6 +225,7 @@ async function transfer(http: Http, target: FetchTarget, fh: FileHandle, state: 
       }
     }
   } catch (err) {
+    if (err instanceof LocalWriteError) throw err;
     throw new TransferError(`transfer broke after ${state.offset} bytes (${describe(err)})`, true, err);
   }
   const mine = state.stopAt ?? state.total;
@@ -292,7 +293,28 @@ function describe(err: unknown): string {
   return e?.code ?? e?.message ?? String(err);
 }
 
+/**
+ * A failure to write the download is this machine's, not the network's: a full disk, a quota or a
+ * read-only file system is said as such and not retried (a retry would only fill the disk again).
+ */
+class LocalWriteError extends Error {
+  constructor(readonly error: unknown) {
+    super('local write failed');
+  }
+}
+
+async function writeLocal(fh: FileHandle, buf: Buffer, offset: number, target: FetchTarget): Promise<void> {
+  try {
+    await fh.write(buf, 0, buf.length, offset);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    e.path ??= `the download of ${target.name}`;
+    throw new LocalWriteError(explainSystemError(e));
+  }
+}
+
 function toPublicError(err: unknown, target: FetchTarget): Error {
+  if (err instanceof LocalWriteError) return err.error as Error;
   if (err instanceof TransferError) {
     const inner = err.cause0;
     if (inner instanceof HttpError || inner instanceof NodePrepError) return inner;

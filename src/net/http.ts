@@ -125,7 +125,12 @@ export class Http {
         const text = await res.body.text().catch(() => '');
         throw this.statusError(url, res, text);
       }
-      return { text: await res.body.text(), headers: res.headers };
+      // A body that stalls or breaks is a network error like any other: retried, and it names the URL.
+      try {
+        return { text: await res.body.text(), headers: res.headers };
+      } catch (err) {
+        throw new NetworkError(redactUrl(url), describeNetworkError(err), undefined, err);
+      }
     });
   }
 

@@ -255,3 +255,41 @@ describe('fetchAll', () => {
     expect(order).toEqual(['download:start', 'download:done', 'download:start', 'download:done']);
   });
 });
+
+describe('faults of this machine, not the network', () => {
+  // A real full disk: the cache on a 1 MiB tmpfs, a 3 MiB artifact.
+  it.skipIf(process.getuid?.() !== 0)('a full disk is said as such and not retried', async () => {
+    const { execa } = await import('execa');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'np-full-'));
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+    try {
+      const full = new ArtifactCache(dir);
+      const err = await fetchVerified(http, full, target('big.tar.gz', BIG)).catch((e) => e);
+      expect(err.code).toBe('NO_SPACE');
+      expect(err.message).toBe('No space left on the device holding the download of big.tar.gz.');
+      expect(gh.requests.filter((r) => r.path.endsWith('/big.tar.gz'))).toHaveLength(1);
+      // The partial download is gone again.
+      expect(await readdir(path.join(dir, 'tmp')).catch(() => [])).toEqual([]);
+    } finally {
+      await execa('umount', [dir]);
+    }
+  });
+});
+
+describe('small documents (checksum files, API pages)', () => {
+  it('a body that stalls is retried like an artifact, and the error names its URL', async () => {
+    const impatient = makeHttp({ idleTimeoutMs: 300, retryDelaysMs: [0] });
+    const url = `${gh.url}/containerd/containerd/releases/download/v2.9.0/small.tar.gz`;
+    try {
+      gh.setFault({ match: 'small.tar.gz', stallAfter: 1_000, times: 1 });
+      expect((await impatient.getText(url)).text.length).toBe(SMALL.toString('utf8').length);
+      expect(gh.requests.filter((r) => r.path.endsWith('/small.tar.gz'))).toHaveLength(2);
+      gh.setFault({ match: 'small.tar.gz', stallAfter: 1_000 });
+      const err = await impatient.getText(url).catch((e) => e);
+      expect(err).toBeInstanceOf(NetworkError);
+      expect(err.message).toBe(`GET ${url} failed: no data within the idle timeout`);
+    } finally {
+      await impatient.close();
+    }
+  });
+});
