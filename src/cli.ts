@@ -77,7 +77,7 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
       case 'status': {
         const { statusCommand } = await import('./commands/status.ts');
         const { report, text } = await statusCommand(ctx);
-        return { data: report, text };
+        return { data: report, text, exitCode: options.check && report.drift.length > 0 ? 1 : 0 };
       }
       case 'uninstall': {
         const { uninstallCommand } = await import('./commands/uninstall.ts');

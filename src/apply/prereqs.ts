@@ -4,8 +4,9 @@
  * are also applied now. A kernel that refuses (a container without the capability, a module that is
  * not built) gets a warning, not a failure: containerd itself runs without them.
  */
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Exec } from '../exec/exec.ts';
+import { moduleProvided } from '../node/kernel.ts';
 import { MODULES, SYSCTLS } from '../node/paths.ts';
 import type { Emit } from '../events.ts';
 
@@ -20,7 +21,8 @@ const sysctlPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
 export async function applyPrerequisites(exec: Exec, emit: Emit): Promise<PrereqReport> {
   const report: PrereqReport = { modules: [], sysctls: [] };
   for (const name of MODULES) {
-    if (await exists(`/sys/module/${name}`)) {
+    // Loaded or built in (br_netfilter built into the kernel has no /sys/module entry).
+    if ((await moduleProvided(name)) !== undefined) {
       report.modules.push({ name, state: 'was-loaded' });
       continue;
     }
@@ -53,9 +55,6 @@ export async function applyPrerequisites(exec: Exec, emit: Emit): Promise<Prereq
   return report;
 }
 
-async function exists(p: string): Promise<boolean> {
-  return access(p).then(() => true, () => false);
-}
 
 function lastLine(text: string): string {
   return text.trim().split('\n').pop()?.trim() ?? '';

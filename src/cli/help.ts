@@ -147,9 +147,10 @@ from the installed files with a temporary root, state and socket.
                            the host, else the installed runc, which upstream builds statically)
 
 ${OUTPUT}`,
-  status: `Usage: node-prep status [--root DIR]
+  status: `Usage: node-prep status [--root DIR] [--check]
 
-Show installed versions and files changed or missing since node-prep wrote them.
+Show installed versions and files changed, missing or with another mode since node-prep wrote them.
+  --check                  exit 1 when anything drifted (for monitoring)
 
 ${OUTPUT}`,
   uninstall: `Usage: node-prep uninstall [--purge] [--root DIR]

@@ -56,6 +56,7 @@ const FLAGS = {
   keyring: { type: 'string' },
   timeout: { type: 'string' },
   busybox: { type: 'string' },
+  check: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -79,7 +80,7 @@ export const COMMAND_FLAGS: Record<Command, Flag[]> = {
   plan: PLAN_FLAGS,
   download: [...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'bundle', 'containerd-flavor'],
   smoke: ['root', 'busybox'],
-  status: ['root'],
+  status: ['root', 'check'],
   uninstall: ['root', 'purge', 'force', 'dry-run'],
   versions: ['mirror', 'github-api', 'timeout', 'arch'],
   doctor: ['root', 'arch'],
@@ -193,6 +194,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       verify,
       keyring: values.keyring,
       busybox: values.busybox,
+      check: Boolean(values.check),
       proxy: {
         https: env.HTTPS_PROXY ?? env.https_proxy,
         http: env.HTTP_PROXY ?? env.http_proxy,

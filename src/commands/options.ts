@@ -39,6 +39,8 @@ export interface Options {
   verify: 'default' | 'strict';
   keyring: string | undefined;
   busybox: string | undefined;
+  /** status --check: exit 1 when anything drifted. */
+  check: boolean;
   proxy: { http?: string | undefined; https?: string | undefined; no?: string | undefined };
   retryDelaysMs: number[] | undefined;
   timeoutMs: number | undefined;

@@ -1,11 +1,15 @@
 /**
  * `node-prep status`: what node-prep installed here (versions, files) and what changed since.
  */
+import { lstat } from 'node:fs/promises';
 import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { ComponentName } from '../components/types.ts';
 import { inRoot } from '../node/paths.ts';
 import { diffFiles, observeFiles, readManifest, type Drift } from '../state/manifest.ts';
+
+/** Drift as status reports it: the record's content drift, and a mode changed on a file that is as written. */
+export type StatusDrift = Drift | { kind: 'mode'; path: string; component: string; expectedMode: number; actualMode: number };
 
 export interface StatusReport {
   kind: 'status';
@@ -16,7 +20,7 @@ export interface StatusReport {
   prefix?: string;
   components: Array<{ name: ComponentName; version: string; asset: string }>;
   files: number;
-  drift: Drift[];
+  drift: StatusDrift[];
   backups: Array<{ path: string; backupPath: string; reason: string }>;
 }
 
@@ -28,7 +32,14 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
     return { report, text: `node-prep has installed nothing in ${root === '/' ? 'this machine' : root}.\n` };
   }
   // status is asked for explicitly: hash every file rather than trust size and mtime.
-  const drift = diffFiles(m, await observeFiles(root, Object.keys(m.files)));
+  const contentDrift = diffFiles(m, await observeFiles(root, Object.keys(m.files)));
+  const drift: StatusDrift[] = [...contentDrift];
+  const drifted = new Set(contentDrift.map((d) => d.path));
+  for (const [p, f] of Object.entries(m.files).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (drifted.has(p)) continue;
+    const st = await lstat(inRoot(root, p)).catch(() => undefined);
+    if (st?.isFile() && (st.mode & 0o7777) !== f.mode) drift.push({ kind: 'mode', path: p, component: f.component, expectedMode: f.mode, actualMode: st.mode & 0o7777 });
+  }
   const report: StatusReport = {
     kind: 'status',
     installed: true,
@@ -50,7 +61,14 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
   lines.push(`${report.files} files recorded.`);
   if (drift.length === 0) lines.push('No drift: every file is as node-prep wrote it.');
   for (const d of drift) {
-    lines.push(d.kind === 'missing' ? `  missing  ${inRoot(root, d.path)}` : `  changed  ${inRoot(root, d.path)} (sha256 ${d.actual.slice(0, 12)}…, written as ${d.expected.slice(0, 12)}…)`);
+    const octal = (mode: number) => `0${mode.toString(8)}`;
+    lines.push(
+      d.kind === 'missing'
+        ? `  missing  ${inRoot(root, d.path)}`
+        : d.kind === 'mode'
+          ? `  mode     ${inRoot(root, d.path)} (${octal(d.actualMode)}, written as ${octal(d.expectedMode)})`
+          : `  changed  ${inRoot(root, d.path)} (sha256 ${d.actual.slice(0, 12)}…, written as ${d.expected.slice(0, 12)}…)`,
+    );
   }
   for (const b of report.backups) lines.push(`  backup of ${b.path} (${b.reason}) kept at ${inRoot(root, b.backupPath)}`);
   return { report, text: `${lines.join('\n')}\n` };

@@ -281,6 +281,11 @@ export function checkSocket(f: Facts): Draft {
   const s = f.socket!;
   const procs = f.processes.map((p) => `pid ${p.pid} (${p.exe ?? 'binary unknown'})`).join(', ');
   const running = procs ? ` Running containerd: ${procs}.` : '';
+  // node-prep's own containerd holding its socket is how a node-prep node is meant to be.
+  const own = f.nodePrepBinary === undefined ? undefined : f.processes.find((p) => p.exe === f.nodePrepBinary);
+  if (s.state === 'listening' && own !== undefined) {
+    return finding('socket', 'ok', `node-prep's containerd listens on ${s.path}`, `pid ${own.pid} (${own.exe}), the containerd node-prep installed.`);
+  }
   if (s.state === 'listening') {
     return finding('socket', 'warn', `Socket in use: something already listens on ${s.path}`, `A connect to ${s.path} succeeded.${running}`, 'node-prep (re)starts containerd through its own unit; stop whatever holds the socket first (`systemctl stop containerd`, or Docker\'s), or it keeps the socket.');
   }

@@ -14,6 +14,7 @@ import { DEFAULT_VERSIONS } from '../components/index.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
 import { resolveInRoot } from '../node/resolve.ts';
 import { readDropIns } from '../config/dropins.ts';
+import { moduleProvided } from '../node/kernel.ts';
 import { inRoot } from '../node/paths.ts';
 import { readManifest } from '../state/manifest.ts';
 import { parseLddVersion, readLibc } from '../node/libc.ts';
@@ -124,14 +125,8 @@ export async function readCgroup(procDir: string, sysDir: string): Promise<Cgrou
  * net.bridge.bridge-nf-call-* sysctls.
  */
 export async function readModule(name: string, procDir: string, sysDir: string, modulesDir: string, release: string | undefined): Promise<ModuleFact> {
-  if (await exists(path.join(sysDir, 'module', name))) return { state: 'loaded', detail: `${sysDir}/module/${name} exists` };
-  if (name === 'overlay') {
-    const fs = (await readTrimmed(path.join(procDir, 'filesystems'))) ?? '';
-    if (/\toverlay$/m.test(fs)) return { state: 'loaded', detail: `overlay is in ${procDir}/filesystems` };
-  }
-  if (name === 'br_netfilter' && (await exists(path.join(procDir, 'sys/net/bridge/bridge-nf-call-iptables')))) {
-    return { state: 'loaded', detail: `${procDir}/sys/net/bridge/bridge-nf-call-iptables exists` };
-  }
+  const provided = await moduleProvided(name, procDir, sysDir);
+  if (provided !== undefined) return { state: 'loaded', detail: provided };
   if (release === undefined) return { state: 'missing', detail: 'not loaded, and the kernel release is not known' };
   const dir = path.join(modulesDir, release);
   const ko = new RegExp(`(^|/)${name}\\.ko(\\.[a-z]+)?(:|$)`, 'm');

@@ -3,7 +3,7 @@
  * releases in the real upstream layouts, real files in a temporary image root.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
@@ -128,6 +128,17 @@ describe('install --root DIR', () => {
     const r = await install('--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).warnings.join('\n')).toContain("disables the CRI plugin (Docker's containerd.io ships it that way)");
+  });
+
+  it('status reports a changed mode as drift, and --check exits 1 on any drift', async () => {
+    expect((await install()).code).toBe(0);
+    expect((await runCli(['status', '--root', root, '--check'])).code).toBe(0);
+    await chmod(path.join(root, 'usr/local/sbin/runc'), 0o700);
+    const status = await runCli(['status', '--root', root, '--check', '--json']);
+    expect(status.code).toBe(1);
+    expect(JSON.parse(status.stdout).drift).toEqual([{ kind: 'mode', path: '/usr/local/sbin/runc', component: 'runc', expectedMode: 0o755, actualMode: 0o700 }]);
+    expect((await runCli(['status', '--root', root])).stdout).toMatch(/mode {5}.*\/usr\/local\/sbin\/runc \(0700, written as 0755\)/);
+    expect((await runCli(['status', '--root', root])).code).toBe(0);
   });
 
   it('uninstall keeps a file changed since install unless --force', async () => {

@@ -69,6 +69,8 @@ describe('decisions on a live host', () => {
     ["node-prep's own containerd", { containerdBinaries: ['/usr/local/bin/containerd'], nodePrepBinary: '/usr/local/bin/containerd' }, 'runtime.distro-containerd', 'ok', /No other containerd/],
     ['masked unit', { maskedUnits: ['/etc/systemd/system/containerd.service'] }, 'unit.masked', 'blocker', /containerd\.service is masked/],
     ['socket in use', { socket: { path: '/run/containerd/containerd.sock', state: 'listening' }, processes: [{ pid: 812, exe: '/usr/bin/containerd' }] }, 'socket', 'warn', /Socket in use/],
+    ['socket held by node-prep\'s own containerd', { socket: { path: '/run/containerd/containerd.sock', state: 'listening' }, nodePrepBinary: '/usr/local/bin/containerd', containerdBinaries: ['/usr/local/bin/containerd'], processes: [{ pid: 812, exe: '/usr/local/bin/containerd' }] }, 'socket', 'ok', /^node-prep's containerd listens on/],
+    ['socket held by another containerd beside node-prep\'s', { socket: { path: '/run/containerd/containerd.sock', state: 'listening' }, nodePrepBinary: '/usr/local/bin/containerd', processes: [{ pid: 812, exe: '/usr/bin/containerd' }] }, 'socket', 'warn', /Socket in use/],
     ['stale socket', { socket: { path: '/run/containerd/containerd.sock', state: 'stale' } }, 'socket', 'ok', /stale socket/],
     ['socket path is a file', { socket: { path: '/run/containerd/containerd.sock', state: 'not-a-socket' } }, 'socket', 'warn', /not a socket/],
     ['1.5 GiB free', disk(1.5 * GiB), 'disk', 'warn', /Only 1\.5 GiB free under \/var/],
