@@ -119,7 +119,9 @@ async function check(r: { exitCode?: number | undefined; stderr: unknown }, what
 async function startFailure(exec: Exec, what: string, stderr: unknown): Promise<NodePrepError> {
   const journal = await exec.run('journalctl', ['-u', 'containerd', '-n', '15', '--no-pager', '-o', 'cat'], { timeoutMs: 15_000 });
   const lines = String(journal.stdout ?? '').trim().split('\n').filter(Boolean).slice(-15);
-  return new NodePrepError('SERVICE', `${what} failed${String(stderr).trim() ? `: ${String(stderr).trim().split('\n').pop()}` : ''}.`, {
+  // systemctl's own sentence ends with a period; ours adds one.
+  const why = String(stderr).trim().split('\n').pop()?.replace(/\.+$/, '') ?? '';
+  return new NodePrepError('SERVICE', `${what} failed${why ? `: ${why}` : ''}.`, {
     hint: lines.length > 0 ? `containerd's journal ends with:\n    ${lines.join('\n    ')}` : 'See `journalctl -u containerd`.',
     fields: { journal: lines },
   });

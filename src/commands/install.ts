@@ -161,8 +161,11 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
         } catch (err) {
           // The new containerd did not come up: put the previous files back and bring back what ran.
           if (live && run!.changed) {
-            await restorePrevious(ctx, run!);
+            service = await restorePrevious(ctx, run!);
             rolledBack = true;
+            if (err instanceof NodePrepError) {
+              throw new NodePrepError(err.code, err.message, { hint: `${describeRestore(run!)} ${err.hint ?? ''}`.trim(), fields: err.fields, cause: err });
+            }
           }
           throw err;
         }
@@ -179,12 +182,12 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
         if ('checks' in result && !result.ok) {
           const failed = result.checks.filter((c) => !c.ok).map((c) => c.name);
           if (live && service.kind === 'running' && run!.changed) {
-            await restorePrevious(ctx, run!);
+            service = await restorePrevious(ctx, run!);
             rolledBack = true;
           }
           throw new NodePrepError('SMOKE', `The smoke test failed: ${failed.join(', ')}.`, {
             hint: rolledBack
-              ? 'The previous binaries and config were put back and containerd restarted.'
+              ? describeRestore(run!)
               : `Run \`node-prep smoke${o.root === '/' ? '' : ` --root ${o.root}`}\` for the details of each check.`,
             fields: { failed },
           });
@@ -214,10 +217,18 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
  * After a failed start or smoke test on a live host: the previous files and record go back; the
  * previous containerd is restarted, or, when this was the first install, the new one is stopped.
  */
-async function restorePrevious(ctx: Context, run: InstallRun): Promise<void> {
+async function restorePrevious(ctx: Context, run: InstallRun): Promise<ServiceReport> {
   await run.rollback();
-  if (run.hadPreviousInstall) await decideService(ctx, run, true);
-  else await stopService(ctx.exec);
+  if (run.hadPreviousInstall) return decideService(ctx, run, true);
+  await stopService(ctx.exec);
+  return { kind: 'skipped', reason: 'the first install failed: its containerd was stopped and disabled' };
+}
+
+/** What a rollback on a live host did, for the error's hint. */
+export function describeRestore(run: Pick<InstallRun, 'hadPreviousInstall'>): string {
+  return run.hadPreviousInstall
+    ? 'The previous binaries and config were put back and containerd restarted.'
+    : 'Nothing had been installed before: the new files were removed and containerd stopped and disabled.';
 }
 
 async function decideService(ctx: Context, run: InstallRun, forceRestart = false): Promise<ServiceReport> {

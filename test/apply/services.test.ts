@@ -79,6 +79,18 @@ describe('runLiveService', () => {
     expect(err.hint).toContain('recorded journal line');
   });
 
+  it('systemctl\'s own closing period is not doubled', async () => {
+    exec = recordingExec((file, args) => {
+      if (file === 'journalctl') return {};
+      if (args[0] === 'start') {
+        return { exitCode: 1, stderr: 'Job for containerd.service failed because the control process exited with error code.\nSee "systemctl status containerd.service" and "journalctl -xeu containerd.service" for details.\n' };
+      }
+      return { exitCode: args[0] === 'is-enabled' ? 0 : 3 };
+    });
+    const err = await runLiveService(input({ restartNeeded: true })).catch((e) => e);
+    expect(err.message).toBe('systemctl start containerd failed: See "systemctl status containerd.service" and "journalctl -xeu containerd.service" for details.');
+  });
+
   it('a containerd that starts but never answers fails with the journal too', async () => {
     systemd({ active: false, enabled: true });
     const err = await runLiveService(input({ restartNeeded: true, waitReady: async () => { throw new Error('no answer within 60000 ms'); } })).catch((e) => e);
