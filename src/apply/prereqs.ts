@@ -10,7 +10,6 @@ import { moduleProvided } from '../node/kernel.ts';
 import { MODULES, SYSCTLS } from '../node/paths.ts';
 import type { Emit } from '../events.ts';
 
-
 export interface PrereqReport {
   modules: Array<{ name: string; state: 'loaded' | 'was-loaded' | 'failed'; detail?: string }>;
   sysctls: Array<{ key: string; state: 'set' | 'was-set' | 'failed'; detail?: string }>;

@@ -6,12 +6,10 @@
  */
 import { lstat, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { SOCKET, WANTS_LINK } from '../node/paths.ts';
+import { inRoot, NODE_PATHS, SOCKET, WANTS_LINK } from '../node/paths.ts';
 import { NodePrepError } from '../errors.ts';
 import type { Exec } from '../exec/exec.ts';
 import { ensureDir } from '../install/atomic.ts';
-import { NODE_PATHS, inRoot } from '../node/paths.ts';
-
 
 export type ServiceReport =
   | { kind: 'skipped'; reason: string }

@@ -3,12 +3,11 @@
  * (with what the install record says was intended).
  */
 import { systemdIsPid1 } from '../node/init.ts';
-import { SOCKET } from '../node/paths.ts';
+import { NODE_PATHS, SOCKET } from '../node/paths.ts';
 import { detectArch } from '../arch.ts';
 import type { Context } from './context.ts';
 import { defaultSandboxImage } from '../config/render.ts';
 import { NodePrepError } from '../errors.ts';
-import { NODE_PATHS } from '../node/paths.ts';
 import type { Plan } from '../plan/types.ts';
 import { readManifest } from '../state/manifest.ts';
 import type { SmokeExpect, SmokeReport } from '../smoke/types.ts';

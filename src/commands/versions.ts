@@ -1,9 +1,8 @@
 import semver from 'semver';
 import { pinnedVersions } from '../checksums/pins.ts';
 import type { Context } from './context.ts';
-import { COMPONENTS, DEFAULT_VERSIONS } from '../components/index.ts';
+import { COMPONENT_NAMES, COMPONENTS, DEFAULT_VERSIONS } from '../components/index.ts';
 import { type ComponentName } from '../components/types.ts';
-import { COMPONENT_NAMES } from '../components/index.ts';
 import { NodePrepError, UsageError } from '../errors.ts';
 
 export interface VersionsReport {

@@ -4,10 +4,9 @@
  * means it works with a caveat or install will fix it, `ok` says what was seen.
  */
 import { normalizeArch } from '../arch.ts';
-import { SYSCTLS } from '../node/paths.ts';
+import { NODE_PATHS, SYSCTLS } from '../node/paths.ts';
 import { containerdConfigVersion } from '../config/containerd-version.ts';
 import { explainRefusal, refusedDropIns } from '../config/dropins.ts';
-import { NODE_PATHS } from '../node/paths.ts';
 import { CONTAINERD_DYNAMIC_MIN_GLIBC, compareDotted, containerdAssetFlavor } from '../node/libc.ts';
 import type { Facts, Finding, Level, PackageFact, Scope } from './types.ts';
 

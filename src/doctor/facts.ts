@@ -8,14 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { systemExec, type Exec } from '../exec/exec.ts';
 import { normalizeArch, type Arch } from '../arch.ts';
-import { MODULES, SYSCTLS } from '../node/paths.ts';
-import { SOCKET } from '../node/paths.ts';
+import { inRoot, MODULES, SOCKET, SYSCTLS } from '../node/paths.ts';
 import { DEFAULT_VERSIONS } from '../components/index.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
 import { resolveInRoot } from '../node/resolve.ts';
 import { readDropIns } from '../config/dropins.ts';
 import { moduleProvided } from '../node/kernel.ts';
-import { inRoot } from '../node/paths.ts';
 import { readManifest } from '../state/manifest.ts';
 import { parseLddVersion, readLibc } from '../node/libc.ts';
 import {

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pinnedVersions, PinSet } from '../../src/checksums/pins.ts';
-import { COMPONENTS, DEFAULT_VERSIONS } from '../../src/components/index.ts';
-import { COMPONENT_NAMES } from '../../src/components/index.ts';
+import { COMPONENT_NAMES, COMPONENTS, DEFAULT_VERSIONS } from '../../src/components/index.ts';
 import { NODE_PATHS } from '../../src/node/paths.ts';
 import { runCli } from '../support/cli.ts';
 

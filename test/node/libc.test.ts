@@ -2,8 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseGlibcBanner, scanForBanner } from '../../src/node/libc.ts';
-import { compareDotted, containerdAssetFlavor, parseLddVersion, readLibc } from '../../src/node/libc.ts';
+import { compareDotted, containerdAssetFlavor, parseGlibcBanner, parseLddVersion, readLibc, scanForBanner } from '../../src/node/libc.ts';
 
 let tmp: string;
 beforeAll(async () => {
