@@ -37,11 +37,17 @@ export async function waitForCri(socket: string, timeoutMs: number): Promise<voi
  * enables the unit: systemd resolves the name, and /etc/systemd/system wins over /lib.
  */
 export async function wantsLinkState(root: string): Promise<'absent' | 'enabled' | 'conflict'> {
+  return (await wantsLink(root)).state;
+}
+
+/** The wants link's state, and for a conflict what is in the way (for people). */
+export async function wantsLink(root: string): Promise<{ state: 'absent' | 'enabled' | 'conflict'; why?: string }> {
   const link = inRoot(root, WANTS_LINK);
-  const current = await lstat(link).catch(() => undefined);
-  if (!current) return 'absent';
-  if (current.isSymbolicLink() && path.posix.basename(await readlink(link)) === 'containerd.service') return 'enabled';
-  return 'conflict';
+  const current = await lstat(link).catch((err: NodeJS.ErrnoException) => err.code);
+  if (current === 'ENOTDIR') return { state: 'conflict', why: `${path.posix.dirname(WANTS_LINK)} is not a folder` };
+  if (current === undefined || typeof current === 'string') return { state: 'absent' };
+  if (current.isSymbolicLink() && path.posix.basename(await readlink(link)) === 'containerd.service') return { state: 'enabled' };
+  return { state: 'conflict', why: `${WANTS_LINK} exists and is not a link to a containerd.service` };
 }
 
 /** `systemctl enable` for an image: the same symlink it would make, made inside DIR. */

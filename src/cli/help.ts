@@ -1,6 +1,9 @@
 import type { Command } from '../commands/options.ts';
 import { COMPONENT_NAMES, COMPONENTS } from '../components/index.ts';
 
+/** What uninstall --purge removes: each component's runtime state, from the catalog. */
+const PURGE_PATHS = COMPONENT_NAMES.flatMap((n) => COMPONENTS[n].purgePaths).join(', ');
+
 /** One line per component of the catalog. */
 const VERSIONS = [
   'Component versions (each: 2.2.0, v2.2.0, ^2.2, ~2.1, 2.2.x, latest, or none for the optional ones):',
@@ -79,9 +82,13 @@ Install:
 
 Uninstall:
   --force                  also remove files changed since node-prep wrote them (kept by default)
-  --purge                  also remove containerd's state (/var/lib/containerd, /run/containerd)
+  --purge                  also remove the runtime's state (${PURGE_PATHS})
+
+Status:
+  --check                  exit 1 when anything drifted (for monitoring)
 
 ${OUTPUT}
+  --version, -V            print the version
 
 ${ENV}
 
@@ -103,16 +110,19 @@ ${TARGET}
 
 ${CONFIG}
 
+Install:
   --no-start               do not start or restart containerd
   --skip-smoke             do not run the smoke test
   --busybox FILE           a static busybox for the smoke test's container
-  --dry-run                print the plan, change nothing
+  --dry-run                print the plan, change nothing (as \`plan\`, with these flags)
 
 ${OUTPUT}`,
   plan: `Usage: node-prep plan [versions] [options]
 
 Print what install would do: resolved versions, every artifact with its URL, expected sha256 and where
-that digest comes from, and the files install would write. Changes nothing. Same flags as install.
+that digest comes from, the files install would write, the service decision and the smoke checks.
+Changes nothing; exits 1 when install would refuse something (BLOCKED). It takes the flags that
+shape the plan; install's dry run prints the same plan for the whole of an install command line.
 
 ${VERSIONS}
 
@@ -150,13 +160,15 @@ ${OUTPUT}`,
   status: `Usage: node-prep status [--root DIR] [--check]
 
 Show installed versions and files changed, missing or with another mode since node-prep wrote them.
+  --root DIR               the image root to look at
   --check                  exit 1 when anything drifted (for monitoring)
 
 ${OUTPUT}`,
   uninstall: `Usage: node-prep uninstall [--purge] [--root DIR]
 
 Remove exactly the files node-prep installed and restore the files it backed up.
-  --purge                  also remove containerd's state (/var/lib/containerd, /run/containerd)
+  --root DIR               the image root to remove from
+  --purge                  also remove the runtime's state (${PURGE_PATHS})
   --force                  also remove files changed since node-prep wrote them
   --dry-run                print what would be removed
 

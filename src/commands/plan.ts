@@ -3,9 +3,9 @@ import { detectCgroupDriver } from '../config/cgroup.ts';
 import { explainRefusal, readDropIns } from '../config/dropins.ts';
 import { detectArch } from '../arch.ts';
 import { NodePrepError } from '../errors.ts';
-import { wantsLinkState } from '../apply/services.ts';
+import { wantsLink } from '../apply/services.ts';
 import { systemdIsPid1 } from '../node/init.ts';
-import { WANTS_LINK } from '../node/paths.ts';
+import { NODE_PATHS, WANTS_LINK } from '../node/paths.ts';
 import { decideContainerdBuild } from '../plan/libc.ts';
 import { buildPlan } from '../plan/build.ts';
 import { blockedChanges, diffRemovals, planChanges, restartReason, type FileChange } from '../plan/changes.ts';
@@ -45,6 +45,10 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
     for (const f of plan.files) f.change = changes.get(f.path);
     plan.removals = diffRemovals(plan, manifest);
     plan.service.blocked = await serviceBlocked(plan);
+    if (plan.service.manage === 'wants-link' && plan.service.blocked === undefined) {
+      const enabled = (await wantsLink(plan.root)).state === 'enabled';
+      plan.service.link = { path: WANTS_LINK, target: NODE_PATHS.containerdUnit, change: enabled ? 'same' : 'create' };
+    }
     if (plan.service.manage === 'systemd' && plan.service.start) {
       const why = restartReason([...plan.files.filter((f) => f.change?.kind === 'create' || f.change?.kind === 'update'), ...plan.removals]);
       plan.service.restart = why === undefined ? { needed: false, why: 'nothing containerd runs changes' } : { needed: true, why };
@@ -63,8 +67,9 @@ export function refuseBlockedPlan(plan: Plan): void {
 
 /** Why the unit cannot be enabled as planned: something other than its link where the wants link goes. */
 export async function serviceBlocked(plan: Plan): Promise<string | undefined> {
-  if (plan.service.manage !== 'wants-link' || (await wantsLinkState(plan.root)) !== 'conflict') return undefined;
-  return `${WANTS_LINK} exists and is not a link to a containerd.service: move it aside and run again`;
+  if (plan.service.manage !== 'wants-link') return undefined;
+  const link = await wantsLink(plan.root);
+  return link.state === 'conflict' ? `${link.why}: move it aside and run again` : undefined;
 }
 
 /** Install stops before any download on a change plan shows as blocked, with the same reason. */

@@ -1,7 +1,7 @@
 /**
  * `node-prep status`: what node-prep installed here (versions, files) and what changed since.
  */
-import { lstat } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { ComponentName } from '../components/types.ts';
@@ -9,7 +9,11 @@ import { inRoot } from '../node/paths.ts';
 import { diffFiles, observeFiles, readManifest, type Drift } from '../state/manifest.ts';
 
 /** Drift as status reports it: the record's content drift, and a mode changed on a file that is as written. */
-export type StatusDrift = Drift | { kind: 'mode'; path: string; component: string; expectedMode: number; actualMode: number };
+export type StatusDrift =
+  | Drift
+  | { kind: 'mode'; path: string; component: string; expectedMode: number; actualMode: number }
+  /** A link node-prep made (the unit's wants link) that is gone or points elsewhere; `actual` null: gone. */
+  | { kind: 'link'; path: string; component: string; expectedTarget: string; actualTarget: string | null };
 
 export interface StatusReport {
   kind: 'status';
@@ -40,6 +44,10 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
     const st = await lstat(inRoot(root, p)).catch(() => undefined);
     if (st?.isFile() && (st.mode & 0o7777) !== f.mode) drift.push({ kind: 'mode', path: p, component: f.component, expectedMode: f.mode, actualMode: st.mode & 0o7777 });
   }
+  for (const [p, target] of Object.entries(m.links ?? {})) {
+    const actual = await readlink(inRoot(root, p)).catch(() => null);
+    if (actual !== target) drift.push({ kind: 'link', path: p, component: 'containerd', expectedTarget: target, actualTarget: actual });
+  }
   const report: StatusReport = {
     kind: 'status',
     installed: true,
@@ -58,7 +66,7 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
     ? [`node-prep was uninstalled from ${root === '/' ? 'this machine' : root}, but kept what had changed since it wrote it (\`node-prep uninstall --force\` removes it):`]
     : [`Installed by node-prep ${m.nodePrepVersion} on ${m.installedAt} (linux/${m.arch}, prefix ${m.prefix}):`];
   for (const c of report.components) lines.push(`  ${COMPONENTS[c.name].title.padEnd(12)} ${c.version}`);
-  lines.push(`${report.files} files recorded.`);
+  lines.push(`${report.files} files${Object.keys(m.links ?? {}).length > 0 ? ` and ${Object.keys(m.links ?? {}).length} link` : ''} recorded.`);
   if (drift.length === 0) lines.push('No drift: every file is as node-prep wrote it.');
   for (const d of drift) {
     const octal = (mode: number) => `0${mode.toString(8)}`;
@@ -67,6 +75,8 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
         ? `  missing  ${inRoot(root, d.path)}`
         : d.kind === 'mode'
           ? `  mode     ${inRoot(root, d.path)} (${octal(d.actualMode)}, written as ${octal(d.expectedMode)})`
+          : d.kind === 'link'
+            ? `  link     ${inRoot(root, d.path)} (${d.actualTarget === null ? 'gone' : `-> ${d.actualTarget}`}, made as -> ${d.expectedTarget})`
           : `  changed  ${inRoot(root, d.path)} (sha256 ${d.actual.slice(0, 12)}…, written as ${d.expected.slice(0, 12)}…)`,
     );
   }

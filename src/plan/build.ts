@@ -99,7 +99,7 @@ function serviceAndSmoke(inputs: PlanInputs, components: ComponentName[]): { ser
         unit: NODE_PATHS.containerdUnit,
         manage: 'wants-link',
         start: false,
-        reason: inputs.root !== '/' ? 'an image root: containerd starts when the image boots' : 'systemd is not PID 1 here (a container, chroot or image build): enabled for the next boot, not started',
+        reason: inputs.root !== '/' ? 'an image root: systemd starts it when the image boots' : 'systemd is not PID 1 here, as in a container, chroot or image build: it starts at the next boot',
       };
   const mode = systemd && inputs.start ? 'service' : 'temporary';
   const smoke: PlannedSmoke = !inputs.smoke

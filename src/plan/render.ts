@@ -36,6 +36,7 @@ export function renderPlan(plan: Plan): string {
   const restart = s.restart === undefined ? '' : s.restart.needed ? `; a running containerd would be restarted (${s.restart.why})` : `; no restart (${s.restart.why})`;
   lines.push('', 'Service:', `  ${s.unit}: ${s.manage === 'systemd' ? `systemctl enable${s.start ? ', start' : ''}` : 'enabled through its wants link, not started'} (${s.reason})${restart}`);
   if (s.blocked) lines.push(`  BLOCKED: ${s.blocked}`);
+  if (s.link) lines.push(`  ${s.link.path} -> ${s.link.target}${s.link.change === 'create' ? ' [new]' : ' [unchanged]'}`);
   lines.push('', 'Smoke test:', plan.smoke.mode === 'skipped' ? `  skipped: ${plan.smoke.reason}` : `  ${plan.smoke.mode}: ${plan.smoke.reason}`);
   if (plan.smoke.checks.length > 0) lines.push(`  checks: ${plan.smoke.checks.join(', ')}`);
   lines.push('', 'Files install would write (? = when the archive has it):');
@@ -59,6 +60,11 @@ export function renderPlan(plan: Plan): string {
   for (const r of plan.removals ?? []) lines.push(`  ${r.path}  [removed: ${r.reason}]`);
   const diffs = plan.files.filter((f) => f.change?.kind === 'update' && f.change.diff);
   for (const f of diffs) if (f.change?.kind === 'update') lines.push('', f.change.diff!.trimEnd());
+  const compared = plan.files.every((f) => f.change !== undefined);
+  const changing = plan.files.filter((f) => f.change?.kind === 'create' || f.change?.kind === 'update').length + (plan.removals?.length ?? 0) + (s.link?.change === 'create' ? 1 : 0);
+  if (compared && !(c.refusedDropIns.length > 0 || blocked.length > 0 || s.blocked)) {
+    lines.push('', changing === 0 ? 'Install would change nothing: everything is as planned.' : `Install would change ${changing} file${changing === 1 ? '' : 's'}.`);
+  }
   lines.push('', c.refusedDropIns.length > 0 || blocked.length > 0 || s.blocked ? 'Nothing was changed; install would stop before downloading (BLOCKED above).' : 'Nothing was changed.');
   return `${lines.join('\n')}\n`;
 }
@@ -68,7 +74,7 @@ function changeMark(change: FileChange | undefined): string {
   if (change === undefined) return '';
   switch (change.kind) {
     case 'update':
-      return change.foreign ? ' [replaces a file node-prep did not write: backed up first]' : ' [changes]';
+      return change.foreign ? ' [replaces a file node-prep did not write: backed up first]' : ` [changes${change.reason ? `: ${change.reason}` : ''}]`;
     case 'same':
       return ' [unchanged]';
     case 'create':

@@ -48,6 +48,8 @@ export interface PlannedService {
   restart?: { needed: boolean; why: string } | undefined;
   /** From the disk: why install cannot enable the unit (something else where its wants link goes). */
   blocked?: string | undefined;
+  /** wants-link, from the disk: the link install makes (`create`) or finds in place (`same`). */
+  link?: { path: string; target: string; change: 'create' | 'same' } | undefined;
 }
 
 export interface PlannedSmoke {

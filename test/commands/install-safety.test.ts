@@ -64,6 +64,10 @@ describe('install refuses before it changes anything', () => {
       await mkdir(path.join(root, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
       await writeFile(path.join(root, 'etc/systemd/system/multi-user.target.wants/containerd.service'), 'not a link\n');
     }, '/etc/systemd/system/multi-user.target.wants/containerd.service exists and is not a link to a containerd.service'],
+    ['a regular file where the wants folder goes', async () => {
+      await mkdir(path.join(root, 'etc/systemd/system'), { recursive: true });
+      await writeFile(path.join(root, 'etc/systemd/system/multi-user.target.wants'), 'not a folder\n');
+    }, '/etc/systemd/system/multi-user.target.wants is not a folder'],
   ])('%s: plan exits 1 with BLOCKED, install stops before downloading', async (_name, arrange, reason) => {
     await mkdir(path.join(root, 'etc'), { recursive: true });
     await arrange();

@@ -3,7 +3,7 @@
  * releases in the real upstream layouts, real files in a temporary image root.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
@@ -139,6 +139,20 @@ describe('install --root DIR', () => {
     expect(JSON.parse(status.stdout).drift).toEqual([{ kind: 'mode', path: '/usr/local/sbin/runc', component: 'runc', expectedMode: 0o755, actualMode: 0o700 }]);
     expect((await runCli(['status', '--root', root])).stdout).toMatch(/mode {5}.*\/usr\/local\/sbin\/runc \(0700, written as 0755\)/);
     expect((await runCli(['status', '--root', root])).code).toBe(0);
+  });
+
+  it('the unit\'s wants link is in the plan and in status: a removed link is drift, and plan shows install making it again', async () => {
+    expect((await install()).code).toBe(0);
+    const link = '/etc/systemd/system/multi-user.target.wants/containerd.service';
+    const planJson = async () => JSON.parse((await runCli(['plan', '--root', root, ...base(), '--json'])).stdout);
+    expect((await planJson()).service.link).toEqual({ path: link, target: '/etc/systemd/system/containerd.service', change: 'same' });
+    await rm(path.join(root, link));
+    const status = await runCli(['status', '--root', root, '--check', '--json']);
+    expect(status.code).toBe(1);
+    expect(JSON.parse(status.stdout).drift).toEqual([{ kind: 'link', path: link, component: 'containerd', expectedTarget: '/etc/systemd/system/containerd.service', actualTarget: null }]);
+    expect((await planJson()).service.link.change).toBe('create');
+    const again = JSON.parse((await install('--json')).stdout);
+    expect(again.files).toContainEqual(expect.objectContaining({ path: link, outcome: { kind: 'created' } }));
   });
 
   it('uninstall keeps a file changed since install unless --force', async () => {
