@@ -181,13 +181,22 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
         smoke = result;
         if ('checks' in result && !result.ok) {
           const failed = result.checks.filter((c) => !c.ok).map((c) => c.name);
-          if (live && service.kind === 'running' && run!.changed) {
-            service = await restorePrevious(ctx, run!);
+          // A live host is left as it was: with the service, the previous containerd runs again;
+          // without one (no systemd here) the previous files and record are put back.
+          let restored = '';
+          if (live && run!.changed) {
+            if (service.kind === 'running') {
+              service = await restorePrevious(ctx, run!);
+              restored = describeRestore(run!);
+            } else {
+              await run!.rollback();
+              restored = describeRestore(run!, false);
+            }
             rolledBack = true;
           }
           throw new NodePrepError('SMOKE', `The smoke test failed: ${failed.join(', ')}.`, {
             hint: rolledBack
-              ? describeRestore(run!)
+              ? restored
               : `Run \`node-prep smoke${o.root === '/' ? '' : ` --root ${o.root}`}\` for the details of each check.`,
             fields: { failed },
           });
@@ -224,11 +233,10 @@ async function restorePrevious(ctx: Context, run: InstallRun): Promise<ServiceRe
   return { kind: 'skipped', reason: 'the first install failed: its containerd was stopped and disabled' };
 }
 
-/** What a rollback on a live host did, for the error's hint. */
-export function describeRestore(run: Pick<InstallRun, 'hadPreviousInstall'>): string {
-  return run.hadPreviousInstall
-    ? 'The previous binaries and config were put back and containerd restarted.'
-    : 'Nothing had been installed before: the new files were removed and containerd stopped and disabled.';
+/** What a rollback on a live host did, for the error's hint; `service`: systemd ran containerd. */
+export function describeRestore(run: Pick<InstallRun, 'hadPreviousInstall'>, service = true): string {
+  if (run.hadPreviousInstall) return `The previous binaries and config were put back${service ? ' and containerd restarted' : ''}.`;
+  return `Nothing had been installed before: the new files were removed${service ? ' and containerd stopped and disabled' : ''}.`;
 }
 
 async function decideService(ctx: Context, run: InstallRun, forceRestart = false): Promise<ServiceReport> {

@@ -8,4 +8,8 @@ describe('what a rollback on a live host says it did', () => {
   it('a first install: there was nothing to put back; the new containerd is stopped', () => {
     expect(describeRestore({ hadPreviousInstall: false })).toBe('Nothing had been installed before: the new files were removed and containerd stopped and disabled.');
   });
+  it('without systemd running containerd there is no service to restart or stop', () => {
+    expect(describeRestore({ hadPreviousInstall: true }, false)).toBe('The previous binaries and config were put back.');
+    expect(describeRestore({ hadPreviousInstall: false }, false)).toBe('Nothing had been installed before: the new files were removed.');
+  });
 });

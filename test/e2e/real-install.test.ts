@@ -5,6 +5,7 @@
  * nerdctl and crictl are stand-ins that say so. Needs root; NODE_PREP_E2E=1 makes a skip a failure.
  */
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -129,6 +130,29 @@ describe.skipIf(skip !== undefined)('real binaries, real containers', () => {
     expect(failed).toContain('runc version');
     expect(failed).toContain('container run');
   }, 240_000);
+
+  // This machine runs no systemd: a failed smoke test on its real paths puts everything back.
+  it('a smoke test that fails on the real paths of this machine leaves them as they were', async () => {
+    await withHostLock(async () => {
+      const watched = ['/usr/local/bin', '/usr/local/sbin', '/opt/cni', '/etc/containerd', '/etc/systemd/system', '/etc/crictl.yaml', '/etc/nerdctl', '/etc/modules-load.d', '/etc/sysctl.d', '/var/lib/node-prep'];
+      const before = await Promise.all(watched.map(async (p) => contentOf(await snapshot(p))));
+      const containerd = fx.versions.containerd.at(-1)!;
+      // A busybox that is not static: the container check fails (Debian's runc is not static either).
+      const args = source().map((a) => (a === fx.busybox ? '/bin/ls' : a));
+      const r = await runCli(['install', ...versions(containerd), ...args, '--json'], { timeoutMs: 240_000 });
+      try {
+        expect(r.code, r.stderr).toBe(1);
+        const err = JSON.parse(r.stdout).error;
+        expect(err.code).toBe('SMOKE');
+        expect(err.hint).toBe('Nothing had been installed before: the new files were removed.');
+        expect(err.report.rolledBack).toBe(true);
+        expect(await Promise.all(watched.map(async (p) => contentOf(await snapshot(p))))).toEqual(before);
+      } finally {
+        // Should this fail, this machine is not left with an install on it.
+        if (existsSync('/var/lib/node-prep/manifest.json')) await runCli(['uninstall', '--force'], { timeoutMs: 60_000 });
+      }
+    });
+  }, 300_000);
 
   it('installs into the real paths of this machine, smoke-tests, and uninstalls back to how it was', async () => {
     await withHostLock(async () => {
