@@ -51,7 +51,7 @@ export async function prepareCommit(i: CommitInputs): Promise<PreparedCommit> {
   const m = i.manifest;
   const tx = new Transaction({ backupDir: inRoot(i.root, `${NODE_PATHS.stateDir}/tx`) });
   const writes: Write[] = [];
-  const backups: Record<string, { backupPath: string; sha256: string; reason: 'foreign' | 'modified' }> = {};
+  const backups: Manifest['backups'] = {};
   // Backups are steps of the transaction: a run that fails or rolls back leaves the folder as it was.
   const backupsDirExisted = await stat(inRoot(i.root, BACKUPS_DIR)).then(() => true, () => false);
   const backUp = (nodePath: string, reason: 'foreign' | 'modified') => {

@@ -92,7 +92,9 @@ export class InstallRun {
    * Enable the unit by making its wants link (what `systemctl enable` does) instead of asking systemd:
    * an image root, or a root file system whose systemd is not running (a container build, a chroot).
    */
-  enableByLink = false;
+  get enableByLink(): boolean {
+    return this.plan.service.manage === 'wants-link';
+  }
 
   /** Directories that do not exist yet and that this run may create (node paths). */
   private createdDirs: string[] = [];
@@ -156,11 +158,6 @@ export class InstallRun {
     );
   }
 
-  /**
-   * One transaction for every file that differs: staged binaries of changed components, rendered
-   * config files whose content differs, removal of files an older version had and this one does not.
-   * A file node-prep did not write (or that was changed since) is backed up first.
-   */
   /** One transaction for every file that differs (commit.ts), then the link and the record. */
   async commit(): Promise<void> {
     const { tx, writes, backups, unchanged } = await prepareCommit({

@@ -93,7 +93,6 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
     {
       title: 'Compare with what is installed',
       run: timed('compare', async () => {
-        run!.enableByLink = plan!.service.manage === 'wants-link';
         await run!.begin();
         // The diff plan prints: a blocked change stops here, before anything is downloaded.
         const disk = await observeDisk(plan!, run!.manifest);

@@ -15,7 +15,7 @@ import { renderPlan } from '../plan/render.ts';
 import type { Plan } from '../plan/types.ts';
 import { VERSION } from '../version.ts';
 
-/** `withChanges`: compare with the disk (for `plan`); install does its own, finer comparison. */
+/** `withChanges`: compare with the disk (for `plan`); install makes the same comparison in its compare phase. */
 export async function planCommand(ctx: Context, withChanges = false): Promise<{ plan: Plan; text: string }> {
   const o = ctx.options;
   const cgroup = await detectCgroupDriver({ root: o.root, explicit: o.cgroupDriver });
@@ -44,10 +44,10 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
     const changes = await planChanges(plan, manifest);
     for (const f of plan.files) f.change = changes.get(f.path);
     plan.removals = diffRemovals(plan, manifest);
-    plan.service.blocked = await serviceBlocked(plan);
-    if (plan.service.manage === 'wants-link' && plan.service.blocked === undefined) {
-      const enabled = (await wantsLink(plan.root)).state === 'enabled';
-      plan.service.link = { path: WANTS_LINK, target: NODE_PATHS.containerdUnit, change: enabled ? 'same' : 'create' };
+    if (plan.service.manage === 'wants-link') {
+      const link = await wantsLink(plan.root);
+      if (link.state === 'conflict') plan.service.blocked = blockedLink(link.why);
+      else plan.service.link = { path: WANTS_LINK, target: NODE_PATHS.containerdUnit, change: link.state === 'enabled' ? 'same' : 'create' };
     }
     if (plan.service.manage === 'systemd' && plan.service.start) {
       const why = restartReason([...plan.files.filter((f) => f.change?.kind === 'create' || f.change?.kind === 'update'), ...plan.removals]);
@@ -69,8 +69,10 @@ export function refuseBlockedPlan(plan: Plan): void {
 export async function serviceBlocked(plan: Plan): Promise<string | undefined> {
   if (plan.service.manage !== 'wants-link') return undefined;
   const link = await wantsLink(plan.root);
-  return link.state === 'conflict' ? `${link.why}: move it aside and run again` : undefined;
+  return link.state === 'conflict' ? blockedLink(link.why) : undefined;
 }
+
+const blockedLink = (why: string | undefined) => `${why}: move it aside and run again`;
 
 /** Install stops before any download on a change plan shows as blocked, with the same reason. */
 export function refuseBlockedChanges(changes: Map<string, FileChange>, root: string, service: string | undefined): void {

@@ -152,11 +152,6 @@ function checkBundle(lock: BundleLock, release: ComponentRelease, digest: { sha2
   }
 }
 
-/** The catalog entry behind a planned artifact (with its build variant). */
-export function releaseOf(a: Pick<PlannedArtifact, 'component' | 'version' | 'arch' | 'static'>): ComponentRelease {
-  return COMPONENTS[a.component].release(a.version, a.arch, { static: a.static });
-}
-
 /** What fetch needs to download and verify a planned artifact. */
 export function toTarget(a: PlannedArtifact): FetchTarget {
   return {

@@ -11,10 +11,8 @@ export interface InstalledBinaries {
   sbinDir: string;
   containerd: string;
   ctr: string;
-  shim: string;
   runc: string;
   nerdctl: string;
-  crictl: string;
 }
 
 /** Paths as seen from this host (inside --root). */
@@ -26,10 +24,8 @@ export function installedBinaries(root: string, prefix: string): InstalledBinari
     sbinDir,
     containerd: path.join(binDir, 'containerd'),
     ctr: path.join(binDir, 'ctr'),
-    shim: path.join(binDir, 'containerd-shim-runc-v2'),
     runc: path.join(sbinDir, 'runc'),
     nerdctl: path.join(binDir, 'nerdctl'),
-    crictl: path.join(binDir, 'crictl'),
   };
 }
 

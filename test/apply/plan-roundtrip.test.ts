@@ -30,7 +30,6 @@ describe('a plan read back from its own --json', () => {
 
     const http = new Http({ ...DEFAULT_HTTP, userAgent: 'node-prep-test', apiBase: gh.apiUrl, proxy: {}, retryDelaysMs: [0] });
     const run = new InstallRun({ http: () => http, cache: () => new ArtifactCache(path.join(work, 'rt-cache')), cacheInRoot: false }, plan, () => undefined);
-    run.enableByLink = plan.service.manage === 'wants-link';
     try {
       await run.begin();
       const disk = await observeDisk(plan, run.manifest);
