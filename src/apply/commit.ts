@@ -9,6 +9,7 @@ import { criDisabledInText } from '../config/layout.ts';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
 import type { StagedMember } from '../install/extract.ts';
+import type { RootFs } from '../install/root-fs.ts';
 import { Transaction } from '../install/transaction.ts';
 import { NODE_PATHS, inRoot } from '../node/paths.ts';
 import { diffRemovals, isConfigPath, type DiskView } from '../plan/changes.ts';
@@ -28,6 +29,8 @@ export interface Write {
 
 export interface CommitInputs {
   root: string;
+  /** The root, opened: every change goes through its descriptors. */
+  fs: RootFs;
   plan: Plan;
   manifest: Manifest | undefined;
   toInstall: ComponentDecision[];
@@ -49,18 +52,18 @@ export interface PreparedCommit {
 export async function prepareCommit(i: CommitInputs): Promise<PreparedCommit> {
   const unchanged: PreparedCommit['unchanged'] = [];
   const m = i.manifest;
-  const tx = new Transaction({ backupDir: inRoot(i.root, `${NODE_PATHS.stateDir}/tx`) });
+  const tx = new Transaction({ fs: i.fs, backupDir: `${NODE_PATHS.stateDir}/tx` });
   const writes: Write[] = [];
   const backups: Manifest['backups'] = {};
   // Backups are steps of the transaction: a run that fails or rolls back leaves the folder as it was.
   const backupsDirExisted = await stat(inRoot(i.root, BACKUPS_DIR)).then(() => true, () => false);
-  const backUp = (nodePath: string, reason: 'foreign' | 'modified') => {
+  const backUp = (nodePath: string, reason: 'foreign' | 'modified', sha256: string) => {
     // Every replaced foreign or edited file is copied; the record keeps the first one (the original
     // foreign file), which is what uninstall restores. A copy of an edit to a node-prep file is
     // kept for the operator, not restored.
     const restorable = reason === 'foreign' && !m?.backups[nodePath];
     tx.step(`back up ${nodePath}`, backupStep({
-      root: i.root, nodePath, reason, backupsDirExisted,
+      root: i.root, nodePath, reason, backupsDirExisted, sha256,
       onCopy: (copy) => {
         if (copy === undefined) return void delete backups[nodePath];
         if (restorable) backups[nodePath] = copy;
@@ -93,7 +96,7 @@ export async function prepareCommit(i: CommitInputs): Promise<PreparedCommit> {
     if (seen.kind === 'file') {
       if (nodePath === NODE_PATHS.containerdConfig && !m?.files[nodePath]) await warnDockerConfig(i.root, i.emit);
       const reason = backupReason(m, nodePath, seen.sha256);
-      if (reason) backUp(nodePath, reason);
+      if (reason) backUp(nodePath, reason, seen.sha256);
     }
     writes.push({ nodePath, component, mode, sha256 });
     return true;
@@ -107,21 +110,21 @@ export async function prepareCommit(i: CommitInputs): Promise<PreparedCommit> {
       const file = i.plan.files.find((f) => f.component === d.name && f.source.kind === 'artifact' && f.source.member === (s.member || d.artifact.name))!;
       const nodePath = file.path;
       now.add(nodePath);
-      if (await prepare(nodePath, d.name, s.sha256, s.mode)) tx.put(inRoot(i.root, nodePath), { file: s.stagedPath, sha256: s.sha256 }, s.mode);
+      if (await prepare(nodePath, d.name, s.sha256, s.mode)) tx.put(nodePath, { from: s.staged, sha256: s.sha256 }, s.mode);
     }
     // Binaries the previous version of this component had and this one does not.
     for (const [nodePath, f] of Object.entries(m?.files ?? {})) {
-      if (f.component === d.name && !now.has(nodePath) && !isConfigPath(nodePath)) tx.remove(inRoot(i.root, nodePath));
+      if (f.component === d.name && !now.has(nodePath) && !isConfigPath(nodePath)) tx.remove(nodePath);
     }
   }
   for (const f of i.plan.files) {
     if (f.source.kind !== 'config') continue;
     const nodePath = f.path;
-    if (await prepare(nodePath, f.component, f.sha256!, f.mode)) tx.put(inRoot(i.root, nodePath), { data: f.content!, sha256: f.sha256! }, f.mode);
+    if (await prepare(nodePath, f.component, f.sha256!, f.mode)) tx.put(nodePath, { data: f.content!, sha256: f.sha256! }, f.mode);
   }
   // The removals the plan shows (config no longer rendered; binaries the new version lacks are
   // removed above, with the optional members its archive does not have).
-  for (const r of diffRemovals(i.plan, m)) if (isConfigPath(r.path)) tx.remove(inRoot(i.root, r.path));
+  for (const r of diffRemovals(i.plan, m)) if (isConfigPath(r.path)) tx.remove(r.path);
   return { tx, writes, backups, unchanged };
 }
 

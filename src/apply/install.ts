@@ -4,48 +4,53 @@
  * (commit.ts, backup-step.ts), record it (record.ts). Each phase is a method so the CLI can show it as a task;
  * the state between phases lives on the run.
  */
-import { rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
 import type { ArtifactCache } from '../fetch/cache.ts';
 import type { FetchResult } from '../fetch/download.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
-import { assertContained } from '../install/contain.ts';
+import { RootFs, splitNodePath } from '../install/root-fs.ts';
 import type { StagedMember } from '../install/extract.ts';
 import type { FileOutcome, FileResult, Transaction } from '../install/transaction.ts';
 import type { Http } from '../net/http.ts';
-import { NODE_PATHS, WANTS_LINK, inRoot, nodePathOf } from '../node/paths.ts';
+import { NODE_PATHS, WANTS_LINK, inRoot } from '../node/paths.ts';
 import { toTarget } from '../plan/artifact.ts';
 import type { DiskView, FileChange } from '../plan/changes.ts';
 import type { ComponentName, Plan, PlannedFile } from '../plan/types.ts';
 import { acquireLock, type Lock } from '../state/lock.ts';
-import { BACKUPS_DIR, MANIFEST_PATH, readManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
+import { BACKUPS_DIR, readManifest, removeManifest, serializeManifest, writeManifest, type Manifest } from '../state/manifest.ts';
 import { statFacts } from '../state/observe.ts';
 import { prepareCommit, type Write } from './commit.ts';
 import { decideComponents, type ComponentDecision } from './decide.ts';
 import { nextRecord } from './record.ts';
-import { enableInImage, wantsLinkState } from './services.ts';
+import { enableInImage, removeWantsLink, wantsLinkState } from './services.ts';
 import { removeStaleStaging, Staging } from './staging.ts';
 
 const WANTS_DIR = path.posix.dirname(WANTS_LINK);
 
 
 /** The folders among `nodePaths` and their parents that do not exist under root yet. */
-async function missingDirs(root: string, nodePaths: string[]): Promise<string[]> {
+async function missingDirs(fs: RootFs, nodePaths: string[]): Promise<string[]> {
   const out = new Set<string>();
   for (const p of nodePaths) {
     for (let d = p; d !== '/' && !out.has(d); d = path.posix.dirname(d)) {
-      if (await stat(inRoot(root, d)).then(() => true, () => false)) break;
+      if (await isDir(fs, d)) break;
       out.add(d);
     }
   }
   return [...out];
 }
 
-async function existing(root: string, nodePaths: string[]): Promise<string[]> {
+async function isDir(fs: RootFs, nodePath: string): Promise<boolean> {
+  const dir = await fs.dirIfPresent(nodePath).catch(() => undefined);
+  await dir?.close();
+  return dir !== undefined;
+}
+
+async function existing(fs: RootFs, nodePaths: string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const p of nodePaths) if (await stat(inRoot(root, p)).then((s) => s.isDirectory(), () => false)) out.push(p);
+  for (const p of nodePaths) if (await isDir(fs, p)) out.push(p);
   return out;
 }
 
@@ -64,8 +69,6 @@ export interface InstallItem {
 export interface InstallDeps {
   http: () => Http;
   cache: () => ArtifactCache;
-  /** The download cache is the root's own /var/cache/node-prep (no --cache-dir). */
-  cacheInRoot: boolean;
 }
 
 export class InstallRun {
@@ -78,6 +81,8 @@ export class InstallRun {
   private readonly staging: Staging;
   private lock: Lock | undefined;
   private tx: Transaction | undefined;
+  /** The root, opened in begin() and closed in finish(): every write goes through it. */
+  private fs: RootFs | undefined;
 
   constructor(
     readonly deps: InstallDeps,
@@ -101,19 +106,15 @@ export class InstallRun {
 
   /** Take the lock and read the record of the last install. */
   async begin(): Promise<void> {
-    // Nothing is written (not even the lock) through a symlinked folder that leaves the root.
-    await assertContained(this.root, [
-      ...this.plan.files.map((f) => f.path),
-      `${NODE_PATHS.stateDir}/lock`,
-      `${BACKUPS_DIR}/x`,
-      WANTS_LINK,
-      ...(this.deps.cacheInRoot ? [`${NODE_PATHS.cacheDir}/x`] : []),
-    ]);
+    // Nothing is written (not even the lock) through a link in node-prep's own folders; the target
+    // folders are held to the same by the plan's diff (a file behind such a link is blocked), and
+    // every write checks again when it happens (root-fs.ts).
+    this.fs = await RootFs.open(this.root, { create: true });
+    await this.fs.assertWritable([NODE_PATHS.stateDir, BACKUPS_DIR, `${NODE_PATHS.stateDir}/tx`], { private: true });
     // Before anything is created: which folders are new, so uninstall can leave the root as it found it.
     const wanted = new Set<string>([NODE_PATHS.stateDir, `${NODE_PATHS.stateDir}/tx`, WANTS_DIR]);
-    if (this.deps.cacheInRoot) wanted.add(NODE_PATHS.cacheDir);
     for (const f of this.plan.files) wanted.add(path.posix.dirname(f.path));
-    this.createdDirs = await missingDirs(this.root, [...wanted]);
+    this.createdDirs = await missingDirs(this.fs, [...wanted]);
     this.lock = await acquireLock(this.root);
     if (this.lock.tookOverFrom) this.emit({ type: 'warn', message: `took over a stale lock left by pid ${this.lock.tookOverFrom.pid}` });
     this.manifest = await readManifest(this.root);
@@ -161,7 +162,7 @@ export class InstallRun {
   /** One transaction for every file that differs (commit.ts), then the link and the record. */
   async commit(): Promise<void> {
     const { tx, writes, backups, unchanged } = await prepareCommit({
-      root: this.root, plan: this.plan, manifest: this.manifest, toInstall: this.toInstall, staged: this.staged, disk: this.disk, emit: this.emit,
+      root: this.root, fs: this.fs!, plan: this.plan, manifest: this.manifest, toInstall: this.toInstall, staged: this.staged, disk: this.disk, emit: this.emit,
     });
     this.items.push(...unchanged);
     // Refuse before anything changes, not after: a regular file where the wants link goes.
@@ -184,12 +185,12 @@ export class InstallRun {
       if (link.created) this.items.push({ path: WANTS_LINK, component: 'containerd', outcome: { kind: 'created' } });
     }
     for (const r of results) {
-      const nodePath = nodePathOf(this.root, r.path);
+      const nodePath = r.path;
       const w = writes.find((x) => x.nodePath === nodePath);
       this.items.push({ path: nodePath, component: w?.component ?? 'node', outcome: r.outcome, backup: backups[nodePath]?.backupPath });
       this.emit({ type: 'write', path: nodePath, outcome: r.outcome.kind });
     }
-    const removed = results.filter((r) => r.outcome.kind === 'removed').map((r) => nodePathOf(this.root, r.path));
+    const removed = results.filter((r) => r.outcome.kind === 'removed').map((r) => r.path);
     await this.record(writes, backups, removed);
   }
 
@@ -208,7 +209,7 @@ export class InstallRun {
       removed,
       backups,
       linked: this.enableByLink,
-      createdDirs: await existing(this.root, this.createdDirs),
+      createdDirs: await existing(this.fs!, this.createdDirs),
       changed: this.changed,
       now: () => new Date(),
     });
@@ -232,10 +233,10 @@ export class InstallRun {
   /** Put back the previous files and the previous record (after a failed smoke test on an upgrade). */
   async rollback(): Promise<void> {
     const failures = (await this.tx?.rollback()) ?? [];
-    if (this.linkCreated) await rm(inRoot(this.root, WANTS_LINK), { force: true });
+    if (this.linkCreated) await removeWantsLink(this.root);
     if (this.recorded) {
       if (this.previousManifest) await writeManifest(this.root, this.previousManifest);
-      else await rm(inRoot(this.root, MANIFEST_PATH), { force: true });
+      else await removeManifest(this.root);
       this.manifest = this.previousManifest;
     }
     if (failures.length > 0) {
@@ -256,11 +257,14 @@ export class InstallRun {
     await this.staging.close();
     await this.lock.release();
     // A run that recorded nothing leaves no trace: the folders it created go again, when empty.
-    if (this.manifest === undefined) {
+    if (this.manifest === undefined && this.fs) {
       for (const d of [...this.createdDirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
-        await rmdir(inRoot(this.root, d)).catch(() => undefined);
+        const up = splitNodePath(d);
+        await this.fs.withDir(up.dir, {}, (p) => p.rmdirIfEmpty(up.name)).catch(() => undefined);
       }
     }
+    await this.fs?.close();
+    this.fs = undefined;
   }
 }
 

@@ -4,12 +4,12 @@
  * then wait until the socket and the CRI API answer. Under --root the unit is enabled through its
  * wants symlink inside the image. Anywhere else nothing is started, and the report says why.
  */
-import { lstat, readlink, symlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { inRoot, NODE_PATHS, SOCKET, WANTS_LINK } from '../node/paths.ts';
 import { NodePrepError } from '../errors.ts';
 import type { Exec } from '../exec/exec.ts';
-import { ensureDir } from '../install/atomic.ts';
+import { RootFs, splitNodePath } from '../install/root-fs.ts';
 
 export type ServiceReport =
   | { kind: 'skipped'; reason: string }
@@ -57,9 +57,23 @@ export async function enableInImage(root: string): Promise<{ link: string; creat
   if (state === 'conflict') {
     throw new NodePrepError('INSTALL_TARGET', `${inRoot(root, WANTS_LINK)} exists and is not a link to a containerd.service.`, { hint: 'Move it aside and run again.' });
   }
-  await ensureDir(path.dirname(inRoot(root, WANTS_LINK)));
-  await symlink(NODE_PATHS.containerdUnit, inRoot(root, WANTS_LINK));
+  const { dir, name } = splitNodePath(WANTS_LINK);
+  await RootFs.with(root, {}, (fs) => fs.withDir(dir, { create: true }, (d) => d.symlink(NODE_PATHS.containerdUnit, name)));
   return { link: WANTS_LINK, created: true };
+}
+
+/** Remove the wants link this run made (a rollback). */
+export async function removeWantsLink(root: string): Promise<void> {
+  const { dir, name } = splitNodePath(WANTS_LINK);
+  const fs = await RootFs.openExisting(root);
+  if (!fs) return;
+  try {
+    const d = await fs.dirIfPresent(dir);
+    if (d && (await d.lstat(name))?.isSymbolicLink()) await d.unlink(name);
+    await d?.close();
+  } finally {
+    await fs.close();
+  }
 }
 
 export interface LiveServiceInput {

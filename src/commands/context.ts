@@ -16,7 +16,7 @@ import { ArtifactCache } from '../fetch/cache.ts';
 import { GitHub } from '../net/github.ts';
 import { DEFAULT_HTTP, Http } from '../net/http.ts';
 import type { ArtifactDeps } from '../plan/artifact.ts';
-import { NODE_PATHS, inRoot } from '../node/paths.ts';
+import { NODE_PATHS } from '../node/paths.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 import { USER_AGENT } from '../version.ts';
 import type { Options } from './options.ts';
@@ -83,10 +83,13 @@ export async function createContext(options: Options): Promise<Context> {
     bundle,
     exec: systemExec,
     pins: await loadPins(options.checksums),
-    cache: () => (cache ??= new ArtifactCache(options.cacheDir ?? inRoot(options.root, NODE_PATHS.cacheDir))),
+    // Under --root the default cache is a private folder of this run, removed at its end: nothing of
+    // it lands in the image, and the image's owner has no say over what root installs from it.
+    cache: () => (cache ??= new ArtifactCache(options.cacheDir ?? (options.root === '/' ? NODE_PATHS.cacheDir : { temporary: true }))),
     fetchText: async (url) => (url.startsWith('file:') ? readLocal(url) : (await getHttp().getText(url)).text),
     async close() {
       await http?.close();
+      await cache?.dispose();
     },
   };
 }

@@ -80,7 +80,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       run: timed('plan', async () => {
         plan = (await planCommand(ctx)).plan;
         refuseBlockedPlan(plan);
-        run = new InstallRun({ http: ctx.http, cache: ctx.cache, cacheInRoot: o.cacheDir === undefined }, plan, emit);
+        run = new InstallRun({ http: ctx.http, cache: ctx.cache }, plan, emit);
         for (const a of plan.artifacts) {
           // A bundle's own checksum file cannot vouch for the bundle: say so where nothing else does.
           if (a.digestSource.kind === 'published' && a.url.startsWith('file:')) {

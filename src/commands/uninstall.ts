@@ -14,8 +14,8 @@
  * credentials and CAs; they lose only the files node-prep recorded (as always), and the folders
  * themselves only when node-prep created them and they are empty.
  */
-import { lstat, readdir, readlink, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { RootFs, splitNodePath, type Dir } from '../install/root-fs.ts';
 import { systemdIsPid1 } from '../node/init.ts';
 import { COMPONENT_NAMES, COMPONENTS } from '../components/index.ts';
 import type { Context } from './context.ts';
@@ -28,7 +28,9 @@ import {
   MANIFEST_PATH,
   BACKUPS_DIR,
   observeFiles,
+  openStateDir,
   readManifest,
+  removeManifest,
   restoreBackup,
   writeManifest,
   type Manifest,
@@ -74,11 +76,20 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
     notRestored: [],
     unrecordedBackups: [],
   };
-  const lock = o.dryRun ? undefined : await acquireLock(root);
+  const fs = await RootFs.openExisting(root);
+  if (!fs) return { report, text: `node-prep has installed nothing in ${root}: nothing to remove.\n` };
+  const lock = o.dryRun ? undefined : await acquireLock(root).catch(async (err: unknown) => {
+    await fs.close();
+    throw err;
+  });
   let emptyDirs: string[] = [];
   try {
     const m = await readManifest(root);
     if (!m) return { report, text: `node-prep has installed nothing in ${root === '/' ? 'this machine' : root}: nothing to remove.\n` };
+    // Every folder this removes from is reached inside the root: a link on the way that leaves it
+    // stops the uninstall before anything is removed (and each removal checks again as it happens).
+    await fs.assertWritable([...Object.keys(m.files), ...Object.keys(m.links ?? {}), ...(o.purge ? PURGE : [])].map((p) => path.posix.dirname(p)));
+    await fs.assertWritable([NODE_PATHS.stateDir, BACKUPS_DIR], { private: true });
 
     if (!o.dryRun && root === '/' && (await systemdIsPid1())) {
       const r = await ctx.exec.run('systemctl', ['disable', '--now', 'containerd'], { timeoutMs: 120_000 });
@@ -88,7 +99,7 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
 
     // Listed before any restore: what is in the backups folder that no record names.
     const recordedBackups = new Set(Object.values(m.backups).map((b) => b.backupPath));
-    report.unrecordedBackups = (await filesUnder(root, BACKUPS_DIR)).filter((p) => !recordedBackups.has(p));
+    report.unrecordedBackups = (await filesUnder(fs, BACKUPS_DIR)).filter((p) => !recordedBackups.has(p));
 
     const keptFiles: Manifest['files'] = {};
     const observed = await observeFiles(root, Object.keys(m.files));
@@ -103,14 +114,13 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
         emit({ type: 'warn', message: `kept ${inRoot(root, nodePath)}: it changed since node-prep wrote it; --force removes it${original}` });
         continue;
       }
-      if (!o.dryRun) await unlink(inRoot(root, nodePath));
+      if (!o.dryRun) await inParent(fs, nodePath, (d, name) => d.unlinkIfPresent(name));
       report.removed.push(nodePath);
     }
     for (const [nodePath, target] of Object.entries(m.links ?? {})) {
-      const link = inRoot(root, nodePath);
-      const st = await lstat(link).catch(() => undefined);
-      if (st?.isSymbolicLink() && (await readlink(link)) === target) {
-        if (!o.dryRun) await unlink(link);
+      const ours = await inParent(fs, nodePath, async (d, name) => (await d.lstat(name))?.isSymbolicLink() === true && (await d.readlink(name)) === target);
+      if (ours) {
+        if (!o.dryRun) await inParent(fs, nodePath, (d, name) => d.unlinkIfPresent(name));
         report.removed.push(nodePath);
       }
     }
@@ -139,8 +149,8 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
 
     if (o.purge) {
       for (const p of PURGE) {
-        if (!(await lstat(inRoot(root, p)).then(() => true, () => false))) continue;
-        if (!o.dryRun) await rm(inRoot(root, p), { recursive: true, force: true });
+        if (!(await inParent(fs, p, async (d, name) => (await d.lstat(name)) !== undefined))) continue;
+        if (!o.dryRun) await inParent(fs, p, (d, name) => d.removeTree(name));
         report.purged.push(p);
       }
     }
@@ -152,11 +162,21 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
     if (remains) report.record = MANIFEST_PATH;
     if (!o.dryRun) {
       if (remains) await writeManifest(root, reducedManifest(m, keptFiles, keptBackups, keptDirs));
-      else await rm(inRoot(root, MANIFEST_PATH), { force: true });
-      // Only folders: every backup file still there is either recorded or listed as unrecorded.
-      await removeEmptyDirs(inRoot(root, BACKUPS_DIR));
-      await rm(inRoot(root, `${NODE_PATHS.stateDir}/tx`), { recursive: true, force: true });
-      if (!o.cacheDir) await rm(inRoot(root, NODE_PATHS.cacheDir), { recursive: true, force: true });
+      else await removeManifest(root);
+      const state = await openStateDir(fs);
+      if (state) {
+        try {
+          // Only folders: every backup file still there is either recorded or listed as unrecorded.
+          const backups = await state.sub('backups');
+          if (backups) await removeEmptyDirs(backups).finally(() => backups.close());
+          await state.rmdirIfEmpty('backups');
+          await state.removeTree('tx');
+        } finally {
+          await state.close();
+        }
+      }
+      // A cache a version before 0.2 kept inside the root (the default cache is outside it now).
+      if (!o.cacheDir) await inParent(fs, NODE_PATHS.cacheDir, (d, name) => d.removeTree(name), { private: true });
       emptyDirs = (m.dirs ?? []).filter((d) => !keptDirs.includes(d));
     }
   } finally {
@@ -164,8 +184,12 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
   }
   // Folders node-prep created, deepest first, when nothing else lives in them now (the state
   // folder too, once the lock is gone).
-  for (const d of [NODE_PATHS.stateDir, ...emptyDirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
-    await rmdir(inRoot(root, d)).catch(() => undefined);
+  try {
+    for (const d of [NODE_PATHS.stateDir, ...emptyDirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
+      await inParent(fs, d, (p, name) => p.rmdirIfEmpty(name)).catch(() => undefined);
+    }
+  } finally {
+    await fs.close();
   }
   const text = describe(report, root);
   if (report.notRestored.length > 0) {
@@ -216,24 +240,45 @@ function describe(report: UninstallReport, root: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Node paths of the regular files (and links) under `nodeDir`, sorted. */
-async function filesUnder(root: string, nodeDir: string): Promise<string[]> {
+/**
+ * Run `fn` on the folder that holds `nodePath` (opened inside the root) and its name; undefined when
+ * that folder does not exist.
+ */
+async function inParent<T>(fs: RootFs, nodePath: string, fn: (dir: Dir, name: string) => Promise<T>, opts: { private?: boolean } = {}): Promise<T | undefined> {
+  const { dir, name } = splitNodePath(nodePath);
+  const d = await fs.dirIfPresent(dir, opts);
+  if (!d) return undefined;
+  try {
+    return await fn(d, name);
+  } finally {
+    await d.close();
+  }
+}
+
+/** Node paths of the regular files (and links) under `nodeDir`, sorted; no link is followed. */
+async function filesUnder(fs: RootFs, nodeDir: string): Promise<string[]> {
   const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const e of await readdir(inRoot(root, dir), { withFileTypes: true }).catch(() => [])) {
-      const p = path.posix.join(dir, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.push(p);
+  const walk = async (dir: Dir): Promise<void> => {
+    for (const name of (await dir.readdir()).sort()) {
+      const st = await dir.lstat(name);
+      if (st?.isDirectory()) {
+        const sub = await dir.sub(name).catch(() => undefined);
+        if (sub) await walk(sub).finally(() => sub.close());
+      } else if (st) out.push(dir.nodePathOf(name));
     }
   };
-  await walk(nodeDir);
+  const top = await fs.dirIfPresent(nodeDir, { private: true });
+  if (top) await walk(top).finally(() => top.close());
   return out.sort();
 }
 
-/** Removes the empty folders in the tree at `dir` (itself included), deepest first; never a file. */
-async function removeEmptyDirs(dir: string): Promise<void> {
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    if (e.isDirectory()) await removeEmptyDirs(path.join(dir, e.name));
+/** Removes the empty folders inside `dir`, deepest first; never a file. */
+async function removeEmptyDirs(dir: Dir): Promise<void> {
+  for (const name of await dir.readdir()) {
+    if (!(await dir.lstat(name))?.isDirectory()) continue;
+    const sub = await dir.sub(name).catch(() => undefined);
+    if (!sub) continue;
+    await removeEmptyDirs(sub).finally(() => sub.close());
+    await dir.rmdirIfEmpty(name);
   }
-  await rmdir(dir).catch(() => undefined);
 }

@@ -1,5 +1,5 @@
 import type { Arch } from '../arch.ts';
-import type { Described } from './types.ts';
+import { mib, type Described } from './types.ts';
 
 const REPO = 'containernetworking/plugins';
 export const CNI_BIN_DIR = '/opt/cni/bin';
@@ -39,6 +39,7 @@ export const cni: Described<'cni'> = {
       asset: { name: asset, kind: 'tar.gz' },
       checksum: { format: 'sha256sum', file: `${asset}.sha256` },
       signatures: [],
+      limits: { memberBytes: mib(128), unpackedBytes: mib(512) },
       install: PLUGINS.map((name) => ({
         member: name,
         dest: { base: 'absolute', dir: CNI_BIN_DIR },

@@ -1,6 +1,6 @@
 import semver from 'semver';
 import type { Arch } from '../arch.ts';
-import type { Described, InstallEntry, ReleaseOptions } from './types.ts';
+import { mib, type Described, type InstallEntry, type ReleaseOptions } from './types.ts';
 
 const REPO = 'containerd/containerd';
 
@@ -53,6 +53,7 @@ export const containerd: Described<'containerd'> = {
       checksum: { format: 'sha256sum', file: `${asset}.sha256sum` },
       signatures: [],
       install,
+      limits: { memberBytes: mib(256), unpackedBytes: mib(768) },
     };
   },
 };

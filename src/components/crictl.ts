@@ -1,5 +1,5 @@
 import type { Arch } from '../arch.ts';
-import type { Described } from './types.ts';
+import { mib, type Described } from './types.ts';
 
 const REPO = 'kubernetes-sigs/cri-tools';
 
@@ -28,6 +28,7 @@ export const crictl: Described<'crictl'> = {
       asset: { name: asset, kind: 'tar.gz' },
       checksum: { format: 'bare-hex', file: `${asset}.sha256` },
       signatures: [],
+      limits: { memberBytes: mib(256), unpackedBytes: mib(384) },
       install: [{ member: 'crictl', dest: { base: 'prefix', dir: 'bin' }, name: 'crictl', mode: 0o755, required: true }],
     };
   },

@@ -1,5 +1,5 @@
 import type { Arch } from '../arch.ts';
-import type { Described } from './types.ts';
+import { mib, type Described } from './types.ts';
 
 const REPO = 'containerd/nerdctl';
 
@@ -28,6 +28,7 @@ export const nerdctl: Described<'nerdctl'> = {
       asset: { name: asset, kind: 'tar.gz' },
       checksum: { format: 'sha256sum', file: 'SHA256SUMS' },
       signatures: [{ kind: 'detached', file: 'SHA256SUMS.asc', signs: 'SHA256SUMS', keyring: 'nerdctl' }],
+      limits: { memberBytes: mib(256), unpackedBytes: mib(512) },
       install: [
         { member: 'nerdctl', dest: { base: 'prefix', dir: 'bin' }, name: 'nerdctl', mode: 0o755, required: true },
         ...['containerd-rootless-setuptool.sh', 'containerd-rootless.sh'].map((name) => ({

@@ -1,5 +1,5 @@
 import type { Arch } from '../arch.ts';
-import type { Described } from './types.ts';
+import { mib, type Described } from './types.ts';
 
 const REPO = 'opencontainers/runc';
 
@@ -31,6 +31,7 @@ export const runc: Described<'runc'> = {
         { kind: 'clearsigned-checksums', file: 'runc.sha256sum', keyring: 'runc' },
         { kind: 'detached', file: `${asset}.asc`, signs: asset, keyring: 'runc' },
       ],
+      limits: { memberBytes: mib(128), unpackedBytes: mib(128) },
       install: [{ member: '', dest: { base: 'prefix', dir: 'sbin' }, name: 'runc', mode: 0o755, required: true }],
     };
   },

@@ -49,7 +49,21 @@ export interface ComponentRelease {
   checksum: PublishedChecksum;
   signatures: PublishedSignature[];
   install: InstallEntry[];
+  /**
+   * Bounds on what the archive may unpack to, from what the component ships (with room to grow): a
+   * member larger than `memberBytes`, or a tar stream inflating to more than `unpackedBytes` in all,
+   * is refused before it fills a disk.
+   */
+  limits: UnpackLimits;
 }
+
+export interface UnpackLimits {
+  memberBytes: number;
+  unpackedBytes: number;
+}
+
+const MiB = 1024 * 1024;
+export const mib = (n: number) => n * MiB;
 
 /** A binary the smoke test runs with `args` and holds to the component's version. */
 export interface VersionCheck {

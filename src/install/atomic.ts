@@ -1,105 +1,125 @@
 /**
  * Replace one file so that readers see the old or the new content, never a mix, and a crash leaves one
- * of the two. The new content goes to a temp file beside `dest` (same directory = same file system, so
- * rename(2) is atomic), is fsynced, then renamed over `dest`; the directory is fsynced so the rename
- * itself survives a power cut.
+ * of the two. The new content goes to a temp file beside the destination (same folder = same file
+ * system, so rename(2) is atomic), created with O_EXCL|O_NOFOLLOW in the opened folder (root-fs.ts),
+ * given its owner, then its mode (chown clears set-id bits, so it comes first), fsynced, then renamed
+ * over the destination; the folder is fsynced so the rename itself survives a power cut.
  *
  * The existing file is never opened for writing: a running containerd keeps executing its old inode
- * while the name points at the new one, so there is no ETXTBSY ("text file busy"). A symlink at `dest`
- * is replaced, not followed.
+ * while the name points at the new one, so there is no ETXTBSY ("text file busy"). A symlink at the
+ * destination is replaced, not followed.
  */
-import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { chmod, chown, copyFile, mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
-import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { NodePrepError } from '../errors.ts';
+import type { Dir } from './root-fs.ts';
 
-export type AtomicSource = { file: string } | { data: string | Buffer };
-
-/** `.containerd.node-prep-1a2b3c4d5e6f` next to `containerd`: hidden, and recognisably ours if a crash leaves it. */
-export function tempPathFor(dest: string): string {
-  return path.join(path.dirname(dest), `.${path.basename(dest)}.node-prep-${randomBytes(6).toString('hex')}`);
+/** The bytes about to be written are not the ones that were verified: nothing is put in place. */
+export class ContentChangedError extends NodePrepError {
+  constructor(dest: string, expected: string, actual: string) {
+    super('CONTENT_CHANGED', `Refusing to write ${dest}: its source changed after it was verified (sha256 ${actual}, verified ${expected}).`, {
+      hint: 'Nothing was put in place. Something changed node-prep\'s files while it ran; find out what, then run again.',
+      fields: { path: dest, expected, actual },
+    });
+    this.name = 'ContentChangedError';
+  }
 }
 
+/** A file inside a folder node-prep opened: its staging copy, or a backup. */
+export interface DirFile {
+  dir: Dir;
+  name: string;
+}
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+export type AtomicSource = { data: string | Buffer } | { from: DirFile };
+
+/** What a replaced file keeps of the one it restores: owner, set-id bits and times. */
+export interface KeepMetadata {
+  uid: number;
+  gid: number;
+  atime: Date;
+  mtime: Date;
+}
+
+/** `.containerd.node-prep-1a2b3c4d5e6f` next to `containerd`: hidden, and recognisably ours if a crash leaves it. */
+export function tempNameFor(name: string): string {
+  return `.${name}.node-prep-${randomBytes(6).toString('hex')}`;
+}
+
+export const TEMP_NAME = /^\..+\.node-prep-[0-9a-f]{12}$/;
+
+const COPY_CHUNK = 1024 * 1024;
+
+/** Copy every byte of `src` (from offset 0) to `dst`, returning the sha256 of exactly what was copied. */
+export async function copyHandle(src: FileHandle, dst: FileHandle): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(COPY_CHUNK);
+  let pos = 0;
+  for (;;) {
+    const { bytesRead } = await src.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) break;
+    const chunk = buf.subarray(0, bytesRead);
+    hash.update(chunk);
+    let written = 0;
+    while (written < bytesRead) written += (await dst.write(chunk, written, bytesRead - written, pos + written)).bytesWritten;
+    pos += bytesRead;
   }
+  return { sha256: hash.digest('hex'), size: pos };
+}
+
+/** sha256 of an opened file, read from offset 0. */
+export async function sha256Handle(fh: FileHandle): Promise<string> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(COPY_CHUNK);
+  for (let pos = 0; ; ) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return hash.digest('hex');
 }
 
 /**
- * mkdir -p with every created directory at exactly 0755 (mkdir's mode is masked by the umask, and a
- * root shell with umask 077 would otherwise hide /opt/cni/bin from the kubelet). Returns the
- * directories it created, outermost first, so a rollback can remove them again.
+ * Write `from` to `dir/name` atomically with exactly `mode`. Returns the sha256 of the bytes written
+ * (for a `from` file: of what was read from its descriptor, which is what the caller compares with
+ * what it verified).
  */
-export async function ensureDir(dir: string): Promise<string[]> {
-  const missing: string[] = [];
-  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-    const st = await stat(d).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    });
-    if (st) break; // exists (a non-directory makes the mkdir below fail with ENOTDIR, naming it)
-    missing.unshift(d);
-    if (d === path.dirname(d)) break;
-  }
-  const created: string[] = [];
-  for (const d of missing) {
-    try {
-      await mkdir(d, { mode: 0o755 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // a concurrent creator won
-      throw err;
-    }
-    await chmod(d, 0o755);
-    created.push(d);
-  }
-  return created;
-}
-
-export async function atomicReplace(dest: string, from: AtomicSource, mode: number): Promise<void> {
-  const dir = path.dirname(dest);
-  await ensureDir(dir);
-  const tmp = tempPathFor(dest);
+export async function writeAtomic(dir: Dir, name: string, from: AtomicSource, mode: number, opts: { keep?: KeepMetadata; expectSha256?: string } = {}): Promise<string> {
+  const keep = opts.keep;
+  const tmp = tempNameFor(name);
   let renamed = false;
   try {
-    if ('file' in from) {
-      // copy_file_range/reflink where the kernel can; EXCL so a planted file or symlink is never reused.
-      await copyFile(from.file, tmp, constants.COPYFILE_EXCL);
-    }
-    // 'wx' (O_CREAT|O_EXCL) for data; 'r+' to fchmod + fsync the copy made above.
-    const fh = await open(tmp, 'file' in from ? 'r+' : 'wx', 0o600);
+    const fh = await dir.createExclusive(tmp, 0o600);
+    let sha256: string;
     try {
-      if ('data' in from) await fh.writeFile(from.data);
-      await fh.chmod(mode); // fchmod: exact mode, whatever the umask
+      if ('data' in from) {
+        await fh.writeFile(from.data);
+        sha256 = createHash('sha256').update(from.data).digest('hex');
+      } else {
+        const src = await from.from.dir.openRegular(from.from.name);
+        if (!src) throw Object.assign(new Error(`ENOENT: ${from.from.dir.hostPathOf(from.from.name)} is gone`), { code: 'ENOENT' });
+        try {
+          sha256 = (await copyHandle(src.fh, fh)).sha256;
+        } finally {
+          await src.fh.close();
+        }
+      }
+      if (opts.expectSha256 !== undefined && sha256 !== opts.expectSha256) {
+        throw new ContentChangedError(dir.hostPathOf(name), opts.expectSha256, sha256);
+      }
+      if (keep) await fh.chown(keep.uid, keep.gid).catch(() => undefined); // only root may; content and mode matter most
+      await fh.chmod(mode); // fchmod after fchown: exact mode and set-id bits, whatever the umask
+      if (keep) await fh.utimes(keep.atime, keep.mtime);
       await fh.sync();
     } finally {
       await fh.close();
     }
-    await rename(tmp, dest);
+    await dir.rename(tmp, dir, name);
     renamed = true;
-    await fsyncDir(dir);
+    await dir.sync();
+    return sha256;
   } finally {
-    if (!renamed) await rm(tmp, { force: true });
+    if (!renamed) await dir.unlinkIfPresent(tmp).catch(() => undefined);
   }
-}
-
-/**
- * A copy of a file that keeps its mode, times and (when allowed) owner, synced to disk: the backups
- * of files node-prep replaces, which must come back exactly as they were.
- */
-export async function copyKeepingMetadata(src: string, dst: string, st: Stats): Promise<void> {
-  await copyFile(src, dst, constants.COPYFILE_EXCL);
-  const fh = await open(dst, 'r+');
-  try {
-    await fh.chmod(st.mode & 0o7777);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await utimes(dst, st.atime, st.mtime);
-  await chown(dst, st.uid, st.gid).catch(() => undefined); // only root may; content and mode are what matter
 }

@@ -15,12 +15,11 @@
  * On any failure the files this call created in the staging directory are removed.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, open, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { finished, pipeline } from 'node:stream/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
+import { finished } from 'node:stream/promises';
 /** One member to stage: where it is in the archive ('' for a bare binary), its file name and mode. */
 export interface MemberSpec {
   member: string;
@@ -30,13 +29,23 @@ export interface MemberSpec {
   required: boolean;
 }
 import { bytesMoved } from '../util/buffer-churn.ts';
+import { copyHandle, type DirFile } from './atomic.ts';
 import { ArchiveRefusedError, MissingMembersError } from './errors.ts';
+import type { Dir } from './root-fs.ts';
+
+/** A verified artifact to extract: where it is, the digest it was verified with, and what to call it. */
+export interface ArchiveInput {
+  file: string;
+  sha256: string;
+  /** `containerd-2.3.4-linux-amd64.tar.gz (containerd 2.3.4)`: what errors name, never the cache path. */
+  label: string;
+}
 
 export interface StagedMember {
   /** The member name as the component lists it ('' for a bare binary asset). */
   member: string;
-  /** Absolute path of the staged copy inside the staging directory. */
-  stagedPath: string;
+  /** The staged copy, in the private staging folder. */
+  staged: DirFile;
   sha256: string;
   size: number;
   /** The mode the component wants (entry.mode), already applied to the staged file. */
@@ -46,9 +55,12 @@ export interface StagedMember {
 export interface ExtractOptions {
   /** Refuse an expected member claiming more bytes than this (default 512 MiB; containerd is ~40 MiB). */
   maxMemberBytes?: number;
+  /** Refuse an archive whose tar stream inflates to more than this in all (default 1 GiB). */
+  maxUnpackedBytes?: number;
 }
 
 const DEFAULT_MAX_MEMBER_BYTES = 512 * 1024 * 1024;
+const DEFAULT_MAX_UNPACKED_BYTES = 1024 * 1024 * 1024;
 const REGULAR = new Set(['File', 'OldFile', 'ContiguousFile']);
 const SPECIAL: Record<string, string> = {
   CharacterDevice: 'is a character device',
@@ -97,16 +109,29 @@ export function judgeEntry(e: EntryFacts, wanted: ReadonlySet<string>, seen: Rea
 }
 
 /** gzip's magic bytes: such an archive is inflated before the tar parser sees it. */
-async function isGzip(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  try {
-    const head = Buffer.alloc(2);
-    const { bytesRead } = await fh.read(head, 0, 2, 0);
-    return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  } finally {
-    await fh.close();
-  }
+async function isGzip(fh: FileHandle): Promise<boolean> {
+  const head = Buffer.alloc(2);
+  const { bytesRead } = await fh.read(head, 0, 2, 0);
+  return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
+
+/** The verified artifact, opened once: a regular file, not through a link. */
+async function openArchive(archive: ArchiveInput): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(archive.file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new ArchiveRefusedError(archive.label, undefined, `cannot be opened (${(err as NodeJS.ErrnoException).code ?? String(err)})`, err);
+  }
+  if (!(await fh.stat()).isFile()) {
+    await fh.close();
+    throw new ArchiveRefusedError(archive.label, undefined, 'is not a regular file');
+  }
+  return fh;
+}
+
+const changedSinceVerified = (archive: ArchiveInput, actual: string) =>
+  new ArchiveRefusedError(archive.label, undefined, `changed after it was verified (sha256 ${actual} now, ${archive.sha256} verified)`);
 
 /** A flat name node-prep chooses; `tag` keeps two extractions into one staging dir apart. */
 function stagedName(tag: string, index: number, entry: MemberSpec): string {
@@ -115,16 +140,18 @@ function stagedName(tag: string, index: number, entry: MemberSpec): string {
 }
 
 /**
- * Stream `archivePath` (.tar.gz, or plain tar) once and stage the members `entries` list.
+ * Stream the archive once and stage the members `entries` list into `stagingDir`.
  * Returns them in `entries` order; optional members the archive lacks are left out.
  */
 export async function extractMembers(
-  archivePath: string,
+  archive: ArchiveInput,
   entries: MemberSpec[],
-  stagingDir: string,
+  stagingDir: Dir,
   opts: ExtractOptions = {},
 ): Promise<StagedMember[]> {
   const maxBytes = opts.maxMemberBytes ?? DEFAULT_MAX_MEMBER_BYTES;
+  const maxUnpacked = opts.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
+  const label = archive.label;
   const index = new Map(entries.map((e, i) => [normalizeMember(e.member), i]));
   const wanted = new Set(index.keys());
   const seen = new Set<string>();
@@ -133,15 +160,19 @@ export async function extractMembers(
   const writes: Promise<void>[] = [];
   const outs: Array<{ destroy(): unknown }> = [];
   const tag = randomBytes(4).toString('hex');
-  await mkdir(stagingDir, { recursive: true, mode: 0o700 });
 
-  const input = createReadStream(archivePath);
+  const fh = await openArchive(archive);
+  const input = fh.createReadStream({ start: 0, autoClose: false });
+  const archiveHash = createHash('sha256');
+  input.on('data', (c) => archiveHash.update(c as Buffer));
+  const inputEnded = new Promise<void>((resolve) => input.once('end', resolve));
   // node:zlib's stream inflates on the libuv threadpool, off the main thread (node-tar's own gunzip
   // is synchronous): two archives inflate on two cores while the main thread hashes and writes.
-  const gunzip = (await isGzip(archivePath)) ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
+  const gunzip = (await isGzip(fh)) ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
   // strict: every parser warning (bad checksum, truncation, unrecognised format) becomes an error.
   const parser = new Parser({ strict: true });
   let failure: Error | undefined;
+  let unpacked = 0;
 
   const parsed = new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => {
@@ -155,6 +186,11 @@ export async function extractMembers(
       reject(err);
     };
 
+    (gunzip ?? input).on('data', (c: Buffer) => {
+      unpacked += c.length;
+      if (unpacked > maxUnpacked) fail(new ArchiveRefusedError(label, undefined, `unpacks to more than the ${maxUnpacked} bytes allowed`));
+    });
+
     const onEntry = (entry: ReadEntry, ignoredByTar: boolean) => {
       if (failure) return void entry.resume();
       const facts: EntryFacts = { path: entry.path, type: entry.type, linkpath: entry.linkpath, size: entry.size };
@@ -164,15 +200,14 @@ export async function extractMembers(
           return void entry.resume();
         case 'refuse':
           entry.resume();
-          return fail(new ArchiveRefusedError(archivePath, entry.path, verdict.reason));
+          return fail(new ArchiveRefusedError(label, entry.path, verdict.reason));
         case 'extract': {
           // node-tar ignores types it does not know (SparseFile, ...): never an expected member.
-          if (ignoredByTar) return fail(new ArchiveRefusedError(archivePath, entry.path, `is a ${entry.type}, not a regular file`));
+          if (ignoredByTar) return fail(new ArchiveRefusedError(label, entry.path, `is a ${entry.type}, not a regular file`));
           seen.add(verdict.member);
           const i = index.get(verdict.member)!;
           const spec = entries[i]!;
-          const stagedPath = path.join(stagingDir, stagedName(tag, i, spec));
-          writes.push(stage(entry, stagedPath, spec).then((m) => void staged.set(i, m), (err: Error) => fail(err)));
+          writes.push(stage(entry, stagedName(tag, i, spec), spec).then((m) => void staged.set(i, m), (err: Error) => fail(err)));
           return;
         }
         default: {
@@ -182,16 +217,24 @@ export async function extractMembers(
       }
     };
 
-    const stage = async (entry: ReadEntry, stagedPath: string, spec: MemberSpec): Promise<StagedMember> => {
-      // 'wx' = O_CREAT|O_EXCL: never follows or reuses something already in the staging directory.
-      const out = createWriteStream(stagedPath, { flags: 'wx', mode: 0o600 });
+    const stage = async (entry: ReadEntry, name: string, spec: MemberSpec): Promise<StagedMember> => {
+      // O_CREAT|O_EXCL in the opened staging folder: never follows or reuses something already there.
+      entry.pause();
+      const outFh = await stagingDir.createExclusive(name, 0o600);
+      created.push(name);
+      // The component decides the mode, not the archive; set while the descriptor is ours alone (the
+      // stream closes it when it ends). The folder is private, so nobody runs it half-written.
+      await outFh.chmod(spec.mode);
+      const out = outFh.createWriteStream();
       outs.push(out);
-      created.push(stagedPath);
       const hash = createHash('sha256');
       let size = 0;
       // One consumer for the entry: a minipass stream starts flowing on the first 'data' listener or
       // pipe and hands its buffered chunks to that one alone, so hashing and writing happen together
       // here (with backpressure), never as two listeners that could each miss the first chunks.
+      // 'end' first: the entry was paused while the file was created, so adding the 'data' listener
+      // flushes what it buffered, and its 'end' with it, at once.
+      entry.on('end', () => out.end());
       entry.on('data', (c: Buffer) => {
         hash.update(c);
         bytesMoved(c.length);
@@ -201,24 +244,23 @@ export async function extractMembers(
           out.once('drain', () => entry.resume());
         }
       });
-      entry.on('end', () => out.end());
+      entry.resume();
       await finished(out);
       if (size !== entry.size) {
-        throw new ArchiveRefusedError(archivePath, entry.path, `is truncated (${size} of ${entry.size} bytes)`);
+        throw new ArchiveRefusedError(label, entry.path, `is truncated (${size} of ${entry.size} bytes)`);
       }
-      await chmod(stagedPath, spec.mode); // the component decides the mode, not the archive
-      return { member: spec.member, stagedPath, sha256: hash.digest('hex'), size, mode: spec.mode };
+      return { member: spec.member, staged: { dir: stagingDir, name }, sha256: hash.digest('hex'), size, mode: spec.mode };
     };
 
     parser.on('entry', (e: ReadEntry) => onEntry(e, false));
     parser.on('ignoredEntry', (e: ReadEntry) => onEntry(e, true));
     parser.on('error', (err: Error & { entry?: ReadEntry; header?: { path?: string } }) => {
-      fail(new ArchiveRefusedError(archivePath, err.entry?.path ?? err.header?.path, `is damaged: ${err.message}`, err));
+      fail(new ArchiveRefusedError(label, err.entry?.path ?? err.header?.path, `is damaged: ${err.message}`, err));
     });
     parser.on('end', () => resolve());
     input.on('error', (err) => fail(err));
     if (gunzip) {
-      gunzip.on('error', (err) => fail(new ArchiveRefusedError(archivePath, undefined, `is damaged: ${err.message}`, err)));
+      gunzip.on('error', (err) => fail(new ArchiveRefusedError(label, undefined, `is damaged: ${err.message}`, err)));
       input.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
     } else {
       input.pipe(parser as unknown as NodeJS.WritableStream);
@@ -229,38 +271,47 @@ export async function extractMembers(
     await parsed;
     await Promise.all(writes);
     if (failure) throw failure;
+    // Every byte of the file went through the hash: it must be the file that was verified.
+    if (!input.readableEnded) await inputEnded;
+    const actual = archiveHash.digest('hex');
+    if (actual !== archive.sha256) throw changedSinceVerified(archive, actual);
     const missing = entries.filter((e, i) => e.required && !staged.has(i)).map((e) => e.member);
-    if (missing.length > 0) throw new MissingMembersError(archivePath, missing);
+    if (missing.length > 0) throw new MissingMembersError(label, missing);
     return [...staged.entries()].sort(([a], [b]) => a - b).map(([, m]) => m);
   } catch (err) {
     await Promise.allSettled(writes);
-    await Promise.all(created.map((p) => rm(p, { force: true })));
+    await Promise.all(created.map((n) => stagingDir.unlinkIfPresent(n).catch(() => undefined)));
     throw err;
+  } finally {
+    input.destroy();
+    await fh.close().catch(() => undefined);
   }
 }
 
-/** runc ships a bare binary: stage a copy under a node-prep name, hashing while copying. */
-export async function stageBareBinary(file: string, entry: MemberSpec, stagingDir: string): Promise<StagedMember> {
-  const st = await lstat(file);
-  if (!st.isFile()) throw new ArchiveRefusedError(file, path.basename(file), 'is not a regular file');
-  await mkdir(stagingDir, { recursive: true, mode: 0o700 });
-  const stagedPath = path.join(stagingDir, stagedName(randomBytes(4).toString('hex'), 0, entry));
-  const hash = createHash('sha256');
-  let size = 0;
-  const hashing = async function* (source: AsyncIterable<Buffer>) {
-    for await (const c of source) {
-      hash.update(c);
-      bytesMoved(c.length);
-      size += c.length;
-      yield c;
-    }
-  };
+/** runc ships a bare binary: stage a copy under a node-prep name, hashing while copying; the copy is the verified artifact. */
+export async function stageBareBinary(archive: ArchiveInput, entry: MemberSpec, stagingDir: Dir, opts: ExtractOptions = {}): Promise<StagedMember> {
+  const maxBytes = opts.maxMemberBytes ?? DEFAULT_MAX_MEMBER_BYTES;
+  const src = await openArchive(archive);
+  const name = stagedName(randomBytes(4).toString('hex'), 0, entry);
+  let created = false;
   try {
-    await pipeline(createReadStream(file), hashing, createWriteStream(stagedPath, { flags: 'wx', mode: 0o600 }));
-    await chmod(stagedPath, entry.mode);
+    const st = await src.stat();
+    if (st.size > maxBytes) throw new ArchiveRefusedError(archive.label, undefined, `is ${st.size} bytes, more than the ${maxBytes} allowed`);
+    const out = await stagingDir.createExclusive(name, 0o600);
+    created = true;
+    try {
+      const { sha256, size } = await copyHandle(src, out);
+      bytesMoved(size);
+      if (sha256 !== archive.sha256) throw changedSinceVerified(archive, sha256);
+      await out.chmod(entry.mode);
+      return { member: entry.member, staged: { dir: stagingDir, name }, sha256, size, mode: entry.mode };
+    } finally {
+      await out.close();
+    }
   } catch (err) {
-    await rm(stagedPath, { force: true });
+    if (created) await stagingDir.unlinkIfPresent(name).catch(() => undefined);
     throw err;
+  } finally {
+    await src.close();
   }
-  return { member: entry.member, stagedPath, sha256: hash.digest('hex'), size, mode: entry.mode };
 }

@@ -5,16 +5,20 @@
  * the ones that did not exist. Puts whose content and mode already match touch nothing, which is what
  * makes a second run write nothing (DESIGN.md: idempotency).
  *
+ * Every path is a node path, opened through the root's descriptors (root-fs.ts): a folder swapped for
+ * a symlink while the transaction runs redirects nothing, and each file that is replaced is hashed and
+ * kept through the descriptor it was opened with.
+ *
  * Known limit: the undo list lives in memory. A crash (not an exception) midway leaves each file old or
  * new, never torn, and the backups in `<backupDir>/tx-*`, but does not roll back by itself.
  */
 import type { Stats } from 'node:fs';
-import { chown, link, lstat, mkdir, mkdtemp, rename, rm, rmdir, utimes } from 'node:fs/promises';
-import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { NodePrepError } from '../errors.ts';
-import { atomicReplace, copyKeepingMetadata, ensureDir, fsyncDir, type AtomicSource } from './atomic.ts';
+import { copyHandle, sha256Handle, writeAtomic, type AtomicSource, type DirFile } from './atomic.ts';
 import { InstallTargetError, TransactionError } from './errors.ts';
-import { sha256Data, sha256File } from './hash.ts';
+import { sha256Data } from './hash.ts';
+import { describeType, splitNodePath, type Dir, type RootFs } from './root-fs.ts';
 
 /** What a put or remove did to one path (STYLE.md 7: a tagged union, switched on exhaustively). */
 export type FileOutcome =
@@ -24,22 +28,24 @@ export type FileOutcome =
   | { kind: 'removed'; previousSha256: string };
 
 export interface FileResult {
+  /** Node path. */
   path: string;
   outcome: FileOutcome;
 }
 
-/** `sha256`, when the caller already knows it (a staged member), saves hashing the source again. */
-export type PutSource = AtomicSource & { sha256?: string };
+/** A staged file (`from`) comes with the sha256 it was verified with: the bytes copied are held to it. */
+export type PutSource = { data: string | Buffer; sha256?: string } | { from: DirFile; sha256: string };
 
 export interface TransactionOptions {
-  /** Parent of the private backup directory; keep it on the node's state file system (…/var/lib/node-prep/tx). */
+  fs: RootFs;
+  /** Node path of the parent of the private backup folder (…/var/lib/node-prep/tx): node-prep's own, so no link on the way. */
   backupDir: string;
 }
 
 export interface RollbackFailure {
   path: string;
   error: string;
-  /** Where the previous content still is, if anywhere. */
+  /** Where the previous content still is, if anywhere (host path). */
   backup?: string;
 }
 
@@ -52,48 +58,43 @@ type Undo =
   | { kind: 'restore'; path: string; backup: string; linked: boolean; st: Stats }
   | { kind: 'step'; path: string; undo: () => Promise<void> };
 
-async function sha256Of(source: PutSource): Promise<string> {
-  if (source.sha256) return source.sha256;
-  return 'file' in source ? sha256File(source.file) : sha256Data(source.data);
-}
-
-async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
 /** Only regular files are node-prep's to replace; a directory or symlink there is someone else's setup. */
 function assertRegular(p: string, st: Stats): void {
   if (st.isFile()) return;
-  const what = st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symlink' : 'not a regular file';
-  throw new InstallTargetError(p, `it is ${what}`, `node-prep only replaces regular files; move ${p} aside and run again.`);
+  throw new InstallTargetError(p, `it is ${describeType(st)}`, `node-prep only replaces regular files; move ${p} aside and run again.`);
 }
 
+function diskChanged(p: string): NodePrepError {
+  return new NodePrepError('DISK_CHANGED', `${p} changed while node-prep was replacing it.`, {
+    hint: 'Nothing of it was changed. Stop whatever changes it, then run node-prep again.',
+    fields: { path: p },
+  });
+}
+
+const toSource = (s: PutSource): AtomicSource => ('data' in s ? { data: s.data } : { from: s.from });
 
 export class Transaction {
+  readonly #fs: RootFs;
   readonly #backupDir: string;
   readonly #ops: Op[] = [];
   readonly #dests = new Set<string>();
   #undo: Undo[] = [];
-  #txDir: string | undefined;
+  #txDir: Dir | undefined;
   #state: 'open' | 'committed' | 'rolled-back' = 'open';
   #committing = false;
 
   constructor(opts: TransactionOptions) {
+    this.#fs = opts.fs;
     this.#backupDir = opts.backupDir;
   }
 
   put(dest: string, source: PutSource, mode: number): this {
-    this.#add({ kind: 'put', dest: path.resolve(dest), source, mode });
+    this.#add({ kind: 'put', dest, source, mode });
     return this;
   }
 
   remove(dest: string): this {
-    this.#add({ kind: 'remove', dest: path.resolve(dest) });
+    this.#add({ kind: 'remove', dest });
     return this;
   }
 
@@ -105,6 +106,9 @@ export class Transaction {
 
   #add(op: Op): void {
     if (this.#state !== 'open' || this.#committing) throw new NodePrepError('TX_STATE', 'This transaction was already committed.');
+    if (op.kind !== 'step' && (!op.dest.startsWith('/') || op.dest.split('/').includes('..'))) {
+      throw new NodePrepError('BAD_NODE_PATH', `${JSON.stringify(op.dest)} is not an absolute path on the node.`);
+    }
     // One change per path keeps "the previous version" unambiguous for rollback.
     if (this.#dests.has(op.dest)) throw new NodePrepError('TX_DUPLICATE', `${op.dest} is changed twice in one transaction.`);
     this.#dests.add(op.dest);
@@ -126,7 +130,7 @@ export class Transaction {
         results.push({ path: op.dest, outcome: op.kind === 'put' ? await this.#put(op) : await this.#remove(op) });
       } catch (err) {
         const failures = await this.rollback();
-        throw new TransactionError(op.dest, err, failures);
+        throw new TransactionError(this.#fs.hostPath(op.dest), err, failures);
       }
     }
     this.#state = 'committed';
@@ -135,45 +139,76 @@ export class Transaction {
   }
 
   async #put(op: Extract<Op, { kind: 'put' }>): Promise<FileOutcome> {
-    const current = await lstatOrUndefined(op.dest);
-    const newSha = await sha256Of(op.source);
-    if (!current) {
-      // Recorded before writing, so a failure after the rename (fsync of the directory) is still undone.
-      const undo: Undo = { kind: 'delete', path: op.dest, createdDirs: [] };
-      this.#undo.push(undo);
-      undo.createdDirs = await ensureDir(path.dirname(op.dest));
-      await atomicReplace(op.dest, op.source, op.mode);
-      return { kind: 'created' };
-    }
-    assertRegular(op.dest, current);
-    const previousSha256 = await sha256File(op.dest);
-    if (previousSha256 === newSha && (current.mode & 0o7777) === op.mode) return { kind: 'unchanged' };
-    await this.#keep(op.dest, current);
+    const { dir: parent, name } = splitNodePath(op.dest);
+    const newSha = op.source.sha256 ?? sha256Data((op.source as { data: string | Buffer }).data);
+    const dir = await this.#fs.dir(parent, { create: true });
     try {
-      await atomicReplace(op.dest, op.source, op.mode);
-    } catch (err) {
-      // The rename did not happen, so the file is as it was: nothing to put back (putting back an
-      // immutable or read-only file would fail the rollback for nothing).
-      await this.#forgetKeep(op.dest);
-      throw err;
+      const current = await dir.lstat(name);
+      if (!current) {
+        // Recorded before writing, so a failure after the rename (fsync of the directory) is still undone.
+        this.#undo.push({ kind: 'delete', path: op.dest, createdDirs: dir.created });
+        await writeAtomic(dir, name, toSource(op.source), op.mode, { expectSha256: newSha });
+        return { kind: 'created' };
+      }
+      assertRegular(this.#fs.hostPath(op.dest), current);
+      const opened = await dir.openRegular(name);
+      if (!opened || opened.st.ino !== current.ino) {
+        await opened?.fh.close();
+        throw diskChanged(this.#fs.hostPath(op.dest));
+      }
+      let previousSha256: string;
+      try {
+        previousSha256 = await sha256Handle(opened.fh);
+      } finally {
+        await opened.fh.close();
+      }
+      if (previousSha256 === newSha && (opened.st.mode & 0o7777) === op.mode) return { kind: 'unchanged' };
+      await this.#keep(dir, op.dest, opened.st);
+      try {
+        await writeAtomic(dir, name, toSource(op.source), op.mode, { expectSha256: newSha });
+      } catch (err) {
+        // The rename did not happen, so the file is as it was: nothing to put back (putting back an
+        // immutable or read-only file would fail the rollback for nothing).
+        await this.#forgetKeep(op.dest);
+        throw err;
+      }
+      return { kind: 'replaced', previousSha256 };
+    } finally {
+      await dir.close();
     }
-    return { kind: 'replaced', previousSha256 };
   }
 
   async #remove(op: Extract<Op, { kind: 'remove' }>): Promise<FileOutcome> {
-    const current = await lstatOrUndefined(op.dest);
-    if (!current) return { kind: 'unchanged' };
-    assertRegular(op.dest, current);
-    const previousSha256 = await sha256File(op.dest);
-    await this.#keep(op.dest, current);
+    const { dir: parent, name } = splitNodePath(op.dest);
+    const dir = await this.#fs.dirIfPresent(parent);
+    if (!dir) return { kind: 'unchanged' };
     try {
-      await rm(op.dest);
-    } catch (err) {
-      await this.#forgetKeep(op.dest);
-      throw err;
+      const current = await dir.lstat(name);
+      if (!current) return { kind: 'unchanged' };
+      assertRegular(this.#fs.hostPath(op.dest), current);
+      const opened = await dir.openRegular(name);
+      if (!opened || opened.st.ino !== current.ino) {
+        await opened?.fh.close();
+        throw diskChanged(this.#fs.hostPath(op.dest));
+      }
+      let previousSha256: string;
+      try {
+        previousSha256 = await sha256Handle(opened.fh);
+      } finally {
+        await opened.fh.close();
+      }
+      await this.#keep(dir, op.dest, opened.st);
+      try {
+        await dir.unlink(name);
+      } catch (err) {
+        await this.#forgetKeep(op.dest);
+        throw err;
+      }
+      await dir.sync();
+      return { kind: 'removed', previousSha256 };
+    } finally {
+      await dir.close();
     }
-    await fsyncDir(path.dirname(op.dest));
-    return { kind: 'removed', previousSha256 };
   }
 
   /** Drop the last kept copy of `dest` (its change failed before it took effect). */
@@ -181,25 +216,43 @@ export class Transaction {
     const last = this.#undo.at(-1);
     if (last?.kind !== 'restore' || last.path !== dest) return;
     this.#undo.pop();
-    await rm(last.backup, { force: true });
+    await this.#txDir?.unlinkIfPresent(last.backup);
   }
 
-  /** Keep the current inode: a hard link costs nothing and keeps owner, mode and mtime exactly. */
-  async #keep(dest: string, st: Stats): Promise<void> {
+  async #openTxDir(): Promise<Dir> {
     if (!this.#txDir) {
-      await mkdir(this.#backupDir, { recursive: true, mode: 0o700 });
-      this.#txDir = await mkdtemp(path.join(this.#backupDir, 'tx-'));
+      const parent = await this.#fs.dir(this.#backupDir, { create: true, private: true });
+      try {
+        this.#txDir = await parent.sub(`tx-${randomBytes(6).toString('hex')}`, { create: true, mode: 0o700 });
+      } finally {
+        await parent.close();
+      }
     }
-    const backup = path.join(this.#txDir, `${this.#undo.length}-${path.basename(dest)}`);
+    return this.#txDir!;
+  }
+
+  /**
+   * Keep the file opened as `st`: a hard link costs nothing and keeps owner, mode and mtime exactly;
+   * a copy is made from the opened descriptor when linking is not possible.
+   */
+  async #keep(dir: Dir, dest: string, st: Stats): Promise<void> {
+    const tx = await this.#openTxDir();
+    const { name } = splitNodePath(dest);
+    const backup = `${this.#undo.length}-${name}`;
     let linked = true;
     try {
-      await link(dest, backup);
+      await dir.link(name, tx, backup);
+      // link(2) names whatever is there now: it must be the file that was hashed.
+      if ((await tx.lstat(backup))?.ino !== st.ino) {
+        await tx.unlinkIfPresent(backup);
+        throw diskChanged(this.#fs.hostPath(dest));
+      }
     } catch (err) {
       // EXDEV: backups on another file system; EPERM: protected_hardlinks for a non-owner.
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
       linked = false;
-      await copyKeepingMetadata(dest, backup, st);
+      await copyOpened(dir, name, st, tx, backup, this.#fs.hostPath(dest));
     }
     this.#undo.push({ kind: 'restore', path: dest, backup, linked, st });
   }
@@ -217,7 +270,7 @@ export class Transaction {
         failures.push({
           path: undo.path,
           error: err instanceof Error ? err.message : String(err),
-          ...(undo.kind === 'restore' ? { backup: undo.backup } : {}),
+          ...(undo.kind === 'restore' && this.#txDir ? { backup: this.#txDir.hostPathOf(undo.backup) } : {}),
         });
       }
     }
@@ -230,26 +283,44 @@ export class Transaction {
 
   async #undoOne(undo: Undo): Promise<void> {
     switch (undo.kind) {
-      case 'delete':
-        await rm(undo.path, { force: true });
-        for (const dir of [...undo.createdDirs].reverse()) {
-          await rmdir(dir).catch(() => undefined); // only if still empty: someone may have added files
+      case 'delete': {
+        const { dir: parent, name } = splitNodePath(undo.path);
+        const dir = await this.#fs.dirIfPresent(parent);
+        if (dir) {
+          try {
+            await dir.unlinkIfPresent(name);
+          } finally {
+            await dir.close();
+          }
+        }
+        for (const created of [...undo.createdDirs].reverse()) {
+          const up = splitNodePath(created);
+          const d = await this.#fs.dirIfPresent(up.dir).catch(() => undefined);
+          if (!d) continue;
+          await d.rmdirIfEmpty(up.name); // only if still empty: someone may have added files
+          await d.close();
         }
         return;
+      }
       case 'step':
         await undo.undo();
         return;
-      case 'restore':
-        if (undo.linked) {
-          // Same file system (the link worked), so the original inode goes back atomically.
-          await rename(undo.backup, undo.path);
-          await fsyncDir(path.dirname(undo.path));
-        } else {
-          await atomicReplace(undo.path, { file: undo.backup }, undo.st.mode & 0o7777);
-          await utimes(undo.path, undo.st.atime, undo.st.mtime);
-          await chown(undo.path, undo.st.uid, undo.st.gid).catch(() => undefined);
-        }
+      case 'restore': {
+        const { dir: parent, name } = splitNodePath(undo.path);
+        await this.#fs.withDir(parent, {}, async (dir) => {
+          const tx = this.#txDir!;
+          if (undo.linked) {
+            // Same file system (the link worked), so the original inode goes back atomically.
+            await tx.rename(undo.backup, dir, name);
+            await dir.sync();
+          } else {
+            await writeAtomic(dir, name, { from: { dir: tx, name: undo.backup } }, undo.st.mode & 0o7777, {
+              keep: { uid: undo.st.uid, gid: undo.st.gid, atime: undo.st.atime, mtime: undo.st.mtime },
+            });
+          }
+        });
         return;
+      }
       default: {
         const never: never = undo;
         return never;
@@ -259,8 +330,45 @@ export class Transaction {
 
   /** Drop the previous versions once the caller is satisfied (after commit and smoke test). */
   async discardBackups(): Promise<void> {
-    if (this.#txDir) await rm(this.#txDir, { recursive: true, force: true });
+    const tx = this.#txDir;
     this.#txDir = undefined;
+    if (tx) {
+      const { dir: parent, name } = splitNodePath(tx.nodePath);
+      await tx.close();
+      await this.#fs.withDir(parent, { private: true }, (d) => d.removeTree(name));
+    }
     if (this.#state === 'committed') this.#undo = [];
+  }
+
+  /** Host path of the folder holding this transaction's copies, while there is one. */
+  get backupFolder(): string | undefined {
+    return this.#txDir ? this.#fs.hostPath(this.#txDir.nodePath) : undefined;
+  }
+}
+
+/** A copy of the file opened as `st` (it must still be that inode), with its owner, mode and times, synced. */
+export async function copyOpened(dir: Dir, name: string, st: Stats, to: Dir, toName: string, forMessages: string): Promise<string> {
+  const src = await dir.openRegular(name);
+  if (!src || src.st.ino !== st.ino || src.st.dev !== st.dev) {
+    await src?.fh.close();
+    throw diskChanged(forMessages);
+  }
+  try {
+    const out = await to.createExclusive(toName, 0o600);
+    try {
+      const { sha256 } = await copyHandle(src.fh, out);
+      await out.chown(st.uid, st.gid).catch(() => undefined); // only root may; content and mode are what matter
+      await out.chmod(st.mode & 0o7777); // after chown, which clears set-id bits
+      await out.utimes(st.atime, st.mtime);
+      await out.sync();
+      return sha256;
+    } catch (err) {
+      await to.unlinkIfPresent(toName).catch(() => undefined);
+      throw err;
+    } finally {
+      await out.close();
+    }
+  } finally {
+    await src.fh.close();
   }
 }

@@ -59,6 +59,7 @@ export async function planArtifact(resolved: ResolvedVersion, arch: Arch, prefix
       return s.kind === 'detached' ? { kind: s.kind, name: s.file, url, signs: s.signs, keyring: s.keyring } : { kind: s.kind, name: s.file, url, keyring: s.keyring };
     }),
     install: release.install.map((e) => ({ member: e.member, path: path.posix.join(destinationDir(e.dest, prefix), e.name), mode: e.mode, required: e.required })),
+    limits: release.limits,
   };
   const pin = deps.pins.lookup({
     component: resolved.component,

@@ -1,6 +1,6 @@
 import type { Arch } from '../arch.ts';
 import type { DigestSource } from '../checksums/pins.ts';
-import type { ComponentName } from '../components/types.ts';
+import type { ComponentName, UnpackLimits } from '../components/types.ts';
 
 export type { ComponentName } from '../components/types.ts';
 import type { RefusedDropIn } from '../config/dropins.ts';
@@ -87,6 +87,8 @@ export interface PlannedArtifact {
   signatures: PlannedSignature[];
   /** What goes where: each member of the archive (the asset itself for a bare binary) and its node path. */
   install: PlannedInstall[];
+  /** What the archive may unpack to (the component's bounds). */
+  limits: UnpackLimits;
 }
 
 export type PlannedSignature =

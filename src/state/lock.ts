@@ -9,11 +9,12 @@
  * short-lived `lock.break` guard and only if the lock still holds what was judged stale, so two runs
  * breaking the same stale lock cannot delete each other's fresh one.
  */
-import { readFile, rm, stat, writeFile, link, open } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NodePrepError } from '../errors.ts';
-import { ensureDir, tempPathFor } from '../install/atomic.ts';
+import { tempNameFor } from '../install/atomic.ts';
+import { RootFs, type Dir } from '../install/root-fs.ts';
 import { inRoot, NODE_PATHS } from '../node/paths.ts';
 
 export const LOCK_PATH = `${NODE_PATHS.stateDir}/lock`;
@@ -88,47 +89,75 @@ export async function ownerState(owner: LockOwner): Promise<'alive' | 'dead' | '
   return now === undefined || now === owner.procStart ? 'alive' : 'dead';
 }
 
-/** Exclusive create with complete content; false when the lock exists. */
-async function tryCreate(lockPath: string, content: string): Promise<boolean> {
-  const tmp = tempPathFor(lockPath);
+const LOCK_NAME = 'lock';
+const GUARD_NAME = 'lock.break';
+const MAX_LOCK_BYTES = 4096;
+
+/** The state folder, opened without following a link below the root (root-fs.ts). */
+async function withStateDir<T>(root: string, fn: (dir: Dir) => Promise<T>): Promise<T> {
+  return RootFs.with(root, { create: true }, (fs) => fs.withDir(NODE_PATHS.stateDir, { create: true, private: true }, fn));
+}
+
+async function readLockText(dir: Dir, name = LOCK_NAME): Promise<string | undefined> {
+  const opened = await dir.openRegular(name).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!opened) return undefined;
   try {
-    await writeFile(tmp, content, { flag: 'wx', mode: 0o644 });
-    await link(tmp, lockPath);
+    const buf = Buffer.alloc(MAX_LOCK_BYTES);
+    const { bytesRead } = await opened.fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await opened.fh.close();
+  }
+}
+
+/** Exclusive create with complete content; false when the lock exists. */
+async function tryCreate(dir: Dir, content: string): Promise<boolean> {
+  const tmp = tempNameFor(LOCK_NAME);
+  try {
+    const fh = await dir.createExclusive(tmp, 0o644);
+    try {
+      await fh.writeFile(content);
+      await fh.chmod(0o644);
+    } finally {
+      await fh.close();
+    }
+    await dir.link(tmp, dir, LOCK_NAME);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   } finally {
-    await rm(tmp, { force: true });
+    await dir.unlinkIfPresent(tmp);
   }
 }
 
 /** Remove the lock only if it still holds `staleText`; false when another run is breaking it right now. */
-async function breakStale(lockPath: string, staleText: string): Promise<boolean> {
-  const guard = `${lockPath}.break`;
+async function breakStale(dir: Dir, staleText: string): Promise<boolean> {
   let fh;
   try {
-    fh = await open(guard, 'wx');
+    fh = await dir.createExclusive(GUARD_NAME, 0o644);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     // A breaker that died holding the guard must not block every later run.
-    const st = await stat(guard).catch(() => undefined);
-    if (st && Date.now() - st.mtimeMs > GUARD_STALE_MS) await rm(guard, { force: true });
+    const st = await dir.lstat(GUARD_NAME);
+    if (st && Date.now() - st.mtimeMs > GUARD_STALE_MS) await dir.unlinkIfPresent(GUARD_NAME);
     return false;
   }
   try {
-    const now = await readFile(lockPath, 'utf8').catch(() => undefined);
-    if (now === staleText) await rm(lockPath, { force: true });
+    const now = await readLockText(dir).catch(() => undefined);
+    if (now === staleText) await dir.unlinkIfPresent(LOCK_NAME);
     return true;
   } finally {
     await fh.close();
-    await rm(guard, { force: true });
+    await dir.unlinkIfPresent(GUARD_NAME);
   }
 }
 
 export async function acquireLock(root = '/'): Promise<Lock> {
   const lockPath = inRoot(root, LOCK_PATH);
-  await ensureDir(inRoot(root, NODE_PATHS.stateDir));
   const procStart = await procStartOf(process.pid);
   const owner: LockOwner = {
     pid: process.pid,
@@ -139,32 +168,32 @@ export async function acquireLock(root = '/'): Promise<Lock> {
   const content = `${JSON.stringify(owner)}\n`;
   let tookOverFrom: LockOwner | undefined;
 
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    if (await tryCreate(lockPath, content)) {
-      let released = false;
-      return {
-        path: lockPath,
-        owner,
-        ...(tookOverFrom ? { tookOverFrom } : {}),
-        async release() {
-          if (released) return;
-          released = true;
-          const now = await readFile(lockPath, 'utf8').catch(() => undefined);
-          if (now === content) await rm(lockPath, { force: true });
-        },
-      };
+  return withStateDir(root, async (dir) => {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      if (await tryCreate(dir, content)) {
+        let released = false;
+        return {
+          path: lockPath,
+          owner,
+          ...(tookOverFrom ? { tookOverFrom } : {}),
+          async release() {
+            if (released) return;
+            released = true;
+            await withStateDir(root, async (d) => {
+              if ((await readLockText(d).catch(() => undefined)) === content) await d.unlinkIfPresent(LOCK_NAME);
+            }).catch(() => undefined);
+          },
+        };
+      }
+      const text = await readLockText(dir);
+      if (text === undefined) continue; // released between our link and our read
+      const holder = parseLockOwner(text);
+      if (!holder) throw new LockHeldError(lockPath, undefined, 'its content is not a node-prep lock');
+      const state = await ownerState(holder);
+      if (state !== 'dead') throw new LockHeldError(lockPath, holder);
+      if (await breakStale(dir, text)) tookOverFrom = holder;
+      else await sleep(20 * (attempt + 1));
     }
-    const text = await readFile(lockPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined; // released between our link and our read
-      throw err;
-    });
-    if (text === undefined) continue;
-    const holder = parseLockOwner(text);
-    if (!holder) throw new LockHeldError(lockPath, undefined, 'its content is not a node-prep lock');
-    const state = await ownerState(holder);
-    if (state !== 'dead') throw new LockHeldError(lockPath, holder);
-    if (await breakStale(lockPath, text)) tookOverFrom = holder;
-    else await sleep(20 * (attempt + 1));
-  }
-  throw new LockHeldError(lockPath, undefined, `it kept changing hands over ${ATTEMPTS} attempts`);
+    throw new LockHeldError(lockPath, undefined, `it kept changing hands over ${ATTEMPTS} attempts`);
+  });
 }

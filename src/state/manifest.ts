@@ -6,13 +6,13 @@
  * All paths in the record are node paths (as seen on the node, `/usr/local/bin/containerd`), never
  * host paths: an image root baked with --root DIR is later booted with root `/`.
  */
-import { chown, link, lstat, mkdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import type { ComponentName } from '../components/types.ts';
 import { NodePrepError } from '../errors.ts';
-import { atomicReplace, copyKeepingMetadata, ensureDir, fsyncDir, tempPathFor } from '../install/atomic.ts';
-import { sha256File } from '../install/hash.ts';
+import { ContentChangedError, sha256Handle, tempNameFor, writeAtomic } from '../install/atomic.ts';
+import { NotAFolderError, NotARegularFileError, OutsideRootError, RootFs, splitNodePath, type Dir } from '../install/root-fs.ts';
+import { copyOpened } from '../install/transaction.ts';
 import { inRoot, NODE_PATHS } from '../node/paths.ts';
 
 export const MANIFEST_PATH = `${NODE_PATHS.stateDir}/manifest.json`;
@@ -143,22 +143,65 @@ export function serializeManifest(m: Manifest): string {
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }
 
+/** The biggest record node-prep reads: a record lists tens of files, never megabytes. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** node-prep's state folder, opened without following any link below the root. */
+export async function openStateDir(fs: RootFs, opts: { create?: boolean } = {}): Promise<Dir | undefined> {
+  return opts.create ? fs.dir(NODE_PATHS.stateDir, { create: true, private: true }) : fs.dirIfPresent(NODE_PATHS.stateDir, { private: true });
+}
+
 /** undefined when node-prep never installed anything into this root. */
 export async function readManifest(root = '/'): Promise<Manifest | undefined> {
   const file = inRoot(root, MANIFEST_PATH);
-  let text: string;
+  const fs = await RootFs.openExisting(root);
+  if (!fs) return undefined;
   try {
-    text = await readFile(file, 'utf8');
+    const dir = await openStateDir(fs);
+    if (!dir) return undefined;
+    try {
+      const opened = await dir.openRegular(path.posix.basename(MANIFEST_PATH));
+      if (!opened) return undefined;
+      try {
+        if (opened.st.size > MAX_MANIFEST_BYTES) throw new ManifestError('MANIFEST_CORRUPT', file, `it is ${opened.st.size} bytes, more than a record can be`);
+        return parseManifest(await opened.fh.readFile('utf8'), file);
+      } finally {
+        await opened.fh.close();
+      }
+    } finally {
+      await dir.close();
+    }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof NotARegularFileError || err instanceof NotAFolderError) throw new ManifestError('MANIFEST_CORRUPT', file, err.message.replace(/\.$/, ''));
     throw err;
+  } finally {
+    await fs.close();
   }
-  return parseManifest(text, file);
 }
 
 /** Written last in an install (STYLE.md 5: the record comes after the files it describes). */
 export async function writeManifest(root: string, m: Manifest): Promise<void> {
-  await atomicReplace(inRoot(root, MANIFEST_PATH), { data: serializeManifest(m) }, 0o644);
+  await RootFs.with(root, {}, async (fs) => {
+    const dir = (await openStateDir(fs, { create: true }))!;
+    try {
+      await writeAtomic(dir, path.posix.basename(MANIFEST_PATH), { data: serializeManifest(m) }, 0o644);
+    } finally {
+      await dir.close();
+    }
+  });
+}
+
+/** Remove the record (nothing is installed any more). */
+export async function removeManifest(root: string): Promise<void> {
+  const fs = await RootFs.openExisting(root);
+  if (!fs) return;
+  try {
+    const dir = await openStateDir(fs);
+    await dir?.unlinkIfPresent(path.posix.basename(MANIFEST_PATH));
+    await dir?.close();
+  } finally {
+    await fs.close();
+  }
 }
 
 /**
@@ -184,79 +227,139 @@ export function backupReason(manifest: Manifest | undefined, nodePath: string, c
   return recorded.sha256 === currentSha256 ? undefined : 'modified';
 }
 
+/**
+ * The regular file at `nodePath`, opened through the root's descriptors without following a link;
+ * undefined when there is none (absent, or something else is there, or a link on the way leaves the root).
+ */
+export async function openNodeFile(fs: RootFs, nodePath: string): Promise<{ fh: import('node:fs/promises').FileHandle; st: import('node:fs').Stats } | undefined> {
+  const { dir: d, name } = splitNodePath(nodePath);
+  let dir: Dir | undefined;
+  try {
+    dir = await fs.dirIfPresent(d);
+    return dir ? await dir.openRegular(name) : undefined;
+  } catch (err) {
+    if (err instanceof NotARegularFileError || err instanceof NotAFolderError || err instanceof OutsideRootError) return undefined;
+    throw err;
+  } finally {
+    await dir?.close();
+  }
+}
+
 /** The digests of `nodePaths` under `root` as they are now; a path with no regular file maps to undefined. */
 export async function observeFiles(root: string, nodePaths: Iterable<string>): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>();
-  for (const p of nodePaths) {
-    assertNodePath(p);
-    const st = await lstat(inRoot(root, p)).catch(() => undefined);
-    out.set(p, st?.isFile() ? await sha256File(inRoot(root, p)) : undefined);
+  const fs = await RootFs.openExisting(root);
+  try {
+    for (const p of nodePaths) {
+      assertNodePath(p);
+      const opened = fs ? await openNodeFile(fs, p) : undefined;
+      if (!opened) {
+        out.set(p, undefined);
+        continue;
+      }
+      try {
+        out.set(p, await sha256Handle(opened.fh));
+      } finally {
+        await opened.fh.close();
+      }
+    }
+  } finally {
+    await fs?.close();
   }
   return out;
 }
 
-
 /**
  * Copy the file at `nodePath` to <root>/var/lib/node-prep/backups/<nodePath> (or `<...>.1`, `.2` ... when
  * an earlier backup holds that name: a backup is never overwritten). Returns undefined when there is no
- * file. The caller records the result in the manifest before replacing the file.
+ * file. The copy is made from the descriptor of the opened file (never through a link), with that
+ * file's owner and mode; with `expectSha256` (what the caller decided on) a file that changed since
+ * is not copied. The caller records the result in the manifest before replacing the file.
  */
-export async function backupForeignFile(root: string, nodePath: string, reason: BackupReason = 'foreign'): Promise<BackupRecord | undefined> {
+export async function backupForeignFile(root: string, nodePath: string, reason: BackupReason = 'foreign', expectSha256?: string): Promise<BackupRecord | undefined> {
   assertNodePath(nodePath);
-  const src = inRoot(root, nodePath);
-  const st = await lstat(src).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (!st) return undefined;
-  if (!st.isFile()) {
-    throw new BackupError(nodePath, 'it is not a regular file', `Move ${src} aside yourself; node-prep only backs up regular files.`);
-  }
-  // 0700: foreign config can hold registry credentials (hosts.toml, config.toml auths).
-  await mkdir(inRoot(root, BACKUPS_DIR), { recursive: true, mode: 0o700 });
-  const base = `${BACKUPS_DIR}${nodePath}`;
-  await ensureDir(path.dirname(inRoot(root, base)));
-  const tmp = tempPathFor(inRoot(root, base));
-  try {
-    await copyKeepingMetadata(src, tmp, st);
-    const sha256 = await sha256File(tmp);
-    for (let n = 0; n < 1000; n++) {
-      const backupPath = n === 0 ? base : `${base}.${n}`;
-      try {
-        await link(tmp, inRoot(root, backupPath)); // publishes the complete copy, never over an existing one
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
-        throw err;
+  return RootFs.with(root, {}, async (fs) => {
+    const { dir: d, name } = splitNodePath(nodePath);
+    const src = await fs.dirIfPresent(d);
+    if (!src) return undefined;
+    let backups: Dir | undefined;
+    try {
+      const st = await src.lstat(name);
+      if (!st) return undefined;
+      if (!st.isFile()) {
+        throw new BackupError(nodePath, 'it is not a regular file', `Move ${src.hostPathOf(name)} aside yourself; node-prep only backs up regular files.`);
       }
-      await fsyncDir(path.dirname(inRoot(root, backupPath)));
-      return { backupPath, sha256, reason };
+      // 0700: foreign config can hold registry credentials (hosts.toml, config.toml auths).
+      const state = (await openStateDir(fs, { create: true }))!;
+      try {
+        await (await state.sub(path.posix.basename(BACKUPS_DIR), { create: true, mode: 0o700 }))!.close();
+      } finally {
+        await state.close();
+      }
+      backups = await fs.dir(`${BACKUPS_DIR}${d}`, { create: true, private: true });
+      const tmp = tempNameFor(name);
+      try {
+        const sha256 = await copyOpened(src, name, st, backups, tmp, src.hostPathOf(name));
+        if (expectSha256 !== undefined && sha256 !== expectSha256) {
+          throw new NodePrepError('DISK_CHANGED', `${src.hostPathOf(name)} changed while node-prep was installing: sha256 ${sha256}, compared as ${expectSha256}.`, {
+            hint: 'Nothing was changed. Run node-prep again: the new comparison starts from what is there now.',
+          });
+        }
+        for (let n = 0; n < 1000; n++) {
+          const backupName = n === 0 ? name : `${name}.${n}`;
+          try {
+            await backups.link(tmp, backups, backupName); // publishes the complete copy, never over an existing one
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+            throw err;
+          }
+          await backups.sync();
+          return { backupPath: `${BACKUPS_DIR}${nodePath}${n === 0 ? '' : `.${n}`}`, sha256, reason };
+        }
+        throw new BackupError(nodePath, `${BACKUPS_DIR}${nodePath} and 999 numbered backups exist`, `Clean up ${inRoot(root, BACKUPS_DIR)}.`);
+      } finally {
+        await backups.unlinkIfPresent(tmp);
+      }
+    } finally {
+      await src.close();
+      await backups?.close();
     }
-    throw new BackupError(nodePath, `${base} and 999 numbered backups exist`, `Clean up ${inRoot(root, BACKUPS_DIR)}.`);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  });
 }
 
-/** Put a backed-up file back at `nodePath` (atomically, with its mode and mtime), then drop the copy. */
+/** Put a backed-up file back at `nodePath` (atomically, with its owner, mode and mtime), then drop the copy. */
 export async function restoreBackup(root: string, nodePath: string, record: BackupRecord): Promise<void> {
   assertNodePath(nodePath);
   assertNodePath(record.backupPath);
   if (!record.backupPath.startsWith(`${BACKUPS_DIR}/`)) {
     throw new BackupError(nodePath, `the recorded backup ${record.backupPath} is outside ${BACKUPS_DIR}`, 'The manifest was edited; restore the file by hand.');
   }
-  const backup = inRoot(root, record.backupPath);
-  const st = await stat(backup).catch(() => undefined);
-  if (!st?.isFile()) {
-    throw new BackupError(nodePath, `its backup ${backup} is gone`, 'The original file cannot be restored by node-prep.');
-  }
-  const actual = await sha256File(backup);
-  if (actual !== record.sha256) {
-    throw new BackupError(nodePath, `its backup ${backup} has sha256 ${actual}, the manifest recorded ${record.sha256}`,
-      'The backup was changed after node-prep made it; check it and restore it by hand.');
-  }
-  const dest = inRoot(root, nodePath);
-  await atomicReplace(dest, { file: backup }, st.mode & 0o7777);
-  await utimes(dest, st.atime, st.mtime);
-  await chown(dest, st.uid, st.gid).catch(() => undefined);
-  await rm(backup);
+  const backupHost = inRoot(root, record.backupPath);
+  await RootFs.with(root, {}, async (fs) => {
+    const b = splitNodePath(record.backupPath);
+    const bdir = await fs.dirIfPresent(b.dir, { private: true }).catch(() => undefined);
+    const st = await bdir?.lstat(b.name);
+    if (!bdir || !st?.isFile()) {
+      await bdir?.close();
+      throw new BackupError(nodePath, `its backup ${backupHost} is gone`, 'The original file cannot be restored by node-prep.');
+    }
+    const { dir: d, name } = splitNodePath(nodePath);
+    try {
+      await fs.withDir(d, { create: true }, async (dest) => {
+        await writeAtomic(dest, name, { from: { dir: bdir, name: b.name } }, st.mode & 0o7777, {
+          keep: { uid: st.uid, gid: st.gid, atime: st.atime, mtime: st.mtime },
+          expectSha256: record.sha256,
+        });
+      });
+      await bdir.unlink(b.name);
+    } catch (err) {
+      if (err instanceof ContentChangedError) {
+        throw new BackupError(nodePath, `its backup ${backupHost} has sha256 ${String(err.fields.actual)}, the manifest recorded ${record.sha256}`,
+          'The backup was changed after node-prep made it; check it and restore it by hand.');
+      }
+      throw err;
+    } finally {
+      await bdir.close();
+    }
+  });
 }

@@ -5,7 +5,8 @@
  */
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
-import { sha256File } from '../install/hash.ts';
+import { sha256Handle } from '../install/atomic.ts';
+import { describeType, NotAFolderError, OutsideRootError, RootFs, splitNodePath } from '../install/root-fs.ts';
 import { inRoot } from '../node/paths.ts';
 import type { ManifestFile } from './manifest.ts';
 
@@ -14,20 +15,45 @@ export type Observed =
   | { kind: 'other'; what: string }
   | { kind: 'file'; sha256: string; size: number; mtimeMs: number; mode: number };
 
+/**
+ * Read through the root's descriptors (root-fs.ts): what is hashed is the file at that path inside
+ * the root, never one a link on the way leads to outside it.
+ */
 export async function observe(root: string, nodePath: string, recorded?: ManifestFile): Promise<Observed> {
-  const file = inRoot(root, nodePath);
-  const st = await lstat(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return err.code;
-    throw err;
-  });
-  if (st === 'ENOTDIR') return { kind: 'other', what: await blockingAncestor(root, nodePath) };
-  if (st === 'ENOENT' || !st) return { kind: 'absent' };
-  if (!st.isFile()) return { kind: 'other', what: st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symlink' : 'not a regular file' };
-  const mode = st.mode & 0o7777;
-  if (recorded?.size === st.size && recorded.mtimeMs === st.mtimeMs && recorded.ctimeMs === st.ctimeMs && recorded.ino === st.ino) {
-    return { kind: 'file', sha256: recorded.sha256, size: st.size, mtimeMs: st.mtimeMs, mode };
+  const fs = await RootFs.openExisting(root);
+  if (!fs) return { kind: 'absent' };
+  try {
+    const { dir: d, name } = splitNodePath(nodePath);
+    let dir;
+    try {
+      dir = await fs.dirIfPresent(d);
+    } catch (err) {
+      if (err instanceof OutsideRootError) return { kind: 'other', what: `behind the symlink ${String(err.fields.path)} -> ${String(err.fields.target)}, which leads outside the root` };
+      if (err instanceof NotAFolderError) return { kind: 'other', what: await blockingAncestor(root, nodePath) };
+      throw err;
+    }
+    if (!dir) return { kind: 'absent' };
+    try {
+      const st = await dir.lstat(name);
+      if (!st) return { kind: 'absent' };
+      if (!st.isFile()) return { kind: 'other', what: st.isDirectory() ? 'a directory' : describeType(st) };
+      const mode = st.mode & 0o7777;
+      if (recorded?.size === st.size && recorded.mtimeMs === st.mtimeMs && recorded.ctimeMs === st.ctimeMs && recorded.ino === st.ino) {
+        return { kind: 'file', sha256: recorded.sha256, size: st.size, mtimeMs: st.mtimeMs, mode };
+      }
+      const opened = await dir.openRegular(name).catch(() => undefined);
+      if (!opened) return { kind: 'other', what: 'changing while it is read' };
+      try {
+        return { kind: 'file', sha256: await sha256Handle(opened.fh), size: opened.st.size, mtimeMs: opened.st.mtimeMs, mode: opened.st.mode & 0o7777 };
+      } finally {
+        await opened.fh.close();
+      }
+    } finally {
+      await dir.close();
+    }
+  } finally {
+    await fs.close();
   }
-  return { kind: 'file', sha256: await sha256File(file), size: st.size, mtimeMs: st.mtimeMs, mode };
 }
 
 /** For a path whose folder cannot be made: which ancestor is in the way, and what it is. */

@@ -29,7 +29,7 @@ describe('a plan read back from its own --json', () => {
     expect(plan.root).toBe(root);
 
     const http = new Http({ ...DEFAULT_HTTP, userAgent: 'node-prep-test', apiBase: gh.apiUrl, proxy: {}, retryDelaysMs: [0] });
-    const run = new InstallRun({ http: () => http, cache: () => new ArtifactCache(path.join(work, 'rt-cache')), cacheInRoot: false }, plan, () => undefined);
+    const run = new InstallRun({ http: () => http, cache: () => new ArtifactCache(path.join(work, 'rt-cache')) }, plan, () => undefined);
     try {
       await run.begin();
       const disk = await observeDisk(plan, run.manifest);

@@ -102,7 +102,7 @@ describe('install refuses before it changes anything', () => {
     await symlink(outside, path.join(root, 'etc'));
     const r = await install();
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`leads outside ${root}`);
+    expect(r.stderr).toContain(`behind the symlink ${root}/etc -> ${outside}, which leads outside the root`);
     expect(await snapshot(outside)).toEqual({});
     expect(Object.keys(await snapshot(root))).toEqual(['etc']);
   });

@@ -261,7 +261,7 @@ describe('faults of this machine, not the network', () => {
   it.skipIf(process.getuid?.() !== 0)('a full disk is said as such and not retried', async () => {
     const { execa } = await import('execa');
     const dir = await mkdtemp(path.join(os.tmpdir(), 'np-full-'));
-    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', dir]);
     try {
       const full = new ArtifactCache(dir);
       const err = await fetchVerified(http, full, target('big.tar.gz', BIG)).catch((e) => e);

@@ -4,7 +4,8 @@ import { copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat,
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { atomicReplace, ensureDir, tempPathFor } from '../../src/install/atomic.ts';
+import { tempNameFor, writeAtomic, type AtomicSource } from '../../src/install/atomic.ts';
+import { RootFs } from '../../src/install/root-fs.ts';
 
 let root: string;
 beforeEach(async () => {
@@ -13,6 +14,24 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
+
+/** The old path-based call, on top of the root-confined one: `dest` is a host path under `root`. */
+async function atomicReplace(dest: string, from: { data: string } | { file: string }, mode: number): Promise<void> {
+  const fs = await RootFs.open(root);
+  try {
+    const rel = `/${path.relative(root, dest)}`;
+    await fs.withDir(path.posix.dirname(rel), { create: true }, async (dir) => {
+      if ('data' in from) return void (await writeAtomic(dir, path.basename(dest), from, mode));
+      const src = `/${path.relative(root, from.file)}`;
+      await fs.withDir(path.posix.dirname(src), {}, async (srcDir) => {
+        const source: AtomicSource = { from: { dir: srcDir, name: path.basename(from.file) } };
+        await writeAtomic(dir, path.basename(dest), source, mode);
+      });
+    });
+  } finally {
+    await fs.close();
+  }
+}
 
 const leftovers = async (dir: string) => (await readdir(dir)).filter((n) => n.includes('.node-prep-'));
 
@@ -87,20 +106,23 @@ describe('atomicReplace', () => {
 
   it('fails when a parent is a regular file', async () => {
     await writeFile(path.join(root, 'etc'), 'not a dir');
-    await expect(atomicReplace(path.join(root, 'etc/containerd/config.toml'), { data: 'x' }, 0o644)).rejects.toMatchObject({ code: 'ENOTDIR' });
+    await expect(atomicReplace(path.join(root, 'etc/containerd/config.toml'), { data: 'x' }, 0o644)).rejects.toMatchObject({ code: 'INSTALL_TARGET' });
   });
 
-  it('names temp files beside the target, hidden and recognisable', () => {
-    const t = tempPathFor('/usr/local/bin/containerd');
-    expect(path.dirname(t)).toBe('/usr/local/bin');
-    expect(path.basename(t)).toMatch(/^\.containerd\.node-prep-[0-9a-f]{12}$/);
+  it('names temp files hidden and recognisable', () => {
+    expect(tempNameFor('containerd')).toMatch(/^\.containerd\.node-prep-[0-9a-f]{12}$/);
   });
 });
 
-describe('ensureDir', () => {
+describe('RootFs.dir with create', () => {
   it('returns only the directories it created, outermost first', async () => {
     await mkdir(path.join(root, 'a'));
-    expect(await ensureDir(path.join(root, 'a/b/c'))).toEqual([path.join(root, 'a/b'), path.join(root, 'a/b/c')]);
-    expect(await ensureDir(path.join(root, 'a/b/c'))).toEqual([]);
+    const fs = await RootFs.open(root);
+    try {
+      expect(await fs.withDir('/a/b/c', { create: true }, async (d) => d.created)).toEqual(['/a/b', '/a/b/c']);
+      expect(await fs.withDir('/a/b/c', { create: true }, async (d) => d.created)).toEqual([]);
+    } finally {
+      await fs.close();
+    }
   });
 });

@@ -9,7 +9,8 @@ import { cni } from '../../src/components/cni.ts';
 import { containerd } from '../../src/components/containerd.ts';
 import type { InstallEntry } from '../../src/components/types.ts';
 import { ArchiveRefusedError, MissingMembersError } from '../../src/install/errors.ts';
-import { extractMembers, judgeEntry, normalizeMember, stageBareBinary } from '../../src/install/extract.ts';
+import { extractMembers, judgeEntry, normalizeMember, stageBareBinary, type ExtractOptions, type MemberSpec, type StagedMember } from '../../src/install/extract.ts';
+import { RootFs, type Dir } from '../../src/install/root-fs.ts';
 import { dir, entry, file, gnuLongName, pax, tarGz } from './tar-craft.ts';
 
 const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -31,6 +32,24 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
+
+/** The verified artifact as the stager gets it: its digest as it is now, and a name for messages. */
+const input = async (file: string) => ({ file, sha256: sha256(await readFile(file).catch(() => Buffer.alloc(0))), label: path.basename(file) });
+
+/** The staging folder opened as the stager opens it, and each staged member's path for the checks. */
+async function inStaging<T>(fn: (dir: Dir) => Promise<T>): Promise<T> {
+  const fs = await RootFs.open(staging);
+  try {
+    return await fs.withDir('/', { private: true }, fn);
+  } finally {
+    await fs.close();
+  }
+}
+type Staged = StagedMember & { stagedPath: string };
+const withPath = (m: StagedMember): Staged => ({ ...m, stagedPath: path.join(staging, m.staged.name) });
+const extract = async (archive: string, entries: MemberSpec[], _staging?: string, opts?: ExtractOptions): Promise<Staged[]> =>
+  (await inStaging(async (d) => extractMembers(await input(archive), entries, d, opts))).map(withPath);
+const stageBare = async (asset: string, entry: MemberSpec): Promise<Staged> => withPath(await inStaging(async (d) => stageBareBinary(await input(asset), entry, d)));
 
 /** Everything under `work` except the archive and the staging dir: must stay exactly this. */
 async function tree(root: string): Promise<string[]> {
@@ -114,7 +133,7 @@ describe('extractMembers on valid upstream layouts', () => {
     const archive = path.join(work, 'cni.tgz');
     await tar.c({ gzip: true, file: archive, cwd: src, portable: true }, ['.']);
     await rm(src, { recursive: true, force: true });
-    const staged = await extractMembers(archive, CNI, staging);
+    const staged = await extract(archive, CNI, staging);
     expect(staged.map((m) => m.member).sort()).toEqual(Object.keys(blobs).sort());
     for (const m of staged) {
       const onDisk = await readFile(m.stagedPath);
@@ -134,7 +153,7 @@ describe('extractMembers on valid upstream layouts', () => {
       'README.md': { data: 'readme', mode: 0o644 },
     };
     const archive = await writeArchive(await packed(files, ['bin', 'README.md']));
-    const staged = await extractMembers(archive, CONTAINERD, staging);
+    const staged = await extract(archive, CONTAINERD, staging);
 
     expect(staged.map((s) => s.member)).toEqual(['bin/containerd', 'bin/ctr', 'bin/containerd-shim-runc-v2', 'bin/containerd-stress']);
     for (const s of staged) {
@@ -152,16 +171,16 @@ describe('extractMembers on valid upstream layouts', () => {
   it('matches a flat CNI tarball with ./ prefixes and leaves out optional plugins it lacks', async () => {
     const plugins = ['bridge', 'host-local', 'loopback', 'portmap', 'macvlan'];
     const blocks = [dir('./'), ...plugins.map((p) => file(`./${p}`, `plugin ${p}`)), file('./LICENSE', 'apache'), file('./README.md', 'readme')];
-    const staged = await extractMembers(await writeArchive(tarGz(blocks)), CNI, staging);
+    const staged = await extract(await writeArchive(tarGz(blocks)), CNI, staging);
     expect(staged.map((s) => s.member)).toEqual(CNI.map((e) => e.member).filter((m) => plugins.includes(m)));
     expect(staged.find((s) => s.member === 'bridge')?.sha256).toBe(sha256('plugin bridge'));
   });
 
   it('fails naming every missing required member, and leaves the staging dir empty', async () => {
     const archive = await writeArchive(tarGz([file('./bridge', 'b'), file('./macvlan', 'm')]));
-    const err = await extractMembers(archive, CNI, staging).catch((e: unknown) => e);
+    const err = await extract(archive, CNI, staging).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MissingMembersError);
-    expect((err as Error).message).toContain(archive);
+    expect((err as Error).message).toContain(path.basename(archive));
     expect((err as MissingMembersError).missing).toEqual(['host-local', 'loopback', 'portmap']);
     expect(await readdir(staging)).toEqual([]);
   });
@@ -169,7 +188,7 @@ describe('extractMembers on valid upstream layouts', () => {
   it('streams a member larger than every buffer with backpressure intact', async () => {
     const big = randomBytes(6 * 1024 * 1024);
     const archive = await writeArchive(tarGz([file('bin/other', 'x'), entry({ path: 'bin/containerd', data: big, mode: 0o755 }), file('bin/ctr', 'ctr')]));
-    const staged = await extractMembers(archive, [bin('containerd'), bin('ctr')], staging);
+    const staged = await extract(archive, [bin('containerd'), bin('ctr')], staging);
     expect(staged.map((s) => [s.member, s.size, s.sha256])).toEqual([
       ['bin/containerd', big.length, sha256(big)],
       ['bin/ctr', 3, sha256('ctr')],
@@ -179,8 +198,8 @@ describe('extractMembers on valid upstream layouts', () => {
 
   it('keeps two extractions into one staging dir apart', async () => {
     const archive = await writeArchive(tarGz([file('bin/containerd', 'one')]));
-    const a = await extractMembers(archive, [bin('containerd')], staging);
-    const b = await extractMembers(archive, [bin('containerd')], staging);
+    const a = await extract(archive, [bin('containerd')], staging);
+    const b = await extract(archive, [bin('containerd')], staging);
     expect(a[0]!.stagedPath).not.toBe(b[0]!.stagedPath);
   });
 });
@@ -214,10 +233,10 @@ describe('extractMembers on hostile archives', () => {
   it.each(cases)('refuses %s, writes nothing anywhere', async (_name, blocks, bad, reason) => {
     const archive = await writeArchive(tarGz(blocks));
     const before = await tree(work);
-    const err = await extractMembers(archive, [bin('containerd'), bin('ctr')].map((e) => ({ ...e, required: false })), staging).catch((e: unknown) => e);
+    const err = await extract(archive, [bin('containerd'), bin('ctr')].map((e) => ({ ...e, required: false })), staging).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ArchiveRefusedError);
     const msg = (err as Error).message;
-    expect(msg).toContain(archive);
+    expect(msg).toContain(path.basename(archive));
     expect(msg).toContain(bad);
     expect(msg).toMatch(reason);
     expect(await tree(work)).toEqual(before);
@@ -227,7 +246,7 @@ describe('extractMembers on hostile archives', () => {
 
   it('does not hang or write gigabytes when an 8 GiB claim is allowed but the data is not there', async () => {
     const archive = await writeArchive(tarGz([entry({ path: 'bin/containerd', data: 'short', size: 8 * 1024 ** 3 - 1 })], { end: false }));
-    const err = await extractMembers(archive, [bin('containerd')], staging, { maxMemberBytes: Infinity }).catch((e: unknown) => e);
+    const err = await extract(archive, [bin('containerd')], staging, { maxMemberBytes: Infinity }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/"bin\/containerd" is damaged: .*Truncated/);
     expect(await readdir(staging)).toEqual([]);
   });
@@ -235,37 +254,72 @@ describe('extractMembers on hostile archives', () => {
   it('refuses an archive whose gzip stream is cut off', async () => {
     const whole = tarGz([file('bin/containerd', 'x'.repeat(10_000))]);
     const archive = await writeArchive(whole.subarray(0, Math.floor(whole.length / 2)));
-    await expect(extractMembers(archive, [bin('containerd')], staging)).rejects.toBeInstanceOf(ArchiveRefusedError);
+    await expect(extract(archive, [bin('containerd')], staging)).rejects.toBeInstanceOf(ArchiveRefusedError);
     expect(await readdir(staging)).toEqual([]);
   });
 
   it('refuses an empty file', async () => {
     const archive = await writeArchive(Buffer.alloc(0));
-    await expect(extractMembers(archive, [bin('containerd')], staging)).rejects.toThrow(/Unrecognized archive format/);
+    await expect(extract(archive, [bin('containerd')], staging)).rejects.toThrow(/Unrecognized archive format/);
   });
 
   it('reads an uncompressed tar as well (the digest was checked before, the format does not matter)', async () => {
     const archive = await writeArchive(Buffer.concat([file('bin/containerd', 'plain'), Buffer.alloc(1024)]));
-    expect((await extractMembers(archive, [bin('containerd')], staging))[0]!.sha256).toBe(sha256('plain'));
+    expect((await extract(archive, [bin('containerd')], staging))[0]!.sha256).toBe(sha256('plain'));
   });
 
   it('refuses something that is not an archive at all', async () => {
     const archive = await writeArchive(gzipSync(Buffer.from('<html>404 Not Found</html>')));
-    await expect(extractMembers(archive, [bin('containerd')], staging)).rejects.toBeInstanceOf(ArchiveRefusedError);
+    await expect(extract(archive, [bin('containerd')], staging)).rejects.toBeInstanceOf(ArchiveRefusedError);
   });
 
   it('refuses a member above maxMemberBytes before writing it', async () => {
     const archive = await writeArchive(tarGz([file('bin/containerd', 'x'.repeat(4096))]));
-    const err = await extractMembers(archive, [bin('containerd')], staging, { maxMemberBytes: 1024 }).catch((e: unknown) => e);
+    const err = await extract(archive, [bin('containerd')], staging, { maxMemberBytes: 1024 }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/claims 4096 bytes/);
     expect(await readdir(staging)).toEqual([]);
   });
 
   it('skips harmless unexpected entries: in-archive symlinks, directories, docs', async () => {
     const blocks = [dir('./'), dir('./docs/'), file('./docs/a.md', 'a'), entry({ path: './docs/b.md', type: '2', linkpath: 'a.md' }), file('./bin/containerd', 'ok')];
-    const staged = await extractMembers(await writeArchive(tarGz(blocks)), [bin('containerd')], staging);
+    const staged = await extract(await writeArchive(tarGz(blocks)), [bin('containerd')], staging);
     expect(staged).toHaveLength(1);
     expect(await readdir(staging)).toHaveLength(1);
+  });
+});
+
+describe('extractMembers holds what it extracts to what was verified', () => {
+  it('refuses an archive whose bytes are not the verified ones, and stages nothing', async () => {
+    const archive = await writeArchive(tarGz([file('bin/containerd', 'swapped in after the check')]));
+    const verified = { file: archive, sha256: sha256('the bytes that were verified'), label: 'containerd-2.2.0-linux-amd64.tar.gz (containerd 2.2.0)' };
+    const err = await inStaging((d) => extractMembers(verified, [bin('containerd')], d)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveRefusedError);
+    expect((err as Error).message).toMatch(/containerd-2\.2\.0-linux-amd64\.tar\.gz \(containerd 2\.2\.0\).*changed after it was verified/);
+    expect((err as Error).message).not.toContain(work);
+    expect(await readdir(staging)).toEqual([]);
+  });
+
+  it('refuses a bare binary whose bytes are not the verified ones', async () => {
+    const asset = path.join(work, 'runc.amd64');
+    await writeFile(asset, 'not what was verified');
+    const entry: MemberSpec = { member: '', name: 'runc', mode: 0o755, required: true };
+    const verified = { file: asset, sha256: sha256('runc'), label: 'runc.amd64 (runc 1.3.0)' };
+    await expect(inStaging((d) => stageBareBinary(verified, entry, d))).rejects.toThrow(/changed after it was verified/);
+    expect(await readdir(staging)).toEqual([]);
+  });
+
+  it('stops an archive that inflates past its unpacked limit, even in members it skips', async () => {
+    // 40 MiB of zeros in skipped members: a few kilobytes of gzip.
+    const zeros = Buffer.alloc(8 * 1024 * 1024);
+    const blocks = [...Array.from({ length: 5 }, (_, i) => entry({ path: `padding-${i}`, data: zeros })), file('bin/containerd', 'x')];
+    const archive = await writeArchive(tarGz(blocks));
+    expect((await stat(archive)).size).toBeLessThan(1024 * 1024);
+    const err = await extract(archive, [bin('containerd')], staging, { maxUnpackedBytes: 16 * 1024 * 1024 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveRefusedError);
+    expect((err as Error).message).toMatch(/unpacks to more than the 16777216 bytes allowed/);
+    expect(await readdir(staging)).toEqual([]);
+    // The same archive within a larger limit is fine.
+    expect(await extract(archive, [bin('containerd')], staging, { maxUnpackedBytes: 64 * 1024 * 1024 })).toHaveLength(1);
   });
 });
 
@@ -275,7 +329,7 @@ describe('stageBareBinary', () => {
   it('copies and hashes a bare asset under a flat name with the component mode', async () => {
     const asset = path.join(work, 'runc.amd64');
     await writeFile(asset, 'runc-binary', { mode: 0o600 });
-    const s = await stageBareBinary(asset, runc, staging);
+    const s = await stageBare(asset, runc);
     expect(s).toMatchObject({ member: '', sha256: sha256('runc-binary'), size: 11, mode: 0o755 });
     expect(path.dirname(s.stagedPath)).toBe(staging);
     expect((await lstat(s.stagedPath)).mode & 0o7777).toBe(0o755);
@@ -285,6 +339,6 @@ describe('stageBareBinary', () => {
   it('refuses a symlink in place of the asset', async () => {
     const asset = path.join(work, 'runc.amd64');
     await symlink('/etc/passwd', asset);
-    await expect(stageBareBinary(asset, runc, staging)).rejects.toBeInstanceOf(ArchiveRefusedError);
+    await expect(stageBare(asset, runc)).rejects.toBeInstanceOf(ArchiveRefusedError);
   });
 });

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InstallTargetError, TransactionError } from '../../src/install/errors.ts';
+import { RootFs } from '../../src/install/root-fs.ts';
 import { Transaction } from '../../src/install/transaction.ts';
 
 const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -12,13 +13,19 @@ const OLD_TIME = new Date('2020-02-02T02:02:02Z');
 
 let root: string;
 let backupDir: string;
+let fs: RootFs;
 const p = (rel: string) => path.join(root, rel);
+/** The node path of `rel`, as the transaction takes it. */
+const n = (rel: string) => `/${rel}`;
+const BACKUPS = '/var/lib/node-prep/tx';
 
 beforeEach(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'np-tx-'));
   backupDir = p('var/lib/node-prep/tx');
+  fs = await RootFs.open(root);
 });
 afterEach(async () => {
+  await fs.close();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -42,34 +49,35 @@ describe('Transaction.commit', () => {
     await seed('usr/local/bin/ctr', 'same ctr');
     await seed('usr/local/bin/stale', 'stale');
     const ctrBefore = await snapshot('usr/local/bin/ctr');
-    const staged = p('staged-containerd');
-    await writeFile(staged, 'new containerd');
+    await writeFile(p('staged-containerd'), 'new containerd');
+    const top = await fs.dir('/');
 
-    const tx = new Transaction({ backupDir });
-    tx.put(p('usr/local/bin/containerd'), { file: staged }, 0o755)
-      .put(p('usr/local/bin/ctr'), { data: 'same ctr' }, 0o755)
-      .put(p('opt/cni/bin/bridge'), { data: 'bridge', sha256: sha256('bridge') }, 0o755)
-      .remove(p('usr/local/bin/stale'))
-      .remove(p('usr/local/bin/never-there'));
+    const tx = new Transaction({ fs, backupDir: BACKUPS });
+    tx.put(n('usr/local/bin/containerd'), { from: { dir: top, name: 'staged-containerd' }, sha256: sha256('new containerd') }, 0o755)
+      .put(n('usr/local/bin/ctr'), { data: 'same ctr' }, 0o755)
+      .put(n('opt/cni/bin/bridge'), { data: 'bridge', sha256: sha256('bridge') }, 0o755)
+      .remove(n('usr/local/bin/stale'))
+      .remove(n('usr/local/bin/never-there'));
     const results = await tx.commit();
 
     expect(results).toEqual([
-      { path: p('usr/local/bin/containerd'), outcome: { kind: 'replaced', previousSha256: sha256('old containerd') } },
-      { path: p('usr/local/bin/ctr'), outcome: { kind: 'unchanged' } },
-      { path: p('opt/cni/bin/bridge'), outcome: { kind: 'created' } },
-      { path: p('usr/local/bin/stale'), outcome: { kind: 'removed', previousSha256: sha256('stale') } },
-      { path: p('usr/local/bin/never-there'), outcome: { kind: 'unchanged' } },
+      { path: n('usr/local/bin/containerd'), outcome: { kind: 'replaced', previousSha256: sha256('old containerd') } },
+      { path: n('usr/local/bin/ctr'), outcome: { kind: 'unchanged' } },
+      { path: n('opt/cni/bin/bridge'), outcome: { kind: 'created' } },
+      { path: n('usr/local/bin/stale'), outcome: { kind: 'removed', previousSha256: sha256('stale') } },
+      { path: n('usr/local/bin/never-there'), outcome: { kind: 'unchanged' } },
     ]);
     expect(await readFile(p('usr/local/bin/containerd'), 'utf8')).toBe('new containerd');
     expect(await snapshot('usr/local/bin/ctr')).toEqual(ctrBefore); // same inode, same mtime: not touched
     expect(await exists('usr/local/bin/stale')).toBe(false);
     await tx.discardBackups();
     expect(await readdir(backupDir)).toEqual([]);
+    await top.close();
   });
 
   it('treats the same content with another mode as a replacement', async () => {
     await seed('usr/local/bin/crictl', 'crictl', 0o700);
-    const tx = new Transaction({ backupDir }).put(p('usr/local/bin/crictl'), { data: 'crictl' }, 0o755);
+    const tx = new Transaction({ fs, backupDir: BACKUPS }).put(n('usr/local/bin/crictl'), { data: 'crictl' }, 0o755);
     expect((await tx.commit())[0]!.outcome).toEqual({ kind: 'replaced', previousSha256: sha256('crictl') });
     expect((await stat(p('usr/local/bin/crictl'))).mode & 0o7777).toBe(0o755);
   });
@@ -85,13 +93,13 @@ describe('Transaction.commit', () => {
       nerdctl: await snapshot('usr/local/bin/nerdctl'),
     };
 
-    const tx = new Transaction({ backupDir })
-      .put(p('usr/local/bin/containerd'), { data: 'new containerd' }, 0o755)
-      .put(p('usr/local/bin/ctr'), { data: 'same ctr' }, 0o755)
-      .put(p('opt/cni/bin/bridge'), { data: 'bridge' }, 0o755)
-      .remove(p('usr/local/bin/nerdctl'))
-      .put(p('etc/containerd/config.toml'), { data: 'version = 3' }, 0o644) // fails: parent is a file
-      .put(p('usr/local/sbin/runc'), { data: 'runc' }, 0o755); // never reached
+    const tx = new Transaction({ fs, backupDir: BACKUPS })
+      .put(n('usr/local/bin/containerd'), { data: 'new containerd' }, 0o755)
+      .put(n('usr/local/bin/ctr'), { data: 'same ctr' }, 0o755)
+      .put(n('opt/cni/bin/bridge'), { data: 'bridge' }, 0o755)
+      .remove(n('usr/local/bin/nerdctl'))
+      .put(n('etc/containerd/config.toml'), { data: 'version = 3' }, 0o644) // fails: parent is a file
+      .put(n('usr/local/sbin/runc'), { data: 'runc' }, 0o755); // never reached
 
     const err = await tx.commit().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransactionError);
@@ -114,7 +122,7 @@ describe('Transaction.commit', () => {
     await mkdir(p('usr/local/bin/ctr'));
     await symlink('/etc/passwd', p('usr/local/bin/runc'));
     for (const target of ['usr/local/bin/ctr', 'usr/local/bin/runc']) {
-      const tx = new Transaction({ backupDir }).put(p('usr/local/bin/containerd'), { data: 'new' }, 0o755).put(p(target), { data: 'x' }, 0o755);
+      const tx = new Transaction({ fs, backupDir: BACKUPS }).put(n('usr/local/bin/containerd'), { data: 'new' }, 0o755).put(n(target), { data: 'x' }, 0o755);
       const err = await tx.commit().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TransactionError);
       expect((err as Error).cause).toBeInstanceOf(InstallTargetError);
@@ -125,9 +133,9 @@ describe('Transaction.commit', () => {
 
   it('can roll back after a successful commit (a smoke test that failed)', async () => {
     await seed('usr/local/bin/containerd', 'old');
-    const tx = new Transaction({ backupDir })
-      .put(p('usr/local/bin/containerd'), { data: 'new' }, 0o755)
-      .put(p('usr/local/sbin/runc'), { data: 'runc' }, 0o755);
+    const tx = new Transaction({ fs, backupDir: BACKUPS })
+      .put(n('usr/local/bin/containerd'), { data: 'new' }, 0o755)
+      .put(n('usr/local/sbin/runc'), { data: 'runc' }, 0o755);
     await tx.commit();
     expect(await tx.rollback()).toEqual([]);
     expect(await readFile(p('usr/local/bin/containerd'), 'utf8')).toBe('old');
@@ -136,15 +144,15 @@ describe('Transaction.commit', () => {
   });
 
   it('rejects two changes to one path and changes after commit', async () => {
-    const tx = new Transaction({ backupDir }).put(p('a'), { data: '1' }, 0o644);
-    expect(() => tx.remove(p('a'))).toThrow(/changed twice/);
+    const tx = new Transaction({ fs, backupDir: BACKUPS }).put(n('a'), { data: '1' }, 0o644);
+    expect(() => tx.remove(n('a'))).toThrow(/changed twice/);
     await tx.commit();
-    expect(() => tx.put(p('b'), { data: '2' }, 0o644)).toThrow(/already committed/);
+    expect(() => tx.put(n('b'), { data: '2' }, 0o644)).toThrow(/already committed/);
     await expect(tx.commit()).rejects.toThrow(/already committed/);
   });
 
   it('a second identical transaction writes nothing', async () => {
-    const make = () => new Transaction({ backupDir }).put(p('etc/crictl.yaml'), { data: 'runtime-endpoint: x' }, 0o644);
+    const make = () => new Transaction({ fs, backupDir: BACKUPS }).put(n('etc/crictl.yaml'), { data: 'runtime-endpoint: x' }, 0o644);
     await make().commit();
     await utimes(p('etc/crictl.yaml'), OLD_TIME, OLD_TIME);
     const before = await snapshot('etc/crictl.yaml');
@@ -153,24 +161,28 @@ describe('Transaction.commit', () => {
     expect(await exists('var/lib/node-prep/tx')).toBe(false); // no backup dir made when nothing was replaced
   });
 
-  // Backups on another file system cannot be hard links: the copy must keep content, mode and mtime.
-  const otherFs = '/dev/shm';
-  const sameDevice = async () => (await stat(otherFs).catch(() => undefined))?.dev === (await stat(os.tmpdir())).dev;
-  it.skipIf(!existsSync(otherFs))('restores from copied backups when the backup dir is on another file system', async (ctx) => {
-    if (await sameDevice()) return ctx.skip();
-    const shm = await mkdtemp(path.join(otherFs, 'np-tx-'));
+  // Backups on another file system cannot be hard links: the copy must keep content, owner, mode
+  // (set-id bits included) and mtime. A tmpfs mounted on the backup folder makes that other file system.
+  const isRoot = process.getuid?.() === 0;
+  it.skipIf(!isRoot)('restores from copied backups when the backup dir is on another file system, set-id bits included', async () => {
+    await mkdir(backupDir, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'np-tx-test', backupDir]);
     try {
-      await seed('usr/local/bin/containerd', 'old', 0o750);
+      await seed('usr/local/bin/containerd', 'old', 0o4750);
+      await chown(p('usr/local/bin/containerd'), 65534, 65534);
+      await chmod(p('usr/local/bin/containerd'), 0o4750); // chown clears set-id bits: set them again
       const before = await snapshot('usr/local/bin/containerd');
-      const tx = new Transaction({ backupDir: shm })
-        .put(p('usr/local/bin/containerd'), { data: 'new' }, 0o755)
-        .put(p('usr/local/bin/containerd-shim-runc-v2/x'), { data: 'x' }, 0o755); // its parent is made a file below
+      expect(before.mode).toBe(0o4750);
+      const tx = new Transaction({ fs, backupDir: BACKUPS })
+        .put(n('usr/local/bin/containerd'), { data: 'new' }, 0o755)
+        .put(n('usr/local/bin/containerd-shim-runc-v2/x'), { data: 'x' }, 0o755); // its parent is made a file below
       await writeFile(p('usr/local/bin/containerd-shim-runc-v2'), 'file, not dir');
       await expect(tx.commit()).rejects.toBeInstanceOf(TransactionError);
       const after = await snapshot('usr/local/bin/containerd');
       expect({ ...after, ino: 0 }).toEqual({ ...before, ino: 0 }); // a copy: new inode, same bytes, mode and mtime
+      expect((await stat(p('usr/local/bin/containerd'))).uid).toBe(65534);
     } finally {
-      await rm(shm, { recursive: true, force: true });
+      execFileSync('umount', [backupDir]);
     }
   });
 });

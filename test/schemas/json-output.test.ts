@@ -119,7 +119,8 @@ describe('--json documents validate against schemas/', () => {
   });
 
   it('smoke of an image for another arch says it was skipped', async () => {
-    expect((await runCli(['install', '--root', root, '--no-start', '--skip-smoke', ...source(), '--arch', 'arm64'])).code).toBe(0);
+    const arm = await runCli(['install', '--root', root, '--no-start', '--skip-smoke', ...source(), '--arch', 'arm64']);
+    expect(arm.code, arm.stderr).toBe(0);
     const doc = expectDocument(await runCli(['smoke', '--root', root, '--json']), 'smoke');
     expect(doc.skipped).toMatch(/arm64/);
   });

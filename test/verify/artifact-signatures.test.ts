@@ -63,6 +63,7 @@ async function downloaded(component: 'runc' | 'nerdctl', version: string, name: 
     checksumFile: { name: release.checksum.file, url: 'https://mirror.invalid/sums', format: release.checksum.format, ...(release.checksum.format === 'sha256sum' && release.checksum.clearsigned ? { clearsigned: true } : {}) },
     signatures: release.signatures.map((sig) => ({ ...sig, name: sig.file, url: `https://mirror.invalid/${sig.file}` })),
     install: [],
+    limits: { memberBytes: 1, unpackedBytes: 1 },
   };
   return { artifact, path: file };
 }
