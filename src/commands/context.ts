@@ -3,14 +3,14 @@
  * the core. Nothing is constructed until a command asks for it, so `plan` with pinned defaults opens
  * no connection at all.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { detectArch, type Arch } from '../arch.ts';
 import { BundleIndex, readBundleLock, type BundleLock } from '../bundle/lock.ts';
 import { PinSet } from '../checksums/pins.ts';
 import type { ComponentName } from '../components/types.ts';
-import { HttpError, NodePrepError } from '../errors.ts';
+import { HttpError, NodePrepError, UsageError } from '../errors.ts';
 import { systemExec, type Exec } from '../exec/exec.ts';
 import { ArtifactCache } from '../fetch/cache.ts';
 import { GitHub } from '../net/github.ts';
@@ -58,6 +58,8 @@ export async function createContext(options: Options): Promise<Context> {
       githubToken: options.githubToken,
       proxy: options.proxy,
       ...(options.timeoutMs ? { idleTimeoutMs: options.timeoutMs, connectTimeoutMs: options.timeoutMs } : {}),
+      // Small documents get 2 minutes at most, or the download deadline when that is shorter.
+      ...(options.deadlineMs ? { downloadDeadlineMs: options.deadlineMs, documentDeadlineMs: Math.min(DEFAULT_HTTP.documentDeadlineMs, options.deadlineMs) } : {}),
       ...(options.retryDelaysMs ? { retryDelaysMs: options.retryDelaysMs } : {}),
       basicAuth: mirror.basicAuth,
     }));
@@ -72,6 +74,8 @@ export async function createContext(options: Options): Promise<Context> {
   const defaults = bundle
     ? (Object.fromEntries(Object.entries(bundle.components).map(([k, v]) => [k, v?.version])) as Partial<Record<ComponentName, string>>)
     : undefined;
+
+  if (options.cacheDir !== undefined) await checkCacheDir(options.cacheDir);
 
   return {
     options,
@@ -124,4 +128,12 @@ async function loadPins(file: string | undefined): Promise<PinSet> {
     });
   }
   return pins;
+}
+
+/** A --cache-dir that exists must be a folder: what the user typed is said back as a usage error. */
+async function checkCacheDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => undefined);
+  if (st !== undefined && !st.isDirectory()) {
+    throw new UsageError(`--cache-dir ${dir} is a file, not a folder.`, 'Give a folder for the download cache (it is made when missing), or leave --cache-dir out.');
+  }
 }

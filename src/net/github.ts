@@ -41,9 +41,9 @@ export class GitHub {
   /** The tag `/releases/latest` redirects to, read from the Location header without following it. */
   async latestTag(repo: string): Promise<string> {
     const url = `${trimSlash(this.downloadBase)}/${repo}/releases/latest`;
-    return this.http.withRetry(async () => {
-      const res = await this.http.open(url, { follow: false });
-      await res.body.dump();
+    return this.http.document(url, async (signal) => {
+      const res = await this.http.open(url, { follow: false, signal });
+      await res.body.dump().catch(() => undefined);
       const location = header(res.headers, 'location');
       if (res.status >= 300 && res.status < 400 && location) {
         const tag = decodeURIComponent(new URL(location, url).pathname.split('/').filter(Boolean).pop() ?? '');
