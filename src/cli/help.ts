@@ -20,7 +20,8 @@ const FETCH = `Downloads:
   --github-api URL         replaces https://api.github.com                [NODE_PREP_GITHUB_API]
   --checksums FILE         extra pinned digests (sha256sum lines), win over built-in pins [NODE_PREP_CHECKSUMS]
   --cache-dir DIR          download cache (default /var/cache/node-prep)  [NODE_PREP_CACHE_DIR]
-  --verify default|strict  strict: fail when a published signature cannot be verified
+  --verify default|strict  strict: fail when a published signature cannot be verified, or when a
+                           digest comes only from the --mirror that serves the download
   --keyring FILE           trust these OpenPGP keys too
   --timeout SECONDS        give up on a silent connection after this long [NODE_PREP_TIMEOUT]
   --deadline SECONDS       give up on one download after this long, retries included (default 1800;

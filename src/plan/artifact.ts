@@ -101,7 +101,45 @@ async function publishedDigest(
       { hint: 'The release or the mirror is inconsistent; nothing was installed. Pin a digest with --checksums.', fields: { url: redactUrl(checksumUrl) } },
     );
   }
-  return { sha256, digestSource: { kind: 'published', url: redactUrl(checksumUrl), ...(apiDigest ? { alsoApiDigest: true } : {}) } };
+  const sameHost = apiDigest && officialApi(deps.github().apiBase) ? undefined : mirrorHost(checksumUrl);
+  return {
+    sha256,
+    digestSource: { kind: 'published', url: redactUrl(checksumUrl), ...(apiDigest ? { alsoApiDigest: true } : {}), ...(sameHost ? { sameHost } : {}) },
+  };
+}
+
+/** GitHub's own API: an asset digest it lists comes from somewhere other than a mirror. */
+const OFFICIAL_API = 'https://api.github.com';
+const OFFICIAL_DOWNLOAD_HOST = 'github.com';
+
+function officialApi(apiBase: string): boolean {
+  return new URL(apiBase).origin === OFFICIAL_API;
+}
+
+/** The host of an http(s) URL that is not github.com (a --mirror); undefined for github.com and bundles. */
+function mirrorHost(url: string): string | undefined {
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  return u.hostname === OFFICIAL_DOWNLOAD_HOST && u.protocol === 'https:' ? undefined : u.host;
+}
+
+/**
+ * `--verify strict` refuses a digest that only the download's own host vouches for, before anything
+ * is downloaded.
+ */
+export function refuseSameHostDigests(artifacts: readonly PlannedArtifact[]): void {
+  const weak = artifacts.filter((a) => a.digestSource.kind === 'published' && a.digestSource.sameHost);
+  if (weak.length === 0) return;
+  const host = (weak[0]!.digestSource as { sameHost: string }).sameHost;
+  const names = weak.map((a) => `${a.name} (${a.component} ${a.version})`);
+  throw new NodePrepError(
+    'UNVOUCHED_DIGEST',
+    `--verify strict: the sha256 of ${names.join(', ')} comes from ${host}, the same host that serves the download, and nothing independent vouches for it.`,
+    {
+      hint: 'Pin the digests with --checksums FILE from a source you trust, choose versions node-prep pins, or download from github.com. Nothing was downloaded.',
+      fields: { artifacts: weak.map((a) => a.name), host },
+    },
+  );
 }
 
 /** Read the asset's digest out of the checksum file, in the format this project publishes. */
