@@ -18,7 +18,7 @@ export function parseSha256Sums(text: string): Map<string, string> {
     const hex = m[1]!.toLowerCase();
     const name = m[2]!.replace(/^\.\//, '');
     const seen = out.get(name);
-    if (seen !== undefined && seen !== hex) throw new Error(`conflicting digests for ${name}`);
+    if (seen !== undefined && seen !== hex) throw new Error(`lists two different digests for ${JSON.stringify(name)}`);
     out.set(name, hex);
   }
   return out;

@@ -146,7 +146,10 @@ async function loadPins(file: string | undefined): Promise<PinSet> {
 
 /** A --cache-dir that exists must be a folder: what the user typed is said back as a usage error. */
 async function checkCacheDir(dir: string): Promise<void> {
-  const st = await stat(dir).catch(() => undefined);
+  const st = await stat(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOTDIR' ? ('parent' as const) : undefined));
+  if (st === 'parent') {
+    throw new UsageError(`--cache-dir ${dir}: a file stands where one of its folders should be.`, 'Give a folder for the download cache (it is made when missing), or leave --cache-dir out.');
+  }
   if (st !== undefined && !st.isDirectory()) {
     throw new UsageError(`--cache-dir ${dir} is a file, not a folder.`, 'Give a folder for the download cache (it is made when missing), or leave --cache-dir out.');
   }

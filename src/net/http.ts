@@ -10,6 +10,7 @@
  */
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { DeadlineError, DocumentTooLargeError, HttpError, NetworkError, RateLimitError } from '../errors.ts';
+import { printable } from '../util/printable.ts';
 import { proxyFor } from './proxy.ts';
 import { redactSecrets, redactUrl } from './redact.ts';
 
@@ -302,7 +303,7 @@ function oneLine(text: string): string {
   } catch {
     /* not JSON: keep the text */
   }
-  const line = msg.replace(/\s+/g, ' ').trim();
+  const line = printable(msg.replace(/\s+/g, ' ').trim());
   return line.length > 160 ? `${line.slice(0, 157)}...` : line;
 }
 

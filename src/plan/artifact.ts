@@ -13,6 +13,7 @@ import { HttpError, NoAssetError, NodePrepError, VersionNotFoundError } from '..
 import type { GitHub } from '../net/github.ts';
 import type { Release } from '../versions/release.ts';
 import { redactUrl } from '../net/redact.ts';
+import { printable } from '../util/printable.ts';
 import type { BundleLock } from '../bundle/lock.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 import { nearestVersions, type ResolvedVersion } from '../versions/resolve.ts';
@@ -86,7 +87,16 @@ async function publishedDigest(
     if (err instanceof HttpError && err.status === 404) throw await explainMissing(release, checksumUrl, resolved, deps);
     throw err;
   }
-  const sha256 = digestFromChecksumFile(release, text);
+  let sha256: string | undefined;
+  try {
+    sha256 = digestFromChecksumFile(release, text);
+  } catch (err) {
+    // Two different digests for one name: the file cannot say which the release published.
+    throw new NodePrepError('PUBLISHED_CHECKSUM', `${release.checksum.file} of ${release.component} ${release.version} (${redactUrl(checksumUrl)}) ${printable((err as Error).message)}.`, {
+      hint: 'The release or the mirror is inconsistent; nothing was installed. Pin the digest with --checksums FILE.',
+      fields: { url: redactUrl(checksumUrl), asset: release.asset.name },
+    });
+  }
   if (!sha256) {
     throw new NodePrepError('PUBLISHED_CHECKSUM', `${release.checksum.file} of ${release.component} ${release.version} lists no sha256 for ${release.asset.name}.`, {
       hint: 'Pin the digest with --checksums FILE, or choose another version.',

@@ -22,6 +22,17 @@ function escapeCode(code: number): string {
   return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
 }
 
+/**
+ * A text of many lines (a report, an error with its hint) with every line made printable: line
+ * breaks and tabs stay, every other control character is escaped.
+ */
+export function printableLines(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.split('\t').map(printable).join('\t'))
+    .join('\n');
+}
+
 /** Whether a name from a server may become a file name: nothing unsafe, no path separator, not `.` or `..`. */
 export function isSafeName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !/[/\\]/.test(name) && printable(name) === name;

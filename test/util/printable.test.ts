@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSafeName, printable } from '../../src/util/printable.ts';
+import { isSafeName, printable, printableLines } from '../../src/util/printable.ts';
 
 describe('printable', () => {
   it.each([
@@ -21,6 +21,12 @@ describe('printable', () => {
   it('leaves no control character behind, whatever comes in', () => {
     const all = Array.from({ length: 0x3000 }, (_, i) => String.fromCharCode(i)).join('');
     expect(printable(all)).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+  });
+});
+
+describe('printableLines', () => {
+  it('keeps line breaks and tabs, escapes the rest', () => {
+    expect(printableLines('a\tb\nc\u001b[0m\r\n')).toBe('a\tb\nc\\x1b[0m\\r\n');
   });
 });
 
