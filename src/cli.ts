@@ -111,7 +111,7 @@ function lineReporter(options: Options, io: Io): Emit {
         io.stderr(`download ${e.artifact}\n`);
         break;
       case 'download:retry':
-        io.stderr(`retry    ${e.artifact} (attempt ${e.attempt}: ${e.reason})\n`);
+        io.stderr(`retry    ${e.artifact} (attempt ${e.attempt}: ${printableLines(e.reason)})\n`);
         break;
       case 'download:done':
         io.stderr(`${e.source === 'cache' ? 'cached  ' : 'verified'} ${e.artifact}\n`);

@@ -49,7 +49,8 @@ const OUTPUT = `Output:
 
 const ENV = `Environment: GITHUB_TOKEN (sent to the GitHub API only), HTTPS_PROXY, HTTP_PROXY, NO_PROXY, CI,
   NODE_PREP_MIRROR, NODE_PREP_GITHUB_API, NODE_PREP_CACHE_DIR, NODE_PREP_CHECKSUMS, NODE_PREP_TIMEOUT,
-  NODE_PREP_DEADLINE,   NODE_PREP_RETRY_DELAYS (milliseconds between download retries, comma-separated; default 500,2000,5000)`;
+  NODE_PREP_DEADLINE, NODE_PREP_RETRY_DELAYS (milliseconds between download retries, comma-separated,
+  at most 20; default 500,2000,5000)`;
 
 export const MAIN_HELP = `node-prep: turn a Linux machine or an image root into a containerd node
 

@@ -292,7 +292,9 @@ function parseSeconds(flag: string, raw: string): number {
 
 function parseDelays(raw: string): number[] {
   const list = raw.split(',').map((s) => Number(s.trim()));
-  if (list.some((n) => !Number.isFinite(n) || n < 0)) throw new UsageError(`NODE_PREP_RETRY_DELAYS ${JSON.stringify(raw)}: give milliseconds, comma-separated.`);
+  if (list.some((n) => !Number.isFinite(n) || n < 0 || n > 600_000) || list.length > 20) {
+    throw new UsageError(`NODE_PREP_RETRY_DELAYS ${JSON.stringify(raw.slice(0, 60))}: give up to 20 delays in milliseconds (each at most 600000), comma-separated.`);
+  }
   return list;
 }
 

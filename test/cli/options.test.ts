@@ -86,6 +86,12 @@ describe('parseArgv', () => {
     expect(() => run(['plan'], { NODE_PREP_DEADLINE: 'soon' })).toThrow('NODE_PREP_DEADLINE "soon": give a number of seconds');
   });
 
+  it('NODE_PREP_RETRY_DELAYS is bounded: at most 20 retries, each wait at most 10 minutes', () => {
+    expect(run(['plan'], { NODE_PREP_RETRY_DELAYS: '0,100,2000' }).retryDelaysMs).toEqual([0, 100, 2000]);
+    expect(() => run(['plan'], { NODE_PREP_RETRY_DELAYS: Array(21).fill('0').join(',') })).toThrow(/up to 20 delays/);
+    expect(() => run(['plan'], { NODE_PREP_RETRY_DELAYS: '1e12' })).toThrow(/each at most 600000/);
+  });
+
   it('no command at all is the help, as a usage error', () => {
     expect(parseArgv([], {})).toEqual({ kind: 'help', noCommand: true });
   });
