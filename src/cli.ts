@@ -7,6 +7,7 @@ import { parseArgv } from './cli/options.ts';
 import { type Options } from './commands/options.ts';
 import { explainSystemError, NodePrepError } from './errors.ts';
 import type { Emit } from './events.ts';
+import { printableLines } from './util/printable.ts';
 import { VERSION } from './version.ts';
 
 export interface Io {
@@ -39,7 +40,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
     json = parsed.options.json;
     verbose = parsed.options.verbose;
     const result = await run(parsed.options, io);
-    io.stdout(json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text);
+    // JSON escapes control characters itself; text shows them as visible escapes.
+    io.stdout(json ? `${JSON.stringify(result.data, null, 2)}\n` : printableLines(result.text));
     return result.exitCode ?? 0;
   } catch (err) {
     return reportError(err, { json, verbose }, io);
@@ -109,13 +111,13 @@ function lineReporter(options: Options, io: Io): Emit {
         io.stderr(`download ${e.artifact}\n`);
         break;
       case 'download:retry':
-        io.stderr(`retry    ${e.artifact} (attempt ${e.attempt}: ${e.reason})\n`);
+        io.stderr(`retry    ${e.artifact} (attempt ${e.attempt}: ${printableLines(e.reason)})\n`);
         break;
       case 'download:done':
         io.stderr(`${e.source === 'cache' ? 'cached  ' : 'verified'} ${e.artifact}\n`);
         break;
       case 'warn':
-        io.stderr(`warning: ${e.message}\n`);
+        io.stderr(`warning: ${printableLines(e.message)}\n`);
         break;
       default:
         if (options.verbose && e.type !== 'download:progress') io.stderr(`${JSON.stringify(e)}\n`);
@@ -132,8 +134,9 @@ function reportError(raw: unknown, flags: { json: boolean; verbose: boolean }, i
     io.stdout(`${JSON.stringify({ kind: 'error', exitCode: code, error }, null, 2)}\n`);
   }
   const message = known ? known.message : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
-  io.stderr(`node-prep: ${message}\n`);
-  if (known?.hint) io.stderr(`  ${known.hint}\n`);
+  // A message may quote a server (an error page, a tag): no control character reaches the terminal.
+  io.stderr(`node-prep: ${printableLines(message)}\n`);
+  if (known?.hint) io.stderr(`  ${printableLines(known.hint)}\n`);
   if (flags.verbose && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
   else if (!known) io.stderr('  Run again with --verbose for details.\n');
   return code;

@@ -84,6 +84,36 @@ export class NoAssetError extends NodePrepError {
   }
 }
 
+/** A checksum file, signature or API page larger than node-prep reads: refused, never retried. */
+export class DocumentTooLargeError extends NodePrepError {
+  constructor(readonly url: string, limitBytes: number) {
+    super('DOCUMENT_TOO_LARGE', `${url} is larger than ${describeBytes(limitBytes)}, the most node-prep reads of a checksum file, signature or API page.`, {
+      hint: 'The server does not answer with the release\'s file: check --mirror and --github-api, or pin the digest with --checksums FILE.',
+      fields: { url, limitBytes },
+    });
+    this.name = 'DocumentTooLargeError';
+  }
+}
+
+/** A request or download that did not finish within its overall deadline, retries included. */
+export class DeadlineError extends NodePrepError {
+  constructor(readonly url: string, deadlineMs: number, what: 'document' | 'download') {
+    const seconds = Math.round(deadlineMs / 100) / 10;
+    super('DEADLINE', `GET ${url} did not finish within ${seconds} s, the deadline for ${what === 'download' ? 'one download' : 'a checksum file, signature or API page'}, retries included.`, {
+      hint:
+        what === 'download'
+          ? 'The server sends too slowly or stalls. Raise --deadline SECONDS (NODE_PREP_DEADLINE), or use a faster --mirror URL or --bundle DIR.'
+          : 'The server sends too slowly or stalls; small documents get at most 120 s (or --deadline when shorter). Check --mirror and --github-api.',
+      fields: { url, deadlineMs },
+    });
+    this.name = 'DeadlineError';
+  }
+}
+
+function describeBytes(n: number): string {
+  return n >= 1024 * 1024 && n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
+}
+
 export class ChecksumMismatchError extends NodePrepError {
   constructor(fields: { artifact: string; url: string; expected: string; actual: string; expectedFrom: string }) {
     super(
@@ -123,6 +153,18 @@ export function explainSystemError(err: unknown): unknown {
     case 'EDQUOT':
       return new NodePrepError('NO_SPACE', `The disk quota is used up on the device holding${where || ' a file node-prep writes'}.`, {
         hint: 'Free some space or raise the quota, or put the cache elsewhere with --cache-dir.',
+        fields: { path: e.path },
+        cause: err,
+      });
+    case 'ENOTDIR':
+      return new NodePrepError('NOT_A_FOLDER', `A file stands where a folder of${where || ' a path node-prep uses'} should be.`, {
+        hint: 'Move that file aside, or choose another folder (--root, --cache-dir, --bundle).',
+        fields: { path: e.path },
+        cause: err,
+      });
+    case 'ENAMETOOLONG':
+      return new NodePrepError('NAME_TOO_LONG', `A path node-prep uses is too long for the file system${e.path ? ` (${e.path.length} characters, starting ${e.path.slice(0, 60)}…)` : ''}.`, {
+        hint: 'Choose a shorter --root, --prefix or --cache-dir.',
         fields: { path: e.path },
         cause: err,
       });

@@ -3,13 +3,13 @@
  * (`<repo>/releases/download/<tag>/<asset>`, so a plain file server over the folder is also a valid
  * --mirror), their checksum and signature files, and a lock manifest naming versions, URLs and digests.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import type { Arch } from '../arch.ts';
 import type { DigestSource } from '../checksums/pins.ts';
 import type { ComponentName } from '../components/types.ts';
 import { NodePrepError } from '../errors.ts';
+import { readRegularFile } from '../util/read-regular.ts';
 import type { Release } from '../versions/release.ts';
 import type { ReleaseSignatureResult } from '../verify/signatures.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
@@ -51,17 +51,19 @@ export interface BundleLock {
   unpinned?: string[];
 }
 
+const MAX_LOCK_BYTES = 16 * 1024 * 1024;
+
 export async function readBundleLock(dir: string): Promise<BundleLock> {
   const file = path.join(dir, LOCK_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new NodePrepError('BUNDLE', `${dir} is not a node-prep bundle: cannot read ${LOCK_FILE} (${(err as NodeJS.ErrnoException).code ?? err}).`, {
+  // A lock lists a few dozen artifacts; a larger file, a FIFO or a device is not one.
+  const read = await readRegularFile(file, { maxBytes: MAX_LOCK_BYTES, followLinks: true });
+  if (read.kind === 'refused') {
+    throw new NodePrepError('BUNDLE', `${dir} is not a node-prep bundle: cannot read ${LOCK_FILE} (${read.why}).`, {
       hint: 'Make one with `node-prep download --bundle DIR` on a machine with network.',
       fields: { bundle: dir },
     });
   }
+  const text = read.text;
   let lock: BundleLock;
   try {
     lock = JSON.parse(text) as BundleLock;

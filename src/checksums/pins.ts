@@ -1,21 +1,35 @@
 import type { Arch } from '../arch.ts';
 import { COMPONENTS, type ComponentName } from '../components/index.ts';
 import builtIn from '../data/checksums.json' with { type: 'json' };
-import { parseSha256Sums } from './sums.ts';
+import { parsePinFile } from './sums.ts';
 
 /** Where an expected digest came from: shown in the plan and in every mismatch error. */
 export type DigestSource =
   | { kind: 'pinned'; from: 'built-in' }
   | { kind: 'pinned'; from: 'checksums-file'; file: string }
-  | { kind: 'published'; url: string; alsoApiDigest?: boolean };
+  | {
+      kind: 'published';
+      url: string;
+      alsoApiDigest?: boolean;
+      /**
+       * The host (a --mirror, not github.com) that served this digest serves the bytes too, and
+       * neither a pin nor GitHub's own API vouches for it: a lying mirror passes this check.
+       */
+      sameHost?: string;
+    };
 
 export function describeDigestSource(source: DigestSource): string {
   switch (source.kind) {
     case 'pinned':
       return source.from === 'built-in' ? 'pinned (built in)' : `pinned (--checksums ${source.file})`;
     case 'published':
-      return `published with the release (${source.url})`;
+      return `published with the release (${source.url})${source.sameHost ? ', by the same host that serves the download' : ''}`;
   }
+}
+
+/** The warning for a digest only the download's own host vouches for. */
+export function sameHostWarning(artifact: string, host: string): string {
+  return `${artifact}: its sha256 and its bytes both come from ${host}, and nothing independent vouches for the digest (no pin, not github.com, not GitHub's API): a mirror that lies passes this check. Pin it with --checksums FILE, or use --verify strict to refuse such downloads.`;
 }
 
 
@@ -45,9 +59,10 @@ export interface Pin {
 }
 
 /**
- * Pinned digests: the built-in table plus an optional `--checksums` file (sha256sum format, which
- * wins). A `--checksums` line names an asset file; since `runc.amd64` is the same name for every runc
- * version, a line may also name `TAG/ASSET` (or any longer suffix of the download path) to be exact.
+ * Pinned digests: the built-in table plus an optional `--checksums` file (sha256sum format, read
+ * strictly, which wins). A `--checksums` line names an asset file; since `runc.amd64` is the same
+ * name for every runc version, a line may also name `TAG/ASSET` (or any longer suffix of the
+ * download path) to be exact.
  */
 export class PinSet {
   private readonly extra: Map<string, string>;
@@ -56,7 +71,7 @@ export class PinSet {
     extraText?: string,
     private readonly extraFile?: string,
   ) {
-    this.extra = extraText === undefined ? new Map() : parseSha256Sums(extraText);
+    this.extra = extraText === undefined ? new Map() : parsePinFile(extraText);
   }
 
   lookup(q: PinLookup): Pin | undefined {

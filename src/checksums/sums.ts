@@ -18,7 +18,50 @@ export function parseSha256Sums(text: string): Map<string, string> {
     const hex = m[1]!.toLowerCase();
     const name = m[2]!.replace(/^\.\//, '');
     const seen = out.get(name);
-    if (seen !== undefined && seen !== hex) throw new Error(`conflicting digests for ${name}`);
+    if (seen !== undefined && seen !== hex) throw new Error(`lists two different digests for ${JSON.stringify(name)}`);
+    out.set(name, hex);
+  }
+  return out;
+}
+
+/** A line of a `--checksums` file that is not a digest line: the file is refused, not half read. */
+export class PinLineError extends Error {
+  constructor(
+    readonly line: number,
+    readonly text: string,
+    readonly why: string,
+  ) {
+    super(`line ${line}: ${why}`);
+    this.name = 'PinLineError';
+  }
+}
+
+/**
+ * Parse a `--checksums` file strictly: every line is `<64 hex>  <name>` (or `<64 hex> *<name>`), a
+ * blank line, or a `#` comment. A short digest or a typo is an error with its line number: skipping
+ * the line would let that artifact fall back to the digest its download host serves.
+ */
+export function parsePinFile(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const lines = text.split(/\r?\n/);
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([0-9a-fA-F]{64})\s+\*?(\S.*?)$/.exec(line);
+    if (!m) {
+      const hex = /^[0-9a-fA-F]+/.exec(line)?.[0] ?? '';
+      const why =
+        hex.length > 0 && hex.length !== 64 && /^[0-9a-fA-F]+(\s|$)/.test(line)
+          ? `the digest has ${hex.length} hex digits, not 64`
+          : /^[0-9a-fA-F]{64}$/.test(line)
+            ? 'a digest without a file name'
+            : 'not `<sha256>  <file name>`';
+      throw new PinLineError(i + 1, raw, why);
+    }
+    const hex = m[1]!.toLowerCase();
+    const name = m[2]!.replace(/^\.\//, '');
+    const seen = out.get(name);
+    if (seen !== undefined && seen !== hex) throw new PinLineError(i + 1, raw, `a second, different digest for ${name}`);
     out.set(name, hex);
   }
   return out;

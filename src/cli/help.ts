@@ -20,9 +20,12 @@ const FETCH = `Downloads:
   --github-api URL         replaces https://api.github.com                [NODE_PREP_GITHUB_API]
   --checksums FILE         extra pinned digests (sha256sum lines), win over built-in pins [NODE_PREP_CHECKSUMS]
   --cache-dir DIR          download cache (default /var/cache/node-prep)  [NODE_PREP_CACHE_DIR]
-  --verify default|strict  strict: fail when a published signature cannot be verified
+  --verify default|strict  strict: fail when a published signature cannot be verified, or when a
+                           digest comes only from the --mirror that serves the download
   --keyring FILE           trust these OpenPGP keys too
-  --timeout SECONDS        give up on a silent connection after this long [NODE_PREP_TIMEOUT]`;
+  --timeout SECONDS        give up on a silent connection after this long [NODE_PREP_TIMEOUT]
+  --deadline SECONDS       give up on one download after this long, retries included (default 1800;
+                           checksum files, signatures, API pages: 120 or this when shorter) [NODE_PREP_DEADLINE]`;
 
 const TARGET = `Target:
   --arch amd64|arm64       target architecture (default: this machine's)
@@ -46,7 +49,8 @@ const OUTPUT = `Output:
 
 const ENV = `Environment: GITHUB_TOKEN (sent to the GitHub API only), HTTPS_PROXY, HTTP_PROXY, NO_PROXY, CI,
   NODE_PREP_MIRROR, NODE_PREP_GITHUB_API, NODE_PREP_CACHE_DIR, NODE_PREP_CHECKSUMS, NODE_PREP_TIMEOUT,
-  NODE_PREP_RETRY_DELAYS (milliseconds between download retries, comma-separated; default 500,2000,5000)`;
+  NODE_PREP_DEADLINE, NODE_PREP_RETRY_DELAYS (milliseconds between download retries, comma-separated,
+  at most 20; default 500,2000,5000)`;
 
 export const MAIN_HELP = `node-prep: turn a Linux machine or an image root into a containerd node
 
@@ -181,6 +185,8 @@ the GitHub API lists. COMPONENT is one of ${COMPONENT_NAMES.join(', ')}.
   --github-api URL         replaces https://api.github.com                [NODE_PREP_GITHUB_API]
   --arch amd64|arm64       which arch's pins to list (default: this machine's)
   --timeout SECONDS        give up on a silent connection after this long [NODE_PREP_TIMEOUT]
+  --deadline SECONDS       give up on one download after this long, retries included (default 1800;
+                           checksum files, signatures, API pages: 120 or this when shorter) [NODE_PREP_DEADLINE]
 
 ${OUTPUT}`,
   doctor: `Usage: node-prep doctor [--root DIR] [--arch amd64|arm64]

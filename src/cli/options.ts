@@ -18,6 +18,7 @@ export const ENV_VARS = [
   'NODE_PREP_CACHE_DIR',
   'NODE_PREP_CHECKSUMS',
   'NODE_PREP_TIMEOUT',
+  'NODE_PREP_DEADLINE',
   'NODE_PREP_RETRY_DELAYS',
   'GITHUB_TOKEN',
   'HTTPS_PROXY',
@@ -55,6 +56,7 @@ const FLAGS = {
   verify: { type: 'string' },
   keyring: { type: 'string' },
   timeout: { type: 'string' },
+  deadline: { type: 'string' },
   busybox: { type: 'string' },
   check: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -67,7 +69,7 @@ const COMPONENT_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(C
 type Flag = keyof typeof FLAGS | (typeof COMPONENTS)[ComponentName]['flag'];
 
 const VERSION_FLAGS: Flag[] = COMPONENT_NAMES.map((n) => COMPONENTS[n].flag);
-const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout'];
+const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout', 'deadline'];
 const PLAN_FLAGS: Flag[] = [
   ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
   'registry-mirror', 'namespace',
@@ -82,7 +84,7 @@ export const COMMAND_FLAGS: Record<Command, Flag[]> = {
   smoke: ['root', 'busybox'],
   status: ['root', 'check'],
   uninstall: ['root', 'purge', 'force', 'dry-run'],
-  versions: ['mirror', 'github-api', 'timeout', 'arch'],
+  versions: ['mirror', 'github-api', 'timeout', 'deadline', 'arch'],
   doctor: ['root', 'arch'],
 };
 
@@ -102,6 +104,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
   const { positionals } = parsed;
   const values = parsed.values as ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true; strict: true }>>['values'];
   const versionValues = parsed.values as Record<string, string | undefined>;
+  checkLengths(parsed.values as Record<string, unknown>);
   if (values.version) return { kind: 'version' };
   const [first, ...rest] = positionals;
   if (first === 'help') return { kind: 'help', command: asCommand(rest[0]) };
@@ -152,13 +155,15 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
   const verify = values.verify ?? 'default';
   if (verify !== 'default' && verify !== 'strict') throw new UsageError(`--verify ${JSON.stringify(verify)}: use default or strict.`);
 
-  const root = values.root ?? '/';
+  const root = checkPath('--root', values.root ?? '/');
   if (!root.startsWith('/')) throw new UsageError(`--root ${JSON.stringify(root)} must be an absolute path.`);
-  const prefix = values.prefix ?? '/usr/local';
+  const prefix = checkPath('--prefix', values.prefix ?? '/usr/local');
   if (!prefix.startsWith('/')) throw new UsageError(`--prefix ${JSON.stringify(prefix)} must be an absolute path.`);
 
   const timeoutRaw = values.timeout ?? env.NODE_PREP_TIMEOUT;
-  const timeoutMs = timeoutRaw === undefined ? undefined : parseSeconds(timeoutRaw);
+  const timeoutMs = timeoutRaw === undefined ? undefined : parseSeconds(values.timeout === undefined ? 'NODE_PREP_TIMEOUT' : '--timeout', timeoutRaw);
+  const deadlineRaw = values.deadline ?? env.NODE_PREP_DEADLINE;
+  const deadlineMs = deadlineRaw === undefined ? undefined : parseSeconds(values.deadline === undefined ? 'NODE_PREP_DEADLINE' : '--deadline', deadlineRaw);
 
   return {
     kind: 'run',
@@ -174,9 +179,9 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       mirror: parseBaseUrl('--mirror', values.mirror ?? env.NODE_PREP_MIRROR ?? 'https://github.com'),
       githubApi: parseBaseUrl('--github-api', values['github-api'] ?? env.NODE_PREP_GITHUB_API ?? 'https://api.github.com'),
       githubToken: env.GITHUB_TOKEN || undefined,
-      bundle: values.bundle,
-      cacheDir: values['cache-dir'] ?? env.NODE_PREP_CACHE_DIR,
-      checksums: values.checksums ?? env.NODE_PREP_CHECKSUMS,
+      bundle: optionalPath('--bundle', values.bundle),
+      cacheDir: optionalPath(values['cache-dir'] === undefined ? 'NODE_PREP_CACHE_DIR' : '--cache-dir', values['cache-dir'] ?? env.NODE_PREP_CACHE_DIR),
+      checksums: optionalPath(values.checksums === undefined ? 'NODE_PREP_CHECKSUMS' : '--checksums', values.checksums ?? env.NODE_PREP_CHECKSUMS),
       sandboxImage: values['sandbox-image'],
       cgroupDriver: cgroup,
       containerdFlavor: flavor,
@@ -192,8 +197,8 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       force: Boolean(values.force),
       purge: Boolean(values.purge),
       verify,
-      keyring: values.keyring,
-      busybox: values.busybox,
+      keyring: optionalPath('--keyring', values.keyring),
+      busybox: optionalPath('--busybox', values.busybox),
       check: Boolean(values.check),
       proxy: {
         https: env.HTTPS_PROXY ?? env.https_proxy,
@@ -202,6 +207,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       },
       retryDelaysMs: env.NODE_PREP_RETRY_DELAYS === undefined ? undefined : parseDelays(env.NODE_PREP_RETRY_DELAYS),
       timeoutMs,
+      deadlineMs,
       ci: Boolean(env.CI && env.CI !== 'false' && env.CI !== '0'),
     },
   };
@@ -217,7 +223,44 @@ function cleanParseError(err: unknown): string {
   return msg.split('\n')[0]!.replace(/^Unknown option '([^']+)'.*$/, 'Unknown flag $1.');
 }
 
+/**
+ * What the user typed is bounded before anything uses it: a 100,000-character value is a usage error
+ * that says so, not a failure deep in a file system call.
+ */
+export const MAX_LENGTH = { value: 4096, path: 4096, pathComponent: 255, url: 2048, host: 253, versionSpec: 128 } as const;
+
+function tooLong(flag: string, raw: string, max: number, what: string): UsageError {
+  return new UsageError(`${flag} is ${raw.length} characters long; ${what} may have at most ${max}.`, `Check the value given to ${flag}.`);
+}
+
+function checkLengths(values: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(values)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v !== 'string') continue;
+      const versionFlag = COMPONENT_NAMES.some((n) => COMPONENTS[n].flag === key);
+      if (versionFlag && v.length > MAX_LENGTH.versionSpec) throw tooLong(`--${key}`, v, MAX_LENGTH.versionSpec, 'a version spec');
+      if (v.length > MAX_LENGTH.value) throw tooLong(`--${key}`, v, MAX_LENGTH.value, 'a value');
+    }
+  }
+}
+
+/** A path the user typed: at most PATH_MAX long, no part longer than NAME_MAX, no NUL. */
+function checkPath(flag: string, raw: string): string {
+  if (raw.length > MAX_LENGTH.path) throw tooLong(flag, raw, MAX_LENGTH.path, 'a path');
+  if (raw.includes('\0')) throw new UsageError(`${flag} holds a NUL character.`);
+  const long = raw.split('/').find((part) => Buffer.byteLength(part) > MAX_LENGTH.pathComponent);
+  if (long !== undefined) {
+    throw new UsageError(`${flag} has a part ${Buffer.byteLength(long)} bytes long; a file or folder name may have at most ${MAX_LENGTH.pathComponent}.`, `Check the value given to ${flag}.`);
+  }
+  return raw;
+}
+
+function optionalPath(flag: string, raw: string | undefined): string | undefined {
+  return raw === undefined ? undefined : checkPath(flag, raw);
+}
+
 function parseBaseUrl(flag: string, raw: string): string {
+  if (raw.length > MAX_LENGTH.url) throw tooLong(flag, raw, MAX_LENGTH.url, 'a URL');
   let u: URL;
   try {
     u = new URL(raw);
@@ -232,19 +275,26 @@ function parseRegistryMirror(raw: string): { host: string; url: string } {
   const eq = raw.indexOf('=');
   if (eq <= 0) throw new UsageError(`--registry-mirror ${JSON.stringify(raw)}: use HOST=URL, e.g. docker.io=https://mirror.example.com.`);
   const mirror = { host: raw.slice(0, eq).trim(), url: raw.slice(eq + 1).trim() };
+  if (mirror.host.length > MAX_LENGTH.host) throw tooLong('--registry-mirror HOST', mirror.host, MAX_LENGTH.host, 'a host name');
+  if (mirror.url.length > MAX_LENGTH.url) throw tooLong('--registry-mirror URL', mirror.url, MAX_LENGTH.url, 'a URL');
   checkMirror(mirror.host, mirror.url);
   return mirror;
 }
 
-function parseSeconds(raw: string): number {
+function parseSeconds(flag: string, raw: string): number {
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--timeout ${JSON.stringify(raw)}: give a number of seconds.`);
-  return Math.round(n * 1000);
+  // setTimeout holds at most 2^31-1 ms (24.8 days); a longer wait would fire at once.
+  if (!Number.isFinite(n) || n <= 0 || n * 1000 > 2 ** 31 - 1) {
+    throw new UsageError(`${flag} ${JSON.stringify(raw.slice(0, 40))}: give a number of seconds (at most 2147483).`);
+  }
+  return Math.max(1, Math.round(n * 1000));
 }
 
 function parseDelays(raw: string): number[] {
   const list = raw.split(',').map((s) => Number(s.trim()));
-  if (list.some((n) => !Number.isFinite(n) || n < 0)) throw new UsageError(`NODE_PREP_RETRY_DELAYS ${JSON.stringify(raw)}: give milliseconds, comma-separated.`);
+  if (list.some((n) => !Number.isFinite(n) || n < 0 || n > 600_000) || list.length > 20) {
+    throw new UsageError(`NODE_PREP_RETRY_DELAYS ${JSON.stringify(raw.slice(0, 60))}: give up to 20 delays in milliseconds (each at most 600000), comma-separated.`);
+  }
   return list;
 }
 

@@ -3,21 +3,24 @@
  * the core. Nothing is constructed until a command asks for it, so `plan` with pinned defaults opens
  * no connection at all.
  */
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { detectArch, type Arch } from '../arch.ts';
 import { BundleIndex, readBundleLock, type BundleLock } from '../bundle/lock.ts';
 import { PinSet } from '../checksums/pins.ts';
+import { PinLineError } from '../checksums/sums.ts';
 import type { ComponentName } from '../components/types.ts';
-import { HttpError, NodePrepError } from '../errors.ts';
+import { HttpError, NodePrepError, UsageError } from '../errors.ts';
 import { systemExec, type Exec } from '../exec/exec.ts';
 import { ArtifactCache } from '../fetch/cache.ts';
 import { GitHub } from '../net/github.ts';
-import { DEFAULT_HTTP, Http } from '../net/http.ts';
+import { DEFAULT_HTTP, Http, MAX_DOCUMENT_BYTES } from '../net/http.ts';
 import type { ArtifactDeps } from '../plan/artifact.ts';
 import { NODE_PATHS } from '../node/paths.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
+import { printable } from '../util/printable.ts';
+import { readRegularFile } from '../util/read-regular.ts';
 import { USER_AGENT } from '../version.ts';
 import type { Options } from './options.ts';
 
@@ -58,6 +61,8 @@ export async function createContext(options: Options): Promise<Context> {
       githubToken: options.githubToken,
       proxy: options.proxy,
       ...(options.timeoutMs ? { idleTimeoutMs: options.timeoutMs, connectTimeoutMs: options.timeoutMs } : {}),
+      // Small documents get 2 minutes at most, or the download deadline when that is shorter.
+      ...(options.deadlineMs ? { downloadDeadlineMs: options.deadlineMs, documentDeadlineMs: Math.min(DEFAULT_HTTP.documentDeadlineMs, options.deadlineMs) } : {}),
       ...(options.retryDelaysMs ? { retryDelaysMs: options.retryDelaysMs } : {}),
       basicAuth: mirror.basicAuth,
     }));
@@ -72,6 +77,8 @@ export async function createContext(options: Options): Promise<Context> {
   const defaults = bundle
     ? (Object.fromEntries(Object.entries(bundle.components).map(([k, v]) => [k, v?.version])) as Partial<Record<ComponentName, string>>)
     : undefined;
+
+  if (options.cacheDir !== undefined) await checkCacheDir(options.cacheDir);
 
   return {
     options,
@@ -95,30 +102,41 @@ export async function createContext(options: Options): Promise<Context> {
 }
 
 async function readLocal(url: string): Promise<string> {
-  try {
-    return await readFile(fileURLToPath(url), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new HttpError(url, 404, `${fileURLToPath(url)} is not in the bundle`);
-    throw err;
-  }
+  const file = fileURLToPath(url);
+  const read = await readRegularFile(file, { maxBytes: MAX_DOCUMENT_BYTES, followLinks: true });
+  if (read.kind === 'text') return read.text;
+  if (read.why === 'ENOENT') throw new HttpError(url, 404, `${file} is not in the bundle`);
+  throw new NodePrepError('BUNDLE', `Cannot read ${file} from the bundle: ${read.why}.`, {
+    hint: 'The bundle holds something other than what `node-prep download` wrote: make it again.',
+    fields: { path: file },
+  });
 }
+
+/** The most of a --checksums file node-prep reads (a pin is one line of about 100 bytes). */
+const MAX_PINS_FILE_BYTES = 16 * 1024 * 1024;
 
 async function loadPins(file: string | undefined): Promise<PinSet> {
   if (file === undefined) return new PinSet();
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new NodePrepError('PINS_FILE', `Cannot read --checksums ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`, {
+  const read = await readRegularFile(file, { maxBytes: MAX_PINS_FILE_BYTES, followLinks: true });
+  if (read.kind === 'refused') {
+    throw new NodePrepError('PINS_FILE', `Cannot read --checksums ${file}: ${read.why}.`, {
       hint: 'Give a file of sha256sum lines: `<sha256>  <asset file name>`.',
       fields: { file },
     });
   }
   let pins: PinSet;
   try {
-    pins = new PinSet(text, file);
+    pins = new PinSet(read.text, file);
   } catch (err) {
-    throw new NodePrepError('PINS_FILE', `--checksums ${file}: ${(err as Error).message}.`, { fields: { file } });
+    if (err instanceof PinLineError) {
+      // Skipping the line would leave that artifact to the digest its download host serves.
+      const shown = err.text.length > 200 ? `${err.text.slice(0, 200)}…` : err.text;
+      throw new UsageError(
+        `--checksums ${file} line ${err.line}: ${err.why}: ${JSON.stringify(printable(shown))}.`,
+        'Each line is `<64 hex digits>  <asset file name>`, as sha256sum prints it; blank lines and lines starting with # are skipped. Nothing was downloaded.',
+      );
+    }
+    throw err;
   }
   if (pins.extraCount === 0) {
     throw new NodePrepError('PINS_FILE', `--checksums ${file} holds no sha256sum lines.`, {
@@ -127,4 +145,15 @@ async function loadPins(file: string | undefined): Promise<PinSet> {
     });
   }
   return pins;
+}
+
+/** A --cache-dir that exists must be a folder: what the user typed is said back as a usage error. */
+async function checkCacheDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOTDIR' ? ('parent' as const) : undefined));
+  if (st === 'parent') {
+    throw new UsageError(`--cache-dir ${dir}: a file stands where one of its folders should be.`, 'Give a folder for the download cache (it is made when missing), or leave --cache-dir out.');
+  }
+  if (st !== undefined && !st.isDirectory()) {
+    throw new UsageError(`--cache-dir ${dir} is a file, not a folder.`, 'Give a folder for the download cache (it is made when missing), or leave --cache-dir out.');
+  }
 }

@@ -7,12 +7,12 @@ import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import { verifyArtifactSignatures } from '../apply/signatures.ts';
 import { LOCK_FILE, type BundleLock } from '../bundle/lock.ts';
-import { describeDigestSource } from '../checksums/pins.ts';
+import { describeDigestSource, sameHostWarning } from '../checksums/pins.ts';
 import type { Context } from './context.ts';
 import type { Emit } from '../events.ts';
 import { HttpError, UsageError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
-import { planArtifact, toTarget } from '../plan/artifact.ts';
+import { planArtifact, refuseSameHostDigests, toTarget } from '../plan/artifact.ts';
 import { resolveAll } from '../plan/build.ts';
 import type { ReleaseSignatureResult } from '../verify/signatures.ts';
 import { VERSION } from '../version.ts';
@@ -28,6 +28,10 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
   const artifacts = (
     await Promise.all(arches.flatMap((arch) => resolved.map((r) => planArtifact(r, arch, '/usr/local', ctx, r.component === 'containerd' ? { static: asStatic } : {}))))
   ).flat();
+  if (ctx.options.verify === 'strict') refuseSameHostDigests(artifacts);
+  for (const a of artifacts) {
+    if (a.digestSource.kind === 'published' && a.digestSource.sameHost) emit({ type: 'warn', message: sameHostWarning(a.name, a.digestSource.sameHost) });
+  }
 
   const fetched = await fetchAll(ctx.http(), ctx.cache(), artifacts.map(toTarget), { emit });
   // Each checksum and signature file is fetched once: for the signature check, then for the bundle.

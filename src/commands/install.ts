@@ -6,7 +6,7 @@ import { applyPrerequisites, type PrereqReport } from '../apply/prereqs.ts';
 import { enableInImage, runLiveService, stopService, waitForCri, type ServiceReport } from '../apply/services.ts';
 import { SOCKET } from '../node/paths.ts';
 import { verifyArtifactSignatures, type ArtifactSignatures } from '../apply/signatures.ts';
-import { describeDigestSource } from '../checksums/pins.ts';
+import { describeDigestSource, sameHostWarning } from '../checksums/pins.ts';
 import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { Emit, NodePrepEvent } from '../events.ts';
@@ -25,7 +25,18 @@ export interface InstallReport {
   arch: string;
   root: string;
   prefix: string;
-  components: Array<{ name: string; version: string; action: 'unchanged' | 'install'; reason: string; asset: string; sha256: string; verifiedBy: string; download: 'network' | 'cache' | 'not needed' | 'not done' }>;
+  components: Array<{
+    name: string;
+    version: string;
+    action: 'unchanged' | 'install';
+    reason: string;
+    asset: string;
+    sha256: string;
+    verifiedBy: string;
+    /** Set when the digest came from the same (non-GitHub) host as the bytes, with nothing independent behind it. */
+    sameHost?: string;
+    download: 'network' | 'cache' | 'not needed' | 'not done';
+  }>;
   files: InstallItem[];
   signatures: ArtifactSignatures[];
   prerequisites: PrereqReport | { skipped: string };
@@ -86,6 +97,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
           if (a.digestSource.kind === 'published' && a.url.startsWith('file:')) {
             emit({ type: 'warn', message: `${a.name} has no pin: its sha256 comes from the bundle itself. Pin it with --checksums to check it against a source you trust.` });
           }
+          if (a.digestSource.kind === 'published' && a.digestSource.sameHost) emit({ type: 'warn', message: sameHostWarning(a.name, a.digestSource.sameHost) });
         }
         return plan.components.map((c) => `${c.name} ${c.version}`).join(', ');
       }),
@@ -293,6 +305,7 @@ function buildReport(
       asset: d.artifact.name,
       sha256: d.artifact.sha256,
       verifiedBy: describeDigestSource(d.artifact.digestSource),
+      ...(d.artifact.digestSource.kind === 'published' && d.artifact.digestSource.sameHost ? { sameHost: d.artifact.digestSource.sameHost } : {}),
       download: run?.fetched.get(d.name)?.source ?? (d.action === 'install' ? 'not done' : 'not needed'),
     })),
     files: run?.items ?? [],

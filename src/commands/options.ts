@@ -44,6 +44,8 @@ export interface Options {
   proxy: { http?: string | undefined; https?: string | undefined; no?: string | undefined };
   retryDelaysMs: number[] | undefined;
   timeoutMs: number | undefined;
+  /** --deadline: the longest one download may take, retries included. */
+  deadlineMs: number | undefined;
   ci: boolean;
 }
 

@@ -7,6 +7,7 @@ import { wantsLink } from '../apply/services.ts';
 import { systemdIsPid1 } from '../node/init.ts';
 import { NODE_PATHS, WANTS_LINK } from '../node/paths.ts';
 import { decideContainerdBuild } from '../plan/libc.ts';
+import { refuseSameHostDigests } from '../plan/artifact.ts';
 import { buildPlan } from '../plan/build.ts';
 import { blockedChanges, diffRemovals, planChanges, restartReason, type FileChange } from '../plan/changes.ts';
 import { redactUrl } from '../net/redact.ts';
@@ -39,6 +40,8 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
     },
     ctx,
   );
+  // Install would refuse these before downloading; plan says so the same way.
+  if (o.verify === 'strict') refuseSameHostDigests(plan.artifacts);
   if (withChanges) {
     const manifest = await readManifest(o.root).catch(() => undefined);
     const changes = await planChanges(plan, manifest);

@@ -1,14 +1,16 @@
 /**
  * Download, verify, then keep: stream an artifact to a temp file beside the cache while hashing it,
  * resume a broken transfer with a Range request, retry what is worth retrying, and move the file into
- * the cache only when its sha256 matches. Nothing is ever held whole in memory.
+ * the cache only when its sha256 matches. Nothing is ever held whole in memory. One deadline covers
+ * the whole download, retries and the second fetch after a mismatch included: a server that trickles
+ * bytes just fast enough to beat the idle timeout is cut off there.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { ChecksumMismatchError, explainSystemError, HttpError, NetworkError, NoAssetError, NodePrepError } from '../errors.ts';
-import { header, isRetryableStatus, sleep, type Http } from '../net/http.ts';
+import { ChecksumMismatchError, DeadlineError, explainSystemError, HttpError, NetworkError, NoAssetError, NodePrepError } from '../errors.ts';
+import { Deadline, header, isRetryableStatus, readBody, type Http } from '../net/http.ts';
 import { redactUrl } from '../net/redact.ts';
 import { bytesMoved } from '../util/buffer-churn.ts';
 import type { FetchEvent } from '../events.ts';
@@ -73,10 +75,12 @@ export async function fetchVerified(
   const delays = http.config.retryDelaysMs;
   let mismatches = 0;
   let retries = 0;
+  const deadlineMs = http.config.downloadDeadlineMs;
+  const deadline = new Deadline(deadlineMs, () => new DeadlineError(redactUrl(target.url), deadlineMs, 'download'));
   const temp = await cache.tempPath(target.sha256);
   try {
     for (;;) {
-      const state: TransferState = { offset: 0, hash: createHash('sha256'), total: undefined, parts: [], partBytes: 0 };
+      const state: TransferState = { offset: 0, hash: createHash('sha256'), total: undefined, parts: [], partBytes: 0, deadline };
       const fh = await open(temp, 'w+', 0o644);
       try {
         // One full body: keep resuming while transfers break and retries remain.
@@ -85,9 +89,10 @@ export async function fetchVerified(
             await transfer(http, target, fh, state, emit);
             break;
           } catch (err) {
+            deadline.check();
             if (!(err instanceof TransferError) || !err.retryable || retries >= delays.length) throw toPublicError(err, target);
             emit({ type: 'download:retry', artifact: target.name, attempt: retries + 1, reason: err.reason, resumeFrom: state.offset });
-            await sleep(delays[retries]!);
+            await deadline.sleep(delays[retries]!);
             retries++;
           }
         }
@@ -115,6 +120,7 @@ export async function fetchVerified(
       emit({ type: 'download:retry', artifact: target.name, attempt: retries + 1, reason: 'sha256 mismatch, fetching once more', resumeFrom: 0 });
     }
   } finally {
+    deadline.clear();
     await rm(temp, { force: true });
   }
 }
@@ -130,6 +136,8 @@ interface TransferState {
   partBytes: number;
   abort?: AbortController | undefined;
   splitTried?: boolean;
+  /** The whole download's deadline: its signal ends every request of it. */
+  deadline: Deadline;
 }
 
 /** Stop and wait for the split parts still running (a failed or finished transfer). */
@@ -177,7 +185,7 @@ async function transfer(http: Http, target: FetchTarget, fh: FileHandle, state: 
   const headers: Record<string, string> = state.offset > 0 ? { range: `bytes=${state.offset}-${end}` } : {};
   let res;
   try {
-    res = target.url.startsWith('file:') ? await openLocal(target, state.offset) : await http.open(target.url, { headers });
+    res = target.url.startsWith('file:') ? await openLocal(target, state.offset) : await http.open(target.url, { headers, signal: state.deadline.signal });
   } catch (err) {
     if (err instanceof NetworkError) throw new TransferError(String(err.fields.reason ?? err.message), true, err);
     throw err;
@@ -194,7 +202,7 @@ async function transfer(http: Http, target: FetchTarget, fh: FileHandle, state: 
       await fh.truncate(0);
     }
   } else {
-    const text = await res.body.text().catch(() => '');
+    const text = await readBody(res.body, 16 * 1024).then((b) => b.text, () => '');
     if (res.status === 404) throw new NoAssetError(target.component, target.version, target.arch, redactUrl(target.url));
     const err = http.statusError(target.url, res, text);
     throw new TransferError(err.message, isRetryableStatus(res.status) && !(err instanceof NodePrepError && err.code === 'RATE_LIMIT'), err);
@@ -226,6 +234,7 @@ async function transfer(http: Http, target: FetchTarget, fh: FileHandle, state: 
     }
   } catch (err) {
     if (err instanceof LocalWriteError) throw err;
+    state.deadline.check();
     throw new TransferError(`transfer broke after ${state.offset} bytes (${describe(err)})`, true, err);
   }
   const mine = state.stopAt ?? state.total;
@@ -260,7 +269,8 @@ function maybeSplit(http: Http, target: FetchTarget, fh: FileHandle, state: Tran
   state.abort = new AbortController();
   for (let from = state.stopAt; from < state.total!; from += part) {
     extraConnections++;
-    const p = fetchPart(http, target, fh, from, Math.min(state.total!, from + part), state, state.abort.signal).finally(() => extraConnections--);
+    const signal = AbortSignal.any([state.abort.signal, state.deadline.signal]);
+    const p = fetchPart(http, target, fh, from, Math.min(state.total!, from + part), state, signal).finally(() => extraConnections--);
     p.catch(() => undefined); // collected when this connection reaches stopAt
     state.parts.push(p);
   }

@@ -3,8 +3,9 @@
  * API with Link pagination. URLs are built from the mirror and API bases so a local mirror works.
  */
 import semver from 'semver';
-import { HttpError, NetworkError } from '../errors.ts';
+import { HttpError, NetworkError, NodePrepError } from '../errors.ts';
 import { header, type Http } from './http.ts';
+import { isSafeName, printable } from '../util/printable.ts';
 import { redactUrl } from './redact.ts';
 import { versionOfTag, type Release } from '../versions/release.ts';
 
@@ -41,12 +42,19 @@ export class GitHub {
   /** The tag `/releases/latest` redirects to, read from the Location header without following it. */
   async latestTag(repo: string): Promise<string> {
     const url = `${trimSlash(this.downloadBase)}/${repo}/releases/latest`;
-    return this.http.withRetry(async () => {
-      const res = await this.http.open(url, { follow: false });
-      await res.body.dump();
+    return this.http.document(url, async (signal) => {
+      const res = await this.http.open(url, { follow: false, signal });
+      await res.body.dump().catch(() => undefined);
       const location = header(res.headers, 'location');
       if (res.status >= 300 && res.status < 400 && location) {
-        const tag = decodeURIComponent(new URL(location, url).pathname.split('/').filter(Boolean).pop() ?? '');
+        const tag = decodeTag(new URL(location, url).pathname.split('/').filter(Boolean).pop() ?? '');
+        if (tag && !isSafeName(tag)) {
+          // `%0A`, an escape sequence or a `/` in a tag is never a release: say so without printing it raw.
+          throw new NodePrepError('BAD_TAG', `${redactUrl(url)} points to the tag ${JSON.stringify(printable(tag))}, which holds a control character or a path separator.`, {
+            hint: 'The server is not a faithful GitHub mirror: check --mirror, or give an exact version.',
+            fields: { url: redactUrl(url), tag: printable(tag) },
+          });
+        }
         if (tag) return tag;
       }
       if (res.status >= 300 && res.status < 400) throw this.http.statusError(url, res, 'redirect without a release tag');
@@ -79,12 +87,15 @@ export class GitHub {
       const { data, headers }: { data: ApiRelease[]; headers: Record<string, string | string[] | undefined> } =
         await this.http.getJson<ApiRelease[]>(url);
       for (const r of Array.isArray(data) ? data : []) {
+        // A page is a server's word: an entry that is not a release object is not one.
+        if (typeof r !== 'object' || r === null || typeof r.tag_name !== 'string') continue;
         const version = versionOfTag(r.tag_name);
         if (!version || r.draft || r.prerelease) continue;
         out.push({
           tag: r.tag_name,
           version,
-          assets: (r.assets ?? []).map((a) => ({ name: a.name, sha256: parseApiDigest(a.digest) })),
+          // An asset name with a control character or a path separator is no asset node-prep knows.
+          assets: (Array.isArray(r.assets) ? r.assets : []).filter((a) => typeof a?.name === 'string' && isSafeName(a.name)).map((a) => ({ name: a.name, sha256: parseApiDigest(a.digest) })),
         });
       }
       url = nextLink(header(headers, 'link'));
@@ -96,6 +107,15 @@ export class GitHub {
 function parseApiDigest(digest: string | null | undefined): string | undefined {
   const m = /^sha256:([0-9a-f]{64})$/i.exec(digest ?? '');
   return m ? m[1]!.toLowerCase() : undefined;
+}
+
+/** A percent-encoded path segment; a malformed escape is kept as it is (and then refused as a tag). */
+function decodeTag(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 function trimSlash(s: string): string {

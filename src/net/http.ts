@@ -3,9 +3,14 @@
  * (proxy from HTTPS_PROXY/HTTP_PROXY/NO_PROXY as read once at start), the User-Agent, the GitHub token
  * (sent only to the API origin, never across a redirect to another host), timeouts and redaction.
  * Nothing else imports undici.
+ *
+ * Every read is bounded: a small document (checksum file, signature, API page) in size and in time, a
+ * download in time (fetch/download.ts), an error page in size. The idle timeout alone does not end a
+ * server that sends one byte a second; the deadline does.
  */
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
-import { HttpError, NetworkError, RateLimitError } from '../errors.ts';
+import { DeadlineError, DocumentTooLargeError, HttpError, NetworkError, RateLimitError } from '../errors.ts';
+import { printable } from '../util/printable.ts';
 import { proxyFor } from './proxy.ts';
 import { redactSecrets, redactUrl } from './redact.ts';
 
@@ -22,13 +27,69 @@ export interface HttpConfig {
   retryDelaysMs: readonly number[];
   /** Credentials from a --mirror URL's userinfo, sent as Basic auth to that origin only. */
   basicAuth?: { origin: string; header: string } | undefined;
+  /** Longest a small document may take, retries included. */
+  documentDeadlineMs: number;
+  /** Longest one artifact download may take, retries included (--deadline). */
+  downloadDeadlineMs: number;
 }
 
 export const DEFAULT_HTTP: Omit<HttpConfig, 'userAgent' | 'apiBase' | 'proxy'> = {
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 30_000,
   retryDelaysMs: [500, 2_000, 5_000],
+  documentDeadlineMs: 120_000,
+  downloadDeadlineMs: 1_800_000,
 };
+
+/** The most node-prep reads of a checksum file or signature: the real ones are a few KiB. */
+export const MAX_DOCUMENT_BYTES = 1024 * 1024;
+/** The most of one releases API page (100 releases with their notes and asset lists, a few MiB). */
+export const MAX_API_PAGE_BYTES = 16 * 1024 * 1024;
+/** The most of an error answer read for its message. */
+const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+/**
+ * An overall deadline: its signal aborts with a DeadlineError (or what `error` builds) as the reason,
+ * so whatever was waiting on the server at that moment ends with that error.
+ */
+export class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly endsAt: number;
+
+  constructor(readonly ms: number, error: () => Error) {
+    this.endsAt = Date.now() + ms;
+    this.timer = setTimeout(() => this.controller.abort(error()), ms);
+    this.timer.unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get expired(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.endsAt - Date.now());
+  }
+
+  /** Throw the deadline's error when it has passed. */
+  check(): void {
+    if (this.expired) throw this.controller.signal.reason;
+  }
+
+  /** Wait `ms`, or less when the deadline comes first (then throw its error). */
+  async sleep(ms: number): Promise<void> {
+    await sleep(Math.min(ms, this.remainingMs()));
+    this.check();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
 
 export interface HttpResponse {
   status: number;
@@ -98,6 +159,7 @@ export class Http {
           signal: opts.signal,
         });
       } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
         const proxy = proxyFor(current.href, this.config.proxy);
         throw new NetworkError(
           redactUrl(current.href),
@@ -108,7 +170,8 @@ export class Http {
       }
       const location = header(res.headers, 'location');
       if (opts.follow !== false && res.statusCode >= 300 && res.statusCode < 400 && location) {
-        await res.body.dump();
+        await res.body.dump().catch(() => undefined);
+        if (opts.signal?.aborted) throw opts.signal.reason;
         if (hop >= MAX_REDIRECTS) throw new HttpError(redactUrl(url), res.statusCode, `${redactUrl(url)}: too many redirects`);
         current = new URL(location, current);
         continue;
@@ -117,25 +180,58 @@ export class Http {
     }
   }
 
-  /** GET a small document, with retries for transient failures; throws on any non-2xx. */
-  async getText(url: string, opts: { headers?: Record<string, string> } = {}): Promise<{ text: string; headers: HttpResponse['headers'] }> {
-    return this.withRetry(async () => {
-      const res = await this.open(url, opts);
+  /**
+   * Run `attempt` with retries under the small-document deadline: whatever is still waiting on the
+   * server when it passes ends with a DeadlineError naming `url`.
+   */
+  async document<T>(url: string, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ms = this.config.documentDeadlineMs;
+    const deadline = new Deadline(ms, () => new DeadlineError(redactUrl(url), ms, 'document'));
+    try {
+      return await this.withRetry(() => attempt(deadline.signal), undefined, deadline);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /**
+   * GET a small document, with retries for transient failures; throws on any non-2xx. At most
+   * `maxBytes` are read: a longer (or endless) body is refused with DOCUMENT_TOO_LARGE, not retried.
+   */
+  async getText(
+    url: string,
+    opts: { headers?: Record<string, string>; maxBytes?: number } = {},
+  ): Promise<{ text: string; headers: HttpResponse['headers'] }> {
+    const maxBytes = opts.maxBytes ?? MAX_DOCUMENT_BYTES;
+    return this.document(url, async (signal) => {
+      const res = await this.open(url, { ...(opts.headers ? { headers: opts.headers } : {}), signal });
       if (res.status < 200 || res.status >= 300) {
-        const text = await res.body.text().catch(() => '');
+        const text = await readBody(res.body, MAX_ERROR_BODY_BYTES).then((b) => b.text, () => '');
         throw this.statusError(url, res, text);
       }
+      const declared = Number(header(res.headers, 'content-length'));
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        res.body.destroy();
+        throw new DocumentTooLargeError(redactUrl(url), maxBytes);
+      }
       // A body that stalls or breaks is a network error like any other: retried, and it names the URL.
+      let body: { text: string; truncated: boolean };
       try {
-        return { text: await res.body.text(), headers: res.headers };
+        body = await readBody(res.body, maxBytes);
       } catch (err) {
+        if (signal.aborted) throw signal.reason;
         throw new NetworkError(redactUrl(url), describeNetworkError(err), undefined, err);
       }
+      if (body.truncated) throw new DocumentTooLargeError(redactUrl(url), maxBytes);
+      return { text: body.text, headers: res.headers };
     });
   }
 
   async getJson<T>(url: string): Promise<{ data: T; headers: HttpResponse['headers'] }> {
-    const { text, headers } = await this.getText(url, { headers: { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' } });
+    const { text, headers } = await this.getText(url, {
+      headers: { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' },
+      maxBytes: MAX_API_PAGE_BYTES,
+    });
     try {
       return { data: JSON.parse(text) as T, headers };
     } catch {
@@ -143,16 +239,21 @@ export class Http {
     }
   }
 
-  /** Retry transient failures (network errors, 5xx, 408, 429) with the configured backoff. */
-  async withRetry<T>(attempt: (n: number) => Promise<T>, onRetry?: (n: number, err: unknown) => void): Promise<T> {
+  /**
+   * Retry transient failures (network errors, 5xx, 408, 429) with the configured backoff; with a
+   * deadline, no retry starts (and no backoff outlasts it) once it has passed.
+   */
+  async withRetry<T>(attempt: (n: number) => Promise<T>, onRetry?: (n: number, err: unknown) => void, deadline?: Deadline): Promise<T> {
     for (let n = 0; ; n++) {
       try {
         return await attempt(n);
       } catch (err) {
+        deadline?.check();
         const retryable = err instanceof NetworkError || (err instanceof HttpError && isRetryableStatus(err.status));
         if (!retryable || n >= this.config.retryDelaysMs.length) throw err;
         onRetry?.(n + 1, err);
-        await sleep(this.config.retryDelaysMs[n]!);
+        if (deadline) await deadline.sleep(this.config.retryDelaysMs[n]!);
+        else await sleep(this.config.retryDelaysMs[n]!);
       }
     }
   }
@@ -174,6 +275,26 @@ export class Http {
   }
 }
 
+/**
+ * Read a body up to `maxBytes`: a longer one is cut there (`truncated`) and its connection closed, so
+ * an endless body costs at most `maxBytes` of memory.
+ */
+export async function readBody(body: AsyncIterable<unknown> & { destroy(): unknown }, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    if (size + buf.length > maxBytes) {
+      chunks.push(buf.subarray(0, maxBytes - size));
+      body.destroy();
+      return { text: Buffer.concat(chunks).toString('utf8'), truncated: true };
+    }
+    chunks.push(buf);
+    size += buf.length;
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
+}
+
 function oneLine(text: string): string {
   let msg = text;
   try {
@@ -182,7 +303,7 @@ function oneLine(text: string): string {
   } catch {
     /* not JSON: keep the text */
   }
-  const line = msg.replace(/\s+/g, ' ').trim();
+  const line = printable(msg.replace(/\s+/g, ' ').trim());
   return line.length > 160 ? `${line.slice(0, 157)}...` : line;
 }
 

@@ -13,6 +13,7 @@ import { HttpError, NoAssetError, NodePrepError, VersionNotFoundError } from '..
 import type { GitHub } from '../net/github.ts';
 import type { Release } from '../versions/release.ts';
 import { redactUrl } from '../net/redact.ts';
+import { printable } from '../util/printable.ts';
 import type { BundleLock } from '../bundle/lock.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
 import { nearestVersions, type ResolvedVersion } from '../versions/resolve.ts';
@@ -87,7 +88,16 @@ async function publishedDigest(
     if (err instanceof HttpError && err.status === 404) throw await explainMissing(release, checksumUrl, resolved, deps);
     throw err;
   }
-  const sha256 = digestFromChecksumFile(release, text);
+  let sha256: string | undefined;
+  try {
+    sha256 = digestFromChecksumFile(release, text);
+  } catch (err) {
+    // Two different digests for one name: the file cannot say which the release published.
+    throw new NodePrepError('PUBLISHED_CHECKSUM', `${release.checksum.file} of ${release.component} ${release.version} (${redactUrl(checksumUrl)}) ${printable((err as Error).message)}.`, {
+      hint: 'The release or the mirror is inconsistent; nothing was installed. Pin the digest with --checksums FILE.',
+      fields: { url: redactUrl(checksumUrl), asset: release.asset.name },
+    });
+  }
   if (!sha256) {
     throw new NodePrepError('PUBLISHED_CHECKSUM', `${release.checksum.file} of ${release.component} ${release.version} lists no sha256 for ${release.asset.name}.`, {
       hint: 'Pin the digest with --checksums FILE, or choose another version.',
@@ -102,7 +112,45 @@ async function publishedDigest(
       { hint: 'The release or the mirror is inconsistent; nothing was installed. Pin a digest with --checksums.', fields: { url: redactUrl(checksumUrl) } },
     );
   }
-  return { sha256, digestSource: { kind: 'published', url: redactUrl(checksumUrl), ...(apiDigest ? { alsoApiDigest: true } : {}) } };
+  const sameHost = apiDigest && officialApi(deps.github().apiBase) ? undefined : mirrorHost(checksumUrl);
+  return {
+    sha256,
+    digestSource: { kind: 'published', url: redactUrl(checksumUrl), ...(apiDigest ? { alsoApiDigest: true } : {}), ...(sameHost ? { sameHost } : {}) },
+  };
+}
+
+/** GitHub's own API: an asset digest it lists comes from somewhere other than a mirror. */
+const OFFICIAL_API = 'https://api.github.com';
+const OFFICIAL_DOWNLOAD_HOST = 'github.com';
+
+function officialApi(apiBase: string): boolean {
+  return new URL(apiBase).origin === OFFICIAL_API;
+}
+
+/** The host of an http(s) URL that is not github.com (a --mirror); undefined for github.com and bundles. */
+function mirrorHost(url: string): string | undefined {
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  return u.hostname === OFFICIAL_DOWNLOAD_HOST && u.protocol === 'https:' ? undefined : u.host;
+}
+
+/**
+ * `--verify strict` refuses a digest that only the download's own host vouches for, before anything
+ * is downloaded.
+ */
+export function refuseSameHostDigests(artifacts: readonly PlannedArtifact[]): void {
+  const weak = artifacts.filter((a) => a.digestSource.kind === 'published' && a.digestSource.sameHost);
+  if (weak.length === 0) return;
+  const host = (weak[0]!.digestSource as { sameHost: string }).sameHost;
+  const names = weak.map((a) => `${a.name} (${a.component} ${a.version})`);
+  throw new NodePrepError(
+    'UNVOUCHED_DIGEST',
+    `--verify strict: the sha256 of ${names.join(', ')} comes from ${host}, the same host that serves the download, and nothing independent vouches for it.`,
+    {
+      hint: 'Pin the digests with --checksums FILE from a source you trust, choose versions node-prep pins, or download from github.com. Nothing was downloaded.',
+      fields: { artifacts: weak.map((a) => a.name), host },
+    },
+  );
 }
 
 /** Read the asset's digest out of the checksum file, in the format this project publishes. */

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { describeDigestSource } from '../checksums/pins.ts';
+import { describeDigestSource, sameHostWarning } from '../checksums/pins.ts';
 import { COMPONENTS } from '../components/index.ts';
 import { explainRefusal } from '../config/dropins.ts';
 import type { FileChange } from './changes.ts';
@@ -19,6 +19,7 @@ export function renderPlan(plan: Plan): string {
   lines.push('', 'Artifacts:');
   for (const a of plan.artifacts) {
     lines.push(`  ${a.name}`, `    url     ${a.url}`, `    sha256  ${a.sha256}`, `    from    ${describeDigestSource(a.digestSource)}`);
+    if (a.digestSource.kind === 'published' && a.digestSource.sameHost) lines.push(`    warning: ${sameHostWarning(a.name, a.digestSource.sameHost)}`);
   }
   const c = plan.containerd;
   lines.push(

@@ -5,6 +5,7 @@ import type { Release } from './release.ts';
 import { versionOfTag } from './release.ts';
 import type { ReleaseIndex } from './index.ts';
 import { describeSpec, type VersionSpec } from './spec.ts';
+import { printable } from '../util/printable.ts';
 
 export type ResolvedFrom = 'default' | 'bundle' | 'exact' | 'range' | 'latest';
 
@@ -42,7 +43,7 @@ export async function resolveVersion(
     case 'latest': {
       const tag = await index().latestTag(COMPONENTS[component].repo);
       const version = versionOfTag(tag);
-      if (!version) throw new VersionNotFoundError(component, `latest (it points to ${tag}, not a vX.Y.Z release)`, []);
+      if (!version) throw new VersionNotFoundError(component, `latest (it points to ${JSON.stringify(printable(tag))}, not a vX.Y.Z release)`, []);
       return { component, version, spec: label, from: 'latest' };
     }
     case 'range': {

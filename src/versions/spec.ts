@@ -18,7 +18,8 @@ export function parseVersionSpec(component: string, raw: string | undefined): Ve
   if (text === 'latest') return { kind: 'latest' };
   if (text === 'none') return { kind: 'none' };
   const exact = EXACT.exec(text);
-  if (exact) return { kind: 'exact', version: exact[1]! };
+  // semver refuses numbers past Number.MAX_SAFE_INTEGER: such a version is not one at all.
+  if (exact && semver.valid(exact[1]!) !== null) return { kind: 'exact', version: exact[1]! };
   // A pre-release or build suffix on an exact version is refused on purpose: node-prep installs
   // releases only, and silently matching `2.4.0-beta.0` through a range would surprise an operator.
   const range = text.length > 0 && /^[v\d^~<>=*x.|\s-]+$/i.test(text) ? semver.validRange(text) : null;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clearsignedBody, parseBareHex, parseSha256Sums } from '../../src/checksums/sums.ts';
+import { clearsignedBody, parseBareHex, parsePinFile, PinLineError, parseSha256Sums } from '../../src/checksums/sums.ts';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
@@ -46,7 +46,7 @@ describe('parseSha256Sums', () => {
   });
 
   it('refuses a name listed twice with different digests', () => {
-    expect(() => parseSha256Sums(`${A}  x\n${B}  x\n`)).toThrow(/conflicting/);
+    expect(() => parseSha256Sums(`${A}  x\n${B}  x\n`)).toThrow('lists two different digests for "x"');
   });
 });
 
@@ -58,5 +58,31 @@ describe('parseBareHex', () => {
     [`${A.slice(1)}\n`, undefined],
   ])('%j -> %s', (text, hex) => {
     expect(parseBareHex(text)).toBe(hex);
+  });
+});
+
+describe('parsePinFile (--checksums)', () => {
+  it('reads sha256sum lines, blank lines and # comments, CRLF too', () => {
+    const m = parsePinFile(`# pins for the image\r\n${A}  containerd-2.1.4-linux-amd64.tar.gz\r\n\r\n${B} *v1.1.5/runc.amd64\n  \n${A.toUpperCase()}  ./x.tgz`);
+    expect(Object.fromEntries(m)).toEqual({ 'containerd-2.1.4-linux-amd64.tar.gz': A, 'v1.1.5/runc.amd64': B, 'x.tgz': A });
+  });
+
+  it.each([
+    [`${A}  ok.tgz\n${'a'.repeat(63)}  short.tgz\n`, 2, 'the digest has 63 hex digits, not 64'],
+    [`${'a'.repeat(65)}  long.tgz\n`, 1, 'the digest has 65 hex digits, not 64'],
+    [`${A}  ok.tgz\n\n${A.slice(0, 30)}g${A.slice(31)}  typo.tgz\n`, 3, 'not `<sha256>  <file name>`'],
+    [`${A}\n`, 1, 'a digest without a file name'],
+    [`${A}  a.tgz\nsha256:${A}  b.tgz\n`, 2, 'not `<sha256>  <file name>`'],
+    [`-----BEGIN PGP SIGNED MESSAGE-----\n${A}  runc.amd64\n`, 1, 'not `<sha256>  <file name>`'],
+    [`${A}  a.tgz\n${B}  a.tgz\n`, 2, 'a second, different digest for a.tgz'],
+  ])('refuses %j at line %i: %s', (text, line, why) => {
+    let err: unknown;
+    try {
+      parsePinFile(text);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PinLineError);
+    expect(err).toMatchObject({ line, why });
   });
 });

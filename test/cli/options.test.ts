@@ -56,9 +56,40 @@ describe('parseArgv', () => {
     [['plan', '--registry-mirror', '..=https://x'], /registry host/],
     [['plan', '--registry-mirror', 'docker.io=ftp://x'], /http/],
     [['plan', '--root', 'relative/dir'], /absolute/],
+    [['plan', '--containerd', '2.2.111111111111111111111111'], /not a version spec/],
+    [['plan', '--deadline', '0'], /--deadline "0": give a number of seconds/],
+    [['plan', '--timeout', '1e12'], /--timeout "1e12": give a number of seconds/],
   ])('%j is a usage error', (argv, message) => {
     expect(() => parseArgv(argv, {})).toThrow(UsageError);
     expect(() => parseArgv(argv, {})).toThrow(message);
+  });
+
+  it.each([
+    ['--root', ['plan', '--root', `/${'a'.repeat(100_000)}`], /^--root is 100001 characters long; a value may have at most 4096\.$/],
+    ['--root', ['plan', '--root', `/tmp/${'a'.repeat(256)}`], /--root has a part 256 bytes long; a file or folder name may have at most 255/],
+    ['--prefix', ['plan', '--prefix', `/${'p'.repeat(5000)}`], /--prefix is 5001 characters long/],
+    ['--cache-dir', ['plan', '--cache-dir', `/${'c'.repeat(300)}`], /--cache-dir has a part 300 bytes long/],
+    ['--registry-mirror', ['plan', '--registry-mirror', `${'a'.repeat(100_000)}=https://m.example`], /--registry-mirror is 100018 characters long/],
+    ['--registry-mirror', ['plan', '--registry-mirror', `${'a'.repeat(254)}=https://m.example`], /^--registry-mirror HOST is 254 characters long; a host name may have at most 253\.$/],
+    ['--mirror', ['plan', '--mirror', `https://m.example/${'m'.repeat(3000)}`], /--mirror is 3018 characters long; a URL may have at most 2048/],
+    ['--containerd', ['plan', '--containerd', `2.2.${'1'.repeat(296)}`], /^--containerd is 300 characters long; a version spec may have at most 128\.$/],
+  ])('a too long %s is a usage error that says how long it may be', (_flag, argv, message) => {
+    expect(() => parseArgv(argv, {})).toThrow(UsageError);
+    expect(() => parseArgv(argv, {})).toThrow(message);
+  });
+
+  it('--deadline and NODE_PREP_DEADLINE in seconds, the flag wins', () => {
+    expect(run(['install', '--deadline', '90']).deadlineMs).toBe(90_000);
+    expect(run(['download', '--bundle', '/b'], { NODE_PREP_DEADLINE: '2.5' }).deadlineMs).toBe(2_500);
+    expect(run(['versions', '--deadline', '7'], { NODE_PREP_DEADLINE: '2.5' }).deadlineMs).toBe(7_000);
+    expect(run(['plan']).deadlineMs).toBeUndefined();
+    expect(() => run(['plan'], { NODE_PREP_DEADLINE: 'soon' })).toThrow('NODE_PREP_DEADLINE "soon": give a number of seconds');
+  });
+
+  it('NODE_PREP_RETRY_DELAYS is bounded: at most 20 retries, each wait at most 10 minutes', () => {
+    expect(run(['plan'], { NODE_PREP_RETRY_DELAYS: '0,100,2000' }).retryDelaysMs).toEqual([0, 100, 2000]);
+    expect(() => run(['plan'], { NODE_PREP_RETRY_DELAYS: Array(21).fill('0').join(',') })).toThrow(/up to 20 delays/);
+    expect(() => run(['plan'], { NODE_PREP_RETRY_DELAYS: '1e12' })).toThrow(/each at most 600000/);
   });
 
   it('no command at all is the help, as a usage error', () => {

@@ -121,7 +121,34 @@ describe('node-prep plan', () => {
     expect(a.digestSource).toEqual({
       kind: 'published',
       url: `${gh.url}/containerd/containerd/releases/download/v2.2.5/containerd-2.2.5-linux-amd64.tar.gz.sha256sum`,
+      // The mirror serves both the digest and the bytes, and nothing else vouches for it.
+      sameHost: new URL(gh.url).host,
     });
+  });
+
+  it('says in the text plan that only the mirror vouches for an unpinned digest', async () => {
+    const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'amd64', ...mirror()]);
+    expect(r.code, r.stderr).toBe(0);
+    const host = new URL(gh.url).host;
+    expect(r.stdout).toContain(`.sha256sum), by the same host that serves the download\n`);
+    expect(r.stdout).toContain(`    warning: containerd-2.2.5-linux-amd64.tar.gz: its sha256 and its bytes both come from ${host}, and nothing independent vouches for the digest`);
+    // Pinned artifacts carry no such warning.
+    expect(r.stdout.match(/warning:/g)).toHaveLength(1);
+  });
+
+  it('--verify strict refuses a digest only the mirror vouches for: exit 1, naming the artifact and host, nothing downloaded', async () => {
+    const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'amd64', '--verify', 'strict', '--json', ...mirror()]);
+    expect(r.code, r.stderr).toBe(1);
+    const host = new URL(gh.url).host;
+    expect(r.stderr).toContain(`node-prep: --verify strict: the sha256 of containerd-2.2.5-linux-amd64.tar.gz (containerd 2.2.5) comes from ${host}, the same host that serves the download, and nothing independent vouches for it.`);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'UNVOUCHED_DIGEST', host, artifacts: ['containerd-2.2.5-linux-amd64.tar.gz'] });
+    expect(gh.requests.filter((q) => q.path.endsWith('.tar.gz'))).toEqual([]);
+  });
+
+  it('--verify strict takes a mirror when every digest is pinned', async () => {
+    const r = await runCli(['plan', '--arch', 'amd64', '--verify', 'strict', ...mirror()]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('warning:');
   });
 
   it('a version that does not exist exits 1 and names versions that do', async () => {

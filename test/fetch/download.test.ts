@@ -7,12 +7,12 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ChecksumMismatchError, NetworkError, NoAssetError } from '../../src/errors.ts';
+import { ChecksumMismatchError, DeadlineError, DocumentTooLargeError, NetworkError, NoAssetError } from '../../src/errors.ts';
 import { ArtifactCache } from '../../src/fetch/cache.ts';
 import { fetchVerified, type FetchTarget } from '../../src/fetch/download.ts';
 import { type FetchEvent } from '../../src/events.ts';
 import { fetchAll } from '../../src/fetch/fetch-all.ts';
-import { DEFAULT_HTTP, Http } from '../../src/net/http.ts';
+import { DEFAULT_HTTP, Http, MAX_DOCUMENT_BYTES } from '../../src/net/http.ts';
 import { sha256 } from '../support/fixtures.ts';
 import { startProxy } from '../support/proxy.ts';
 import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
@@ -290,6 +290,115 @@ describe('small documents (checksum files, API pages)', () => {
       expect(err.message).toBe(`GET ${url} failed: no data within the idle timeout`);
     } finally {
       await impatient.close();
+    }
+  });
+  it('refuses a document longer than 1 MiB that says so in its Content-Length, at once and without a retry', async () => {
+    const url = `${gh.url}/containerd/containerd/releases/download/v2.9.0/huge.sha256sum`;
+    gh.setFault({ match: 'huge.sha256sum', status: 200, body: `${'0'.repeat(64)}  huge.tar.gz\n`.repeat(20_000) });
+    const err = await http.getText(url).catch((e) => e);
+    expect(err).toBeInstanceOf(DocumentTooLargeError);
+    expect(err.code).toBe('DOCUMENT_TOO_LARGE');
+    expect(err.message).toBe(`${url} is larger than 1 MiB, the most node-prep reads of a checksum file, signature or API page.`);
+    expect(gh.requests.filter((r) => r.path.endsWith('/huge.sha256sum'))).toHaveLength(1);
+  });
+
+  it('cuts an endless document off at 1 MiB: no Content-Length, bytes for ever', async () => {
+    const url = `${gh.url}/containerd/containerd/releases/download/v2.9.0/endless.sha256sum`;
+    gh.setFault({ match: 'endless.sha256sum', status: 200, body: `${'0'.repeat(64)}  endless.tar.gz\n`, endless: true });
+    const before = process.memoryUsage().rss;
+    const err = await http.getText(url).catch((e) => e);
+    expect(err).toBeInstanceOf(DocumentTooLargeError);
+    expect(err.fields).toEqual({ url, limitBytes: MAX_DOCUMENT_BYTES });
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+    expect(gh.requests.filter((r) => r.path.endsWith('/endless.sha256sum'))).toHaveLength(1);
+  });
+
+  it('an API page may be larger than a checksum file, up to its own cap', async () => {
+    const url = `${gh.apiUrl}/repos/containerd/containerd/releases?per_page=100`;
+    const page = JSON.stringify([{ tag_name: 'v2.9.0', draft: false, prerelease: false, body: 'x'.repeat(3 * 1024 * 1024) }]);
+    gh.setFault({ match: '/releases?per_page=100', status: 200, body: page, times: 1 });
+    const { data } = await http.getJson<Array<{ tag_name: string }>>(url);
+    expect(data[0]!.tag_name).toBe('v2.9.0');
+  });
+
+  it('a document that trickles in faster than the idle timeout ends at its deadline, naming the URL', async () => {
+    const patient = makeHttp({ idleTimeoutMs: 2_000, documentDeadlineMs: 800 });
+    const url = `${gh.url}/containerd/containerd/releases/download/v2.9.0/small.tar.gz`;
+    try {
+      gh.setFault({ match: 'small.tar.gz', trickleMs: 50 });
+      const t0 = Date.now();
+      const err = await patient.getText(url).catch((e) => e);
+      expect(err).toBeInstanceOf(DeadlineError);
+      expect(err.code).toBe('DEADLINE');
+      expect(err.message).toBe(`GET ${url} did not finish within 0.8 s, the deadline for a checksum file, signature or API page, retries included.`);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+    } finally {
+      await patient.close();
+    }
+  });
+
+  it('retries of a stalling document stop at the deadline', async () => {
+    const patient = makeHttp({ idleTimeoutMs: 200, documentDeadlineMs: 1_000, retryDelaysMs: Array(100).fill(0) });
+    const url = `${gh.url}/containerd/containerd/releases/download/v2.9.0/small.tar.gz`;
+    try {
+      gh.setFault({ match: 'small.tar.gz', stallAfter: 10 });
+      const t0 = Date.now();
+      const err = await patient.getText(url).catch((e) => e);
+      expect(err).toBeInstanceOf(DeadlineError);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+    } finally {
+      await patient.close();
+    }
+  });
+});
+
+describe('the download deadline', () => {
+  it('ends a download that trickles in faster than the idle timeout, names the URL, and caches nothing', async () => {
+    const patient = makeHttp({ idleTimeoutMs: 2_000, downloadDeadlineMs: 800 });
+    const t = target('small.tar.gz', SMALL);
+    try {
+      gh.setFault({ match: 'small.tar.gz', trickleMs: 20 });
+      const t0 = Date.now();
+      const err = await fetchVerified(patient, cache, t).catch((e) => e);
+      expect(err).toBeInstanceOf(DeadlineError);
+      expect(err.message).toBe(`GET ${t.url} did not finish within 0.8 s, the deadline for one download, retries included.`);
+      expect(err.hint).toContain('--deadline SECONDS');
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      expect(await cache.lookup(t.sha256)).toBeUndefined();
+    } finally {
+      await patient.close();
+    }
+  });
+
+  it('retries and resumes stop at the deadline, however many retries are left', async () => {
+    const patient = makeHttp({ idleTimeoutMs: 200, downloadDeadlineMs: 1_000, retryDelaysMs: Array(100).fill(0) });
+    const t = target('small.tar.gz', SMALL);
+    try {
+      gh.setFault({ match: 'small.tar.gz', stallAfter: 10 });
+      const { events, emit } = collect();
+      const t0 = Date.now();
+      const err = await fetchVerified(patient, cache, t, emit).catch((e) => e);
+      expect(err).toBeInstanceOf(DeadlineError);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      const retries = events.filter((e) => e.type === 'download:retry').length;
+      expect(retries).toBeGreaterThan(0);
+      expect(retries).toBeLessThan(100);
+    } finally {
+      await patient.close();
+    }
+  });
+
+  it('a backoff longer than what is left of the deadline is cut short', async () => {
+    const patient = makeHttp({ idleTimeoutMs: 5_000, downloadDeadlineMs: 500, retryDelaysMs: [60_000] });
+    const t = target('small.tar.gz', SMALL);
+    try {
+      gh.setFault({ match: 'small.tar.gz', status: 503 });
+      const t0 = Date.now();
+      const err = await fetchVerified(patient, cache, t).catch((e) => e);
+      expect(err).toBeInstanceOf(DeadlineError);
+      expect(Date.now() - t0).toBeLessThan(2_000);
+    } finally {
+      await patient.close();
     }
   });
 });

@@ -1,5 +1,5 @@
 // Streaming of response bodies for the fake release server, with the fault
-// injections (truncate / reset / stall / corrupt) and per-connection throttling
+// injections (truncate / reset / stall / corrupt / endless / trickle) and per-connection throttling
 // applied on the way out. Kept apart from the routing so each file stays small.
 import fs from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -40,6 +40,10 @@ export interface BodyFault {
   resetAt?: number;
   stallAfter?: number;
   corrupt?: boolean;
+  /** The body again and again, sent without a Content-Length, until the client hangs up. */
+  endless?: boolean;
+  /** One byte every `trickleMs`: never silent for long, never done soon. */
+  trickleMs?: number;
 }
 
 /** Resolves on 'drain' or when the response dies, so an aborted client cannot wedge us. */
@@ -77,6 +81,7 @@ export async function pipeBody(
   fault: BodyFault | undefined,
   bytesPerSecond: number | undefined,
 ): Promise<void> {
+  if (fault?.endless || fault?.trickleMs !== undefined) return pipeSlowOrEndless(res, src, start, end, fault);
   const cutoffs = [fault?.truncateAt, fault?.resetAt, fault?.stallAfter].filter((n): n is number => n !== undefined);
   const cutoff = cutoffs.length ? Math.min(...cutoffs) : Infinity;
   // Throttled bodies go out in small slices so pacing is smooth even for tiny bodies.
@@ -135,4 +140,23 @@ export async function pipeBody(
     return;
   }
   res.end();
+}
+
+/** The `endless` and `trickle` faults: bytes until the client gives up (or, trickled, the body's end). */
+async function pipeSlowOrEndless(res: ServerResponse, src: BodySource, start: number, end: number, fault: BodyFault): Promise<void> {
+  do {
+    for await (const piece of src.chunks(start, end)) {
+      if (fault.trickleMs === undefined) {
+        if (res.destroyed) return;
+        if (!res.write(piece)) await drainOrClose(res);
+        continue;
+      }
+      for (let i = 0; i < piece.length; i++) {
+        if (res.destroyed) return;
+        res.write(piece.subarray(i, i + 1));
+        await sleep(fault.trickleMs);
+      }
+    }
+  } while (fault.endless && !res.destroyed && end > start);
+  if (!res.destroyed) res.end();
 }

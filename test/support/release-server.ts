@@ -28,6 +28,10 @@ export interface FaultRule {
   resetAt?: number;
   corrupt?: boolean;
   stallAfter?: number;
+  /** The body over and over, without a Content-Length, until the client hangs up. */
+  endless?: boolean;
+  /** One byte every `trickleMs` ms: beats any idle timeout longer than that, and takes for ever. */
+  trickleMs?: number;
 }
 
 export interface RecordedRequest {
@@ -336,7 +340,7 @@ export async function startReleaseServer(opts: ReleaseServerOptions = {}): Promi
     Object.assign(reply.headers, fault?.headers);
     const body = reply.body ?? bufferSource(Buffer.alloc(0));
     const [start, end] = reply.range ?? [0, body.size];
-    res.writeHead(reply.status, { ...reply.headers, 'content-length': String(end - start) });
+    res.writeHead(reply.status, fault?.endless ? reply.headers : { ...reply.headers, 'content-length': String(end - start) });
     if (req.method === 'HEAD') {
       res.end();
       return;
