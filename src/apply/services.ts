@@ -4,12 +4,11 @@
  * then wait until the socket and the CRI API answer. Under --root the unit is enabled through its
  * wants symlink inside the image. Anywhere else nothing is started, and the report says why.
  */
-import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import { inRoot, NODE_PATHS, SOCKET, WANTS_LINK } from '../node/paths.ts';
+import { NODE_PATHS, SOCKET, WANTS_LINK } from '../node/paths.ts';
 import { NodePrepError } from '../errors.ts';
 import type { Exec } from '../exec/exec.ts';
-import { RootFs, splitNodePath } from '../install/root-fs.ts';
+import { NotAFolderError, OutsideRootError, RootFs, splitNodePath } from '../install/root-fs.ts';
 
 export type ServiceReport =
   | { kind: 'skipped'; reason: string }
@@ -40,14 +39,30 @@ export async function wantsLinkState(root: string): Promise<'absent' | 'enabled'
   return (await wantsLink(root)).state;
 }
 
-/** The wants link's state, and for a conflict what is in the way (for people). */
+/** The wants link's state, and for a conflict what is in the way (for people); read inside the root. */
 export async function wantsLink(root: string): Promise<{ state: 'absent' | 'enabled' | 'conflict'; why?: string }> {
-  const link = inRoot(root, WANTS_LINK);
-  const current = await lstat(link).catch((err: NodeJS.ErrnoException) => err.code);
-  if (current === 'ENOTDIR') return { state: 'conflict', why: `${path.posix.dirname(WANTS_LINK)} is not a folder` };
-  if (current === undefined || typeof current === 'string') return { state: 'absent' };
-  if (current.isSymbolicLink() && path.posix.basename(await readlink(link)) === 'containerd.service') return { state: 'enabled' };
-  return { state: 'conflict', why: `${WANTS_LINK} exists and is not a link to a containerd.service` };
+  const fs = await RootFs.openExisting(root);
+  if (!fs) return { state: 'absent' };
+  const { dir, name } = splitNodePath(WANTS_LINK);
+  try {
+    const d = await fs.dirIfPresent(dir).catch((err: unknown) => {
+      if (err instanceof OutsideRootError) return { why: `${dir} is behind the symlink ${String(err.fields.path)} -> ${String(err.fields.target)}, which leads outside the root` };
+      if (err instanceof NotAFolderError) return { why: `${dir} is not a folder` };
+      throw err;
+    });
+    if (d === undefined) return { state: 'absent' };
+    if ('why' in d) return { state: 'conflict', why: d.why };
+    try {
+      const st = await d.lstat(name);
+      if (!st) return { state: 'absent' };
+      if (st.isSymbolicLink() && path.posix.basename(await d.readlink(name)) === 'containerd.service') return { state: 'enabled' };
+      return { state: 'conflict', why: `${WANTS_LINK} exists and is not a link to a containerd.service` };
+    } finally {
+      await d.close();
+    }
+  } finally {
+    await fs.close();
+  }
 }
 
 /** `systemctl enable` for an image: the same symlink it would make, made inside DIR. */
@@ -55,7 +70,8 @@ export async function enableInImage(root: string): Promise<{ link: string; creat
   const state = await wantsLinkState(root);
   if (state === 'enabled') return { link: WANTS_LINK, created: false };
   if (state === 'conflict') {
-    throw new NodePrepError('INSTALL_TARGET', `${inRoot(root, WANTS_LINK)} exists and is not a link to a containerd.service.`, { hint: 'Move it aside and run again.' });
+    const { why } = await wantsLink(root);
+    throw new NodePrepError('INSTALL_TARGET', `Cannot enable the unit in ${root}: ${why ?? `${WANTS_LINK} is in the way`}.`, { hint: 'Move it aside and run again.' });
   }
   const { dir, name } = splitNodePath(WANTS_LINK);
   await RootFs.with(root, {}, (fs) => fs.withDir(dir, { create: true }, (d) => d.symlink(NODE_PATHS.containerdUnit, name)));

@@ -39,7 +39,8 @@ const CONFIG = `Configuration:
   --registry-mirror H=URL  registry mirror, written as /etc/containerd/certs.d/H/hosts.toml (repeatable)
   --namespace NS           nerdctl's default namespace (default k8s.io, where the kubelet's containers live)
   --containerd-flavor F    auto, dynamic or static (default auto: static where the target's libc is
-                           musl or glibc older than 2.35)`;
+                           musl or glibc older than 2.35)
+  --show-private           show the diff of a config file only its owner may read (hidden by default)`;
 
 const OUTPUT = `Output:
   --json                   one JSON document on stdout, logs on stderr

@@ -47,6 +47,7 @@ const FLAGS = {
   'no-start': { type: 'boolean' },
   'skip-smoke': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  'show-private': { type: 'boolean' },
   json: { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   verbose: { type: 'boolean' },
@@ -72,7 +73,7 @@ const VERSION_FLAGS: Flag[] = COMPONENT_NAMES.map((n) => COMPONENTS[n].flag);
 const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout', 'deadline'];
 const PLAN_FLAGS: Flag[] = [
   ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
-  'registry-mirror', 'namespace',
+  'registry-mirror', 'namespace', 'show-private',
 ];
 const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
 
@@ -190,6 +191,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       start: !values['no-start'],
       smoke: !values['skip-smoke'],
       dryRun: Boolean(values['dry-run']) || command === 'plan',
+      showPrivate: Boolean(values['show-private']),
       json: Boolean(values.json),
       yes: Boolean(values.yes),
       verbose: Boolean(values.verbose),

@@ -30,6 +30,8 @@ export interface Options {
   start: boolean;
   smoke: boolean;
   dryRun: boolean;
+  /** plan: show the diff of a config file only its owner may read (its content goes to the output). */
+  showPrivate: boolean;
   json: boolean;
   yes: boolean;
   verbose: boolean;

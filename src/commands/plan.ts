@@ -44,7 +44,7 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
   if (o.verify === 'strict') refuseSameHostDigests(plan.artifacts);
   if (withChanges) {
     const manifest = await readManifest(o.root).catch(() => undefined);
-    const changes = await planChanges(plan, manifest);
+    const changes = await planChanges(plan, manifest, { showPrivate: ctx.options.showPrivate });
     for (const f of plan.files) f.change = changes.get(f.path);
     plan.removals = diffRemovals(plan, manifest);
     if (plan.service.manage === 'wants-link') {

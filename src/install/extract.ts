@@ -162,13 +162,16 @@ export async function extractMembers(
   const tag = randomBytes(4).toString('hex');
 
   const fh = await openArchive(archive);
-  const input = fh.createReadStream({ start: 0, autoClose: false });
-  const archiveHash = createHash('sha256');
-  input.on('data', (c) => archiveHash.update(c as Buffer));
-  const inputEnded = new Promise<void>((resolve) => input.once('end', resolve));
   // node:zlib's stream inflates on the libuv threadpool, off the main thread (node-tar's own gunzip
   // is synchronous): two archives inflate on two cores while the main thread hashes and writes.
-  const gunzip = (await isGzip(fh)) ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
+  const gunzip = (await isGzip(fh).catch(async (err: unknown) => {
+    await fh.close();
+    throw err;
+  })) ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
+  // From here on without an await until the pipes are set up: the 'data' listener starts the flow.
+  const input = fh.createReadStream({ start: 0, autoClose: false });
+  const archiveHash = createHash('sha256');
+  const inputEnded = new Promise<void>((resolve) => input.once('end', resolve));
   // strict: every parser warning (bad checksum, truncation, unrecognised format) becomes an error.
   const parser = new Parser({ strict: true });
   let failure: Error | undefined;
@@ -259,6 +262,7 @@ export async function extractMembers(
     });
     parser.on('end', () => resolve());
     input.on('error', (err) => fail(err));
+    input.on('data', (c) => archiveHash.update(c as Buffer));
     if (gunzip) {
       gunzip.on('error', (err) => fail(new ArchiveRefusedError(label, undefined, `is damaged: ${err.message}`, err)));
       input.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);

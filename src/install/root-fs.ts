@@ -321,6 +321,8 @@ export class RootFs {
     const done: string[] = [];
     let pending = nodeDir.split('/').filter((p) => p !== '' && p !== '.');
     let links = 0;
+    /** The last link followed: a `..` that climbs out of the root came from it. */
+    let via: { path: string; target: string } | undefined;
     const top = () => stack.at(-1) ?? this.handle;
     const closeAll = async () => {
       for (const fh of stack.splice(0)) await fh.close().catch(() => undefined);
@@ -331,7 +333,7 @@ export class RootFs {
         if (part === '..') {
           if (stack.length === 0) {
             if (this.root === '/') continue; // /.. is /
-            throw new OutsideRootError(this.root, `/${done.join('/')}`, '..', 'climbs out of the root');
+            throw new OutsideRootError(this.root, via?.path ?? `/${done.join('/')}`, via?.target ?? '..', 'climbs out of the root');
           }
           await stack.pop()!.close();
           done.pop();
@@ -367,6 +369,7 @@ export class RootFs {
               await closeAll();
               done.length = 0;
             }
+            via = { path: here, target };
             pending = [...target.split('/').filter((p) => p !== '' && p !== '.'), ...pending];
             continue;
           } else throw err;

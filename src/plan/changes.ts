@@ -5,10 +5,10 @@
  * the reason plan shows. Binaries are compared with the record (their new content is known only after
  * extraction); config files with what the plan renders, with a diff for people.
  */
-import { readFile } from 'node:fs/promises';
 import { createTwoFilesPatch } from 'diff';
+import { RootFs } from '../install/root-fs.ts';
 import { inRoot } from '../node/paths.ts';
-import type { Manifest } from '../state/manifest.ts';
+import { openNodeFile, type Manifest } from '../state/manifest.ts';
 import { observe, type Observed } from '../state/observe.ts';
 import type { Plan, PlannedFile } from './types.ts';
 
@@ -16,7 +16,7 @@ export type FileChange =
   | { kind: 'create' }
   | { kind: 'same' }
   /** `foreign`: node-prep did not write the file now there. `reason`: why it would be written, for people. */
-  | { kind: 'update'; foreign: boolean; diff?: string | undefined; reason?: string }
+  | { kind: 'update'; foreign: boolean; diff?: string | undefined; contentHidden?: string; reason?: string }
   /** Install refuses to go on: nothing is downloaded or written. */
   | { kind: 'blocked'; reason: string }
   /** An optional archive member: known only once the archive is opened. */
@@ -26,29 +26,55 @@ export type FileChange =
 export interface DiskView {
   observed: Map<string, Observed>;
   text: Map<string, string>;
+  /** Config files whose content is not shown, and why (readable by their owner only, or too large). */
+  hidden?: Map<string, string>;
 }
+
+/** A config file larger than this gets no diff (it is still compared by digest). */
+const MAX_DIFF_BYTES = 1024 * 1024;
 
 const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
 
-/** The only I/O of the comparison: each planned path observed once. */
-export async function observeDisk(plan: Plan, manifest: Manifest | undefined): Promise<DiskView> {
+/**
+ * The only I/O of the comparison: each planned path observed once. The text of a config file that
+ * differs is read for its diff through the root's descriptors, unless only its owner may read it
+ * (registry credentials, a private key): a plan goes to CI logs, so such a file's change is shown
+ * without its content unless `showPrivate`.
+ */
+export async function observeDisk(plan: Plan, manifest: Manifest | undefined, opts: { showPrivate?: boolean } = {}): Promise<DiskView> {
   const observed = new Map<string, Observed>();
   const text = new Map<string, string>();
+  const hidden = new Map<string, string>();
   await Promise.all(
     plan.files.map(async (f) => {
       const seen = await observe(plan.root, f.path, manifest?.files[f.path]);
       observed.set(f.path, seen);
-      if (f.source.kind === 'config' && seen.kind === 'file' && seen.sha256 !== f.sha256) {
-        text.set(f.path, await readFile(inRoot(plan.root, f.path), 'utf8'));
-      }
+      if (f.source.kind !== 'config' || seen.kind !== 'file' || seen.sha256 === f.sha256) return;
+      const read = await readForDiff(plan.root, f.path, opts.showPrivate === true);
+      if ('text' in read) text.set(f.path, read.text);
+      else hidden.set(f.path, read.hidden);
     }),
   );
-  return { observed, text };
+  return { observed, text, hidden };
+}
+
+async function readForDiff(root: string, nodePath: string, showPrivate: boolean): Promise<{ text: string } | { hidden: string }> {
+  const fs = await RootFs.openExisting(root);
+  const opened = fs ? await openNodeFile(fs, nodePath) : undefined;
+  try {
+    if (!opened) return { hidden: 'it changed while it was read' };
+    if (!showPrivate && (opened.st.mode & 0o044) === 0) return { hidden: 'only its owner may read it (--show-private shows the diff)' };
+    if (opened.st.size > MAX_DIFF_BYTES) return { hidden: `it is larger than ${MAX_DIFF_BYTES} bytes` };
+    return { text: await opened.fh.readFile('utf8') };
+  } finally {
+    await opened?.fh.close();
+    await fs?.close();
+  }
 }
 
 /** Pure: a change for each planned file, by node path. */
 export function diffFiles(plan: Plan, manifest: Manifest | undefined, disk: DiskView): Map<string, FileChange> {
-  return new Map(plan.files.map((f) => [f.path, changeOf(plan, f, manifest, disk.observed.get(f.path) ?? { kind: 'absent' }, disk.text.get(f.path))]));
+  return new Map(plan.files.map((f) => [f.path, changeOf(plan, f, manifest, disk.observed.get(f.path) ?? { kind: 'absent' }, disk.text.get(f.path), disk.hidden?.get(f.path))]));
 }
 
 /** A file node-prep wrote earlier that install removes, and why. */
@@ -86,8 +112,8 @@ export function diffRemovals(plan: Plan, manifest: Manifest | undefined): Remova
 }
 
 /** observeDisk, then diffFiles. */
-export async function planChanges(plan: Plan, manifest: Manifest | undefined): Promise<Map<string, FileChange>> {
-  return diffFiles(plan, manifest, await observeDisk(plan, manifest));
+export async function planChanges(plan: Plan, manifest: Manifest | undefined, opts: { showPrivate?: boolean } = {}): Promise<Map<string, FileChange>> {
+  return diffFiles(plan, manifest, await observeDisk(plan, manifest, opts));
 }
 
 /**
@@ -105,7 +131,7 @@ export function blockedChanges(changes: Map<string, FileChange>): string[] {
   return [...changes].flatMap(([p, c]) => (c.kind === 'blocked' ? [`${p}: ${c.reason}`] : []));
 }
 
-function changeOf(plan: Plan, f: PlannedFile, manifest: Manifest | undefined, seen: Observed, nowText: string | undefined): FileChange {
+function changeOf(plan: Plan, f: PlannedFile, manifest: Manifest | undefined, seen: Observed, nowText: string | undefined, hiddenWhy: string | undefined): FileChange {
   const recorded = manifest?.files[f.path];
   switch (seen.kind) {
     case 'absent':
@@ -126,7 +152,7 @@ function changeOf(plan: Plan, f: PlannedFile, manifest: Manifest | undefined, se
     const where = inRoot(plan.root, f.path);
     const diff = nowText === undefined ? undefined : createTwoFilesPatch(`${where} (now)`, `${where} (planned)`, nowText, f.content!, '', '', { context: 2 });
     const reason = foreign ? 'not written by node-prep' : recorded.sha256 === seen.sha256 ? 'the planned content differs' : 'changed since node-prep wrote it';
-    return { kind: 'update', foreign, diff, reason };
+    return { kind: 'update', foreign, diff, ...(hiddenWhy ? { contentHidden: hiddenWhy } : {}), reason };
   }
 
   if (!recorded) return f.optional ? { kind: 'unknown' } : { kind: 'update', foreign: true, reason: 'not written by node-prep' };

@@ -61,6 +61,7 @@ export function renderPlan(plan: Plan): string {
   for (const r of plan.removals ?? []) lines.push(`  ${r.path}  [removed: ${r.reason}]`);
   const diffs = plan.files.filter((f) => f.change?.kind === 'update' && f.change.diff);
   for (const f of diffs) if (f.change?.kind === 'update') lines.push('', f.change.diff!.trimEnd());
+  for (const f of plan.files) if (f.change?.kind === 'update' && f.change.contentHidden) lines.push('', `  ${f.path}: no diff shown: ${f.change.contentHidden}`);
   const compared = plan.files.every((f) => f.change !== undefined);
   const changing = plan.files.filter((f) => f.change?.kind === 'create' || f.change?.kind === 'update').length + (plan.removals?.length ?? 0) + (s.link?.change === 'create' ? 1 : 0);
   if (compared && !(c.refusedDropIns.length > 0 || blocked.length > 0 || s.blocked)) {

@@ -94,3 +94,28 @@ describe('nodePathOf', () => {
     expect(() => nodePathOf('/img', '/image/etc/crictl.yaml')).toThrow(/not inside the root/);
   });
 });
+
+describe('plan keeps what only root may read out of its output', () => {
+  it('shows a root-only foreign config as changing but without its content, unless --show-private', async () => {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(path.join(root, 'etc/containerd'), { recursive: true });
+    const config = path.join(root, 'etc/containerd/config.toml');
+    await writeFile(config, 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.configs."r.example".auth]\n  password = "s3cr3t-registry-password"\n', { mode: 0o600 });
+    await chmod(config, 0o600);
+    const text = await runCli(['plan', '--root', root, ...base()]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).not.toContain('s3cr3t');
+    expect(text.stdout).toContain('/etc/containerd/config.toml: no diff shown: only its owner may read it');
+    const json = JSON.parse((await runCli(['plan', '--root', root, ...base(), '--json'])).stdout);
+    const change = json.files.find((f: PlanFile) => f.path === '/etc/containerd/config.toml').change;
+    expect(change).toMatchObject({ kind: 'update', foreign: true, contentHidden: expect.stringContaining('--show-private') });
+    expect(change.diff).toBeUndefined();
+    expect(JSON.stringify(json)).not.toContain('s3cr3t');
+
+    const shown = await runCli(['plan', '--root', root, ...base(), '--show-private']);
+    expect(shown.stdout).toContain('s3cr3t-registry-password');
+    // A file others may read gets its diff as before.
+    await chmod(config, 0o644);
+    expect((await runCli(['plan', '--root', root, ...base()])).stdout).toContain('-  password = "s3cr3t-registry-password"');
+  });
+});

@@ -17,8 +17,11 @@ export interface SyntheticMirror {
   close(): Promise<void>;
 }
 
-export async function startSyntheticMirror(prefix: string, opts: { signer?: TestSigner | null } = {}): Promise<SyntheticMirror> {
-  const gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: opts.signer ?? null }) });
+export async function startSyntheticMirror(prefix: string, opts: { signer?: TestSigner | null; bytesPerSecond?: number } = {}): Promise<SyntheticMirror> {
+  const gh = await startReleaseServer({
+    repos: await defaultCatalogReleases({ signer: opts.signer ?? null }),
+    ...(opts.bytesPerSecond ? { bytesPerSecond: opts.bytesPerSecond } : {}),
+  });
   const work = await mkdtemp(path.join(os.tmpdir(), prefix));
   const sums = path.join(work, 'SHA256SUMS');
   await writeFile(sums, checksumsFor(gh.repos));
