@@ -8,6 +8,7 @@ import { type Options } from './commands/options.ts';
 import { explainSystemError, NodePrepError } from './errors.ts';
 import type { Emit } from './events.ts';
 import { printableLines } from './util/printable.ts';
+import { InterruptedError, interruptSignal, watchSignals } from './util/interrupt.ts';
 import { VERSION } from './version.ts';
 
 export interface Io {
@@ -23,6 +24,7 @@ const processIo: Io = {
 export async function main(argv: string[], env: Record<string, string | undefined>, io: Io = processIo): Promise<number> {
   let json = argv.includes('--json');
   let verbose = argv.includes('--verbose');
+  let stopWatching: (() => void) | undefined;
   try {
     const parsed = parseArgv(argv, env);
     if (parsed.kind === 'help') {
@@ -39,13 +41,26 @@ export async function main(argv: string[], env: Record<string, string | undefine
     }
     json = parsed.options.json;
     verbose = parsed.options.verbose;
+    stopWatching = watchSignals();
     const result = await run(parsed.options, io);
     // JSON escapes control characters itself; text shows them as visible escapes.
     io.stdout(json ? `${JSON.stringify(result.data, null, 2)}\n` : printableLines(result.text));
     return result.exitCode ?? 0;
   } catch (err) {
-    return reportError(err, { json, verbose }, io);
+    return reportError(asInterrupted(err), { json, verbose }, io);
+  } finally {
+    stopWatching?.();
   }
+}
+
+/** After a signal, whatever error the run ended with is reported as the interruption it was (130, 143, 129). */
+function asInterrupted(err: unknown): unknown {
+  if (!interruptSignal.aborted || err instanceof InterruptedError) return err;
+  const stopped = interruptSignal.reason as InterruptedError;
+  if (err instanceof NodePrepError) {
+    Object.assign(stopped.fields, { ...err.fields, stoppedIn: err.message });
+  }
+  return stopped;
 }
 
 async function run(options: Options, io: Io): Promise<{ data: unknown; text: string; exitCode?: number }> {

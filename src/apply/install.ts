@@ -25,7 +25,8 @@ import { prepareCommit, type Write } from './commit.ts';
 import { decideComponents, type ComponentDecision } from './decide.ts';
 import { nextRecord } from './record.ts';
 import { enableInImage, removeWantsLink, wantsLinkState } from './services.ts';
-import { removeStaleStaging, Staging } from './staging.ts';
+import { describeRepair, removeJournal, repairInterrupted, writeJournal, type Journal, type Repair } from './journal.ts';
+import { Staging } from './staging.ts';
 
 const WANTS_DIR = path.posix.dirname(WANTS_LINK);
 
@@ -101,6 +102,11 @@ export class InstallRun {
     return this.plan.service.manage === 'wants-link';
   }
 
+  /** What begin() found of a dead run and did about it. */
+  repair: Repair = { kind: 'none' };
+  /** The journal of this run's commit, while there is one. */
+  private journal: Journal | undefined;
+
   /** Directories that do not exist yet and that this run may create (node paths). */
   private createdDirs: string[] = [];
 
@@ -117,10 +123,12 @@ export class InstallRun {
     this.createdDirs = await missingDirs(this.fs, [...wanted]);
     this.lock = await acquireLock(this.root);
     if (this.lock.tookOverFrom) this.emit({ type: 'warn', message: `took over a stale lock left by pid ${this.lock.tookOverFrom.pid}` });
+    // With the lock held, no other run is using what a dead run left: finish its transaction first.
+    this.repair = await repairInterrupted(this.root);
+    const said = describeRepair(this.repair);
+    if (said) this.emit({ type: 'warn', message: said });
     this.manifest = await readManifest(this.root);
     this.previousManifest = this.manifest;
-    // With the lock held, no other run is using a staging folder a crashed run left behind.
-    await removeStaleStaging(this.root);
   }
 
   /** Per component, from the plan's diff against the disk: install it, or is it as planned? */
@@ -166,7 +174,21 @@ export class InstallRun {
     });
     this.items.push(...unchanged);
     // Refuse before anything changes, not after: a regular file where the wants link goes.
-    if (this.enableByLink && (await wantsLinkState(this.root)) === 'conflict') await enableInImage(this.root);
+    const linkState = this.enableByLink ? await wantsLinkState(this.root) : undefined;
+    if (linkState === 'conflict') await enableInImage(this.root);
+    // The journal, before the first change: a run killed from here on is repaired by the next one.
+    const { txName, ops } = await tx.prepare();
+    this.journal = {
+      schemaVersion: 1,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      tx: txName,
+      ops,
+      previousRecord: this.manifest ? serializeManifest(this.manifest) : null,
+      createsWantsLink: linkState === 'absent',
+      committed: false,
+    };
+    await writeJournal(this.root, this.journal);
     const results = await tx.commit();
     this.tx = tx;
     try {
@@ -213,10 +235,14 @@ export class InstallRun {
       changed: this.changed,
       now: () => new Date(),
     });
-    if (prev && serializeManifest({ ...prev, installedAt: '' }) === serializeManifest({ ...next, installedAt: '' })) return;
+    if (prev && serializeManifest({ ...prev, installedAt: '' }) === serializeManifest({ ...next, installedAt: '' })) {
+      await this.markCommitted();
+      return;
+    }
     await writeManifest(this.root, next);
     this.recorded = true;
     this.manifest = next;
+    await this.markCommitted();
   }
 
   /** The record as it was before this run (undefined: nothing was installed). */
@@ -230,8 +256,20 @@ export class InstallRun {
     return this.items.some((i) => i.outcome.kind !== 'unchanged');
   }
 
+  /** The record says what is installed now: a run killed from here on is finished, not rolled back. */
+  private async markCommitted(): Promise<void> {
+    if (!this.journal) return;
+    this.journal = { ...this.journal, committed: true };
+    await writeJournal(this.root, this.journal);
+  }
+
   /** Put back the previous files and the previous record (after a failed smoke test on an upgrade). */
   async rollback(): Promise<void> {
+    // Killed while rolling back, the next run rolls back the rest.
+    if (this.journal?.committed) {
+      this.journal = { ...this.journal, committed: false };
+      await writeJournal(this.root, this.journal);
+    }
     const failures = (await this.tx?.rollback()) ?? [];
     if (this.linkCreated) await removeWantsLink(this.root);
     if (this.recorded) {
@@ -252,7 +290,13 @@ export class InstallRun {
   async finish(): Promise<void> {
     // Without the lock this run touched nothing, and must not touch another run's files either.
     if (!this.lock) return;
-    if (!this.rollbackFailed) await this.tx?.discardBackups().catch(() => undefined);
+    if (!this.rollbackFailed) {
+      await this.tx?.discardBackups().catch(() => undefined);
+      // Done either way: a later run has nothing to repair (unless putting back failed: then the
+      // journal and the kept copies let the next run try again).
+      if (this.journal) await removeJournal(this.root).catch(() => undefined);
+      this.journal = undefined;
+    }
     // Extractions started while downloading may still run after a failed download: let them end first.
     await this.staging.close();
     await this.lock.release();

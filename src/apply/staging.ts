@@ -2,30 +2,13 @@
  * The private staging folder of a run (<root>/var/lib/node-prep/staging-*, 0700, reached with no link
  * on the way): the expected members of each verified artifact are extracted there, as soon as its
  * download is verified, and copied into place by the transaction through the folder's descriptor.
- * Removed when the run ends; a crashed run's folders go with the next run.
+ * Removed when the run ends; a crashed run's folders go with the next run (apply/journal.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { extractMembers, stageBareBinary, type StagedMember } from '../install/extract.ts';
 import { RootFs, type Dir } from '../install/root-fs.ts';
 import type { ComponentName, PlannedArtifact } from '../plan/types.ts';
 import { openStateDir } from '../state/manifest.ts';
-
-/** Staging folders a crashed run left behind; call with the lock held, when no other run uses them. */
-export async function removeStaleStaging(root: string): Promise<void> {
-  const fs = await RootFs.openExisting(root);
-  if (!fs) return;
-  try {
-    const state = await openStateDir(fs);
-    if (!state) return;
-    try {
-      for (const name of await state.readdir()) if (name.startsWith('staging-')) await state.removeTree(name);
-    } finally {
-      await state.close();
-    }
-  } finally {
-    await fs.close();
-  }
-}
 
 /** How errors name an artifact: its asset and component, never the cache path. */
 export const artifactLabel = (a: PlannedArtifact) => `${a.name} (${a.component} ${a.version})`;

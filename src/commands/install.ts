@@ -17,6 +17,7 @@ import { runPhases, type OutputMode, type Phase } from '../ui/tasks.ts';
 import type { SmokeReport } from '../smoke/types.ts';
 import { diffFiles, observeDisk, restartReason } from '../plan/changes.ts';
 import { planCommand, refuseBlockedChanges, refuseBlockedPlan, serviceBlocked } from './plan.ts';
+import { interruptSignal, throwIfInterrupted } from '../util/interrupt.ts';
 
 export interface InstallReport {
   kind: 'install';
@@ -78,6 +79,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
   let rolledBack = false;
   const timed = (name: string, fn: Phase['run']): Phase['run'] => async (update) => {
     const t = Date.now();
+    throwIfInterrupted(); // a signal stops the run between phases
     try {
       return await fn(update);
     } finally {
@@ -222,6 +224,17 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
     await runPhases(phases, mode);
   } catch (err) {
     failure = err;
+    // Stopped by a signal after the files were swapped in (the service or the smoke test): put back
+    // what this run changed, as a failure would.
+    if (interruptSignal.aborted && run?.changed && !rolledBack) {
+      try {
+        if (live && (service as ServiceReport).kind === 'running') service = await restorePrevious(ctx, run);
+        else await run.rollback();
+        rolledBack = true;
+      } catch (rollbackErr) {
+        failure = rollbackErr;
+      }
+    }
   } finally {
     await run?.finish();
   }

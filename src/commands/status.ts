@@ -6,6 +6,8 @@ import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { ComponentName } from '../components/types.ts';
 import { inRoot } from '../node/paths.ts';
+import { describeRepair, readJournal, repairInterrupted } from '../apply/journal.ts';
+import { acquireLock, LockHeldError } from '../state/lock.ts';
 import { diffFiles, observeFiles, readManifest, type Drift } from '../state/manifest.ts';
 
 /** Drift as status reports it: the record's content drift, and a mode changed on a file that is as written. */
@@ -26,14 +28,35 @@ export interface StatusReport {
   files: number;
   drift: StatusDrift[];
   backups: Array<{ path: string; backupPath: string; reason: string }>;
+  /** A killed install's journal was found: what was done about it. */
+  interrupted?: string;
+}
+
+/** A killed install is finished before its record is read: under the lock, or said when that cannot be. */
+async function repairFirst(root: string): Promise<string | undefined> {
+  if (!(await readJournal(root))) return undefined;
+  let lock;
+  try {
+    lock = await acquireLock(root);
+  } catch (err) {
+    if (err instanceof LockHeldError) return 'an install is in progress; this status may show it half done';
+    return `an install was interrupted; run node-prep install (as root) to finish it (${(err as Error).message})`;
+  }
+  try {
+    return describeRepair(await repairInterrupted(root));
+  } finally {
+    await lock.release();
+  }
 }
 
 export async function statusCommand(ctx: Context): Promise<{ report: StatusReport; text: string }> {
   const root = ctx.options.root;
+  const interrupted = await repairFirst(root);
+  const said = interrupted ? `Note: ${interrupted}.\n` : '';
   const m = await readManifest(root);
   if (!m) {
-    const report: StatusReport = { kind: 'status', installed: false, root, components: [], files: 0, drift: [], backups: [] };
-    return { report, text: `node-prep has installed nothing in ${root === '/' ? 'this machine' : root}.\n` };
+    const report: StatusReport = { kind: 'status', installed: false, root, components: [], files: 0, drift: [], backups: [], ...(interrupted ? { interrupted } : {}) };
+    return { report, text: `${said}node-prep has installed nothing in ${root === '/' ? 'this machine' : root}.\n` };
   }
   // status is asked for explicitly: hash every file rather than trust size and mtime.
   const contentDrift = diffFiles(m, await observeFiles(root, Object.keys(m.files)));
@@ -59,6 +82,7 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
     files: Object.keys(m.files).length,
     drift,
     backups: Object.entries(m.backups).map(([path, b]) => ({ path, backupPath: b.backupPath, reason: b.reason })),
+    ...(interrupted ? { interrupted } : {}),
   };
   // An uninstall that kept changed files leaves a record of just those (and the originals they replaced).
   const leftovers = report.components.length === 0;
@@ -81,5 +105,5 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
     );
   }
   for (const b of report.backups) lines.push(`  backup of ${b.path} (${b.reason}) kept at ${inRoot(root, b.backupPath)}`);
-  return { report, text: `${lines.join('\n')}\n` };
+  return { report, text: `${said}${lines.join('\n')}\n` };
 }

@@ -22,6 +22,7 @@ import type { Context } from './context.ts';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
 import { NODE_PATHS, inRoot } from '../node/paths.ts';
+import { describeRepair, repairInterrupted } from '../apply/journal.ts';
 import { acquireLock } from '../state/lock.ts';
 import {
   BackupError,
@@ -84,6 +85,11 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
   });
   let emptyDirs: string[] = [];
   try {
+    // A dead install's transaction is finished first: what is removed is what the record says.
+    if (!o.dryRun) {
+      const said = describeRepair(await repairInterrupted(root));
+      if (said) emit({ type: 'warn', message: said });
+    }
     const m = await readManifest(root);
     if (!m) return { report, text: `node-prep has installed nothing in ${root === '/' ? 'this machine' : root}: nothing to remove.\n` };
     // Every folder this removes from is reached inside the root: a link on the way that leaves it

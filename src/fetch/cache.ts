@@ -11,7 +11,7 @@
  * even a cache file changed after its check installs nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, realpath, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { NodePrepError } from '../errors.ts';
@@ -92,6 +92,27 @@ export class ArtifactCache {
       throw new CacheDirError(dir, why, `Use a folder only root can write (e.g. \`install -d -m 0755 /var/cache/node-prep\`), or leave --cache-dir out.`);
     }
     this.#dir = real;
+    await this.#removeDeadPartials();
+  }
+
+  /** Partial downloads of runs that are gone (their pid is in the name): a killed run's 46 MB go. */
+  async #removeDeadPartials(): Promise<void> {
+    const tmp = path.join(this.dir, 'tmp');
+    for (const name of await readdir(tmp).catch(() => [] as string[])) {
+      const m = /^[0-9a-f]{16}\.(\d+)\.[0-9a-f]{8}\.partial$/.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      let alive = pid === process.pid;
+      if (!alive) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch (err) {
+          alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+        }
+      }
+      if (!alive) await rm(path.join(tmp, name), { force: true });
+    }
   }
 
   pathFor(sha256: string): string {

@@ -9,12 +9,15 @@
  * a symlink while the transaction runs redirects nothing, and each file that is replaced is hashed and
  * kept through the descriptor it was opened with.
  *
- * Known limit: the undo list lives in memory. A crash (not an exception) midway leaves each file old or
- * new, never torn, and the backups in `<backupDir>/tx-*`, but does not roll back by itself.
+ * The undo list lives in memory; for a crash (kill -9, a power cut) the transaction's folder
+ * `<backupDir>/tx-*` holds what a later run needs to undo it (apply/journal.ts): the previous version
+ * of op N of a replaced or removed file as `N-NAME` (made before the change), and for a created file
+ * an empty `N-NAME.created` (made, and synced, before the rename that creates it).
  */
 import type { Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { NodePrepError } from '../errors.ts';
+import { throwIfInterrupted } from '../util/interrupt.ts';
 import { copyHandle, sha256Handle, writeAtomic, type AtomicSource, type DirFile } from './atomic.ts';
 import { InstallTargetError, TransactionError } from './errors.ts';
 import { sha256Data } from './hash.ts';
@@ -47,6 +50,14 @@ export interface RollbackFailure {
   error: string;
   /** Where the previous content still is, if anywhere (host path). */
   backup?: string;
+}
+
+/** A change as a journal records it (apply/journal.ts). */
+export interface PreparedOp {
+  index: number;
+  path: string;
+  kind: 'put' | 'remove';
+  sha256?: string;
 }
 
 /** A step of the caller's (a backup copy) that runs in order with the file changes and says how to undo it. */
@@ -122,12 +133,15 @@ export class Transaction {
     const results: FileResult[] = [];
     for (const op of this.#ops) {
       try {
+        // A signal stops the transaction before its next change; the rollback below puts back the rest.
+        throwIfInterrupted();
         if (op.kind === 'step') {
           const done = await op.run();
           if (done) this.#undo.push({ kind: 'step', path: op.dest, undo: done.undo });
           continue;
         }
-        results.push({ path: op.dest, outcome: op.kind === 'put' ? await this.#put(op) : await this.#remove(op) });
+        const index = this.#ops.indexOf(op);
+        results.push({ path: op.dest, outcome: op.kind === 'put' ? await this.#put(op, index) : await this.#remove(op, index) });
       } catch (err) {
         const failures = await this.rollback();
         throw new TransactionError(this.#fs.hostPath(op.dest), err, failures);
@@ -138,7 +152,7 @@ export class Transaction {
     return results;
   }
 
-  async #put(op: Extract<Op, { kind: 'put' }>): Promise<FileOutcome> {
+  async #put(op: Extract<Op, { kind: 'put' }>, index: number): Promise<FileOutcome> {
     const { dir: parent, name } = splitNodePath(op.dest);
     const newSha = op.source.sha256 ?? sha256Data((op.source as { data: string | Buffer }).data);
     const dir = await this.#fs.dir(parent, { create: true });
@@ -147,6 +161,7 @@ export class Transaction {
       if (!current) {
         // Recorded before writing, so a failure after the rename (fsync of the directory) is still undone.
         this.#undo.push({ kind: 'delete', path: op.dest, createdDirs: dir.created });
+        await this.#markCreated(index, name);
         await writeAtomic(dir, name, toSource(op.source), op.mode, { expectSha256: newSha });
         return { kind: 'created' };
       }
@@ -163,7 +178,7 @@ export class Transaction {
         await opened.fh.close();
       }
       if (previousSha256 === newSha && (opened.st.mode & 0o7777) === op.mode) return { kind: 'unchanged' };
-      await this.#keep(dir, op.dest, opened.st);
+      await this.#keep(dir, op.dest, opened.st, index);
       try {
         await writeAtomic(dir, name, toSource(op.source), op.mode, { expectSha256: newSha });
       } catch (err) {
@@ -178,7 +193,7 @@ export class Transaction {
     }
   }
 
-  async #remove(op: Extract<Op, { kind: 'remove' }>): Promise<FileOutcome> {
+  async #remove(op: Extract<Op, { kind: 'remove' }>, index: number): Promise<FileOutcome> {
     const { dir: parent, name } = splitNodePath(op.dest);
     const dir = await this.#fs.dirIfPresent(parent);
     if (!dir) return { kind: 'unchanged' };
@@ -197,7 +212,7 @@ export class Transaction {
       } finally {
         await opened.fh.close();
       }
-      await this.#keep(dir, op.dest, opened.st);
+      await this.#keep(dir, op.dest, opened.st, index);
       try {
         await dir.unlink(name);
       } catch (err) {
@@ -219,6 +234,28 @@ export class Transaction {
     await this.#txDir?.unlinkIfPresent(last.backup);
   }
 
+  /** The crash record of a file about to be created: synced before the rename that creates it. */
+  async #markCreated(index: number, name: string): Promise<void> {
+    const tx = await this.#openTxDir();
+    await (await tx.createExclusive(`${index}-${name}.created`, 0o600)).close();
+    await tx.sync();
+  }
+
+  /**
+   * Make the transaction's folder now and say what it will do, for a journal written before the
+   * first change (apply/journal.ts).
+   */
+  async prepare(): Promise<{ txName: string; ops: PreparedOp[] }> {
+    const tx = await this.#openTxDir();
+    const txName = tx.nodePath.slice(tx.nodePath.lastIndexOf('/') + 1);
+    const ops = this.#ops.flatMap((op, index): PreparedOp[] => {
+      if (op.kind === 'step') return [];
+      if (op.kind === 'remove') return [{ index, path: op.dest, kind: 'remove' as const }];
+      return [{ index, path: op.dest, kind: 'put' as const, sha256: op.source.sha256 ?? sha256Data((op.source as { data: string | Buffer }).data) }];
+    });
+    return { txName, ops };
+  }
+
   async #openTxDir(): Promise<Dir> {
     if (!this.#txDir) {
       const parent = await this.#fs.dir(this.#backupDir, { create: true, private: true });
@@ -235,10 +272,10 @@ export class Transaction {
    * Keep the file opened as `st`: a hard link costs nothing and keeps owner, mode and mtime exactly;
    * a copy is made from the opened descriptor when linking is not possible.
    */
-  async #keep(dir: Dir, dest: string, st: Stats): Promise<void> {
+  async #keep(dir: Dir, dest: string, st: Stats, index: number): Promise<void> {
     const tx = await this.#openTxDir();
     const { name } = splitNodePath(dest);
-    const backup = `${this.#undo.length}-${name}`;
+    const backup = `${index}-${name}`;
     let linked = true;
     try {
       await dir.link(name, tx, backup);
@@ -336,6 +373,8 @@ export class Transaction {
       const { dir: parent, name } = splitNodePath(tx.nodePath);
       await tx.close();
       await this.#fs.withDir(parent, { private: true }, (d) => d.removeTree(name));
+      const up = splitNodePath(parent);
+      await this.#fs.withDir(up.dir, { private: true }, (d) => d.rmdirIfEmpty(up.name)).catch(() => undefined);
     }
     if (this.#state === 'committed') this.#undo = [];
   }

@@ -9,6 +9,7 @@
  * server that sends one byte a second; the deadline does.
  */
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { interruptSignal } from '../util/interrupt.ts';
 import { DeadlineError, DocumentTooLargeError, HttpError, NetworkError, RateLimitError } from '../errors.ts';
 import { printable } from '../util/printable.ts';
 import { proxyFor } from './proxy.ts';
@@ -61,7 +62,12 @@ export class Deadline {
     this.endsAt = Date.now() + ms;
     this.timer = setTimeout(() => this.controller.abort(error()), ms);
     this.timer.unref();
+    // A signal (Ctrl-C, a cancelled job) ends whatever waits on the server at once, too.
+    if (interruptSignal.aborted) this.controller.abort(interruptSignal.reason);
+    else interruptSignal.addEventListener('abort', this.onInterrupt, { once: true });
   }
+
+  private readonly onInterrupt = () => this.controller.abort(interruptSignal.reason);
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -88,6 +94,7 @@ export class Deadline {
 
   clear(): void {
     clearTimeout(this.timer);
+    interruptSignal.removeEventListener('abort', this.onInterrupt);
   }
 }
 

