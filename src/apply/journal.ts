@@ -94,6 +94,13 @@ export async function removeJournal(root: string): Promise<void> {
   });
 }
 
+/** Whether the state folder holds anything of a run: a journal, a lock, staging folders or temp files. */
+export async function hasLeftovers(root: string): Promise<boolean> {
+  const found = await withState(root, async (_fs, state) =>
+    (await state.readdir()).some((n) => n === JOURNAL_NAME || n === 'lock' || n === 'tx' || n.startsWith('staging-') || TEMP_NAME.test(n)));
+  return found === true;
+}
+
 /**
  * Finish what a dead run left (call with the lock held). Returns what was done, for the report: the
  * caller says it ("an interrupted run (pid N) was rolled back").

@@ -6,7 +6,7 @@ import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { ComponentName } from '../components/types.ts';
 import { inRoot } from '../node/paths.ts';
-import { describeRepair, readJournal, repairInterrupted } from '../apply/journal.ts';
+import { describeRepair, hasLeftovers, readJournal, repairInterrupted } from '../apply/journal.ts';
 import { acquireLock, LockHeldError } from '../state/lock.ts';
 import { diffFiles, observeFiles, readManifest, type Drift } from '../state/manifest.ts';
 
@@ -34,16 +34,19 @@ export interface StatusReport {
 
 /** A killed install is finished before its record is read: under the lock, or said when that cannot be. */
 async function repairFirst(root: string): Promise<string | undefined> {
-  if (!(await readJournal(root))) return undefined;
+  if (!(await hasLeftovers(root))) return undefined;
   let lock;
   try {
     lock = await acquireLock(root);
   } catch (err) {
     if (err instanceof LockHeldError) return 'an install is in progress; this status may show it half done';
+    if (!(await readJournal(root))) return undefined;
     return `an install was interrupted; run node-prep install (as root) to finish it (${(err as Error).message})`;
   }
   try {
-    return describeRepair(await repairInterrupted(root));
+    const repaired = describeRepair(await repairInterrupted(root));
+    if (repaired) return repaired;
+    return lock.tookOverFrom ? `a run (pid ${lock.tookOverFrom.pid}) had died before changing anything; removed what it left` : undefined;
   } finally {
     await lock.release();
   }
