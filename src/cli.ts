@@ -98,7 +98,9 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
       }
       case 'uninstall': {
         const { uninstallCommand } = await import('./commands/uninstall.ts');
-        const { report, text } = await uninstallCommand(ctx, lineReporter(options, io));
+        // Asked on a terminal only; a run without one (CI, a pipe) must say --yes.
+        const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !options.json;
+        const { report, text } = await uninstallCommand(ctx, lineReporter(options, io), interactive ? askOnTerminal : undefined);
         return { data: report, text };
       }
       case 'smoke': {
@@ -114,6 +116,20 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
     }
   } finally {
     await ctx.close();
+  }
+}
+
+/** A yes/no question on the terminal (stderr), the answer read from stdin; anything but y/yes is no. */
+async function askOnTerminal(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `, { signal: interruptSignal });
+    return /^y(es)?$/i.test(answer.trim());
+  } catch {
+    return false;
+  } finally {
+    rl.close();
   }
 }
 

@@ -5,7 +5,7 @@
  * wants symlink inside the image. Anywhere else nothing is started, and the report says why.
  */
 import path from 'node:path';
-import { NODE_PATHS, SOCKET, WANTS_LINK } from '../node/paths.ts';
+import { NODE_PATHS, SOCKET, UNIT_START_TIMEOUT_S, WANTS_LINK } from '../node/paths.ts';
 import { NodePrepError } from '../errors.ts';
 import type { Exec } from '../exec/exec.ts';
 import { NotAFolderError, OutsideRootError, RootFs, splitNodePath } from '../install/root-fs.ts';
@@ -13,7 +13,10 @@ import { NotAFolderError, OutsideRootError, RootFs, splitNodePath } from '../ins
 export type ServiceReport =
   | { kind: 'skipped'; reason: string }
   | { kind: 'enabled-in-image'; link: string; created: boolean; reason: string }
-  | { kind: 'running'; restarted: boolean; enabled: boolean; reloaded: boolean };
+  | { kind: 'running'; restarted: boolean; enabled: boolean; reloaded: boolean; startAttempts?: number };
+
+/** A start or restart waits for systemd's verdict: the unit's TimeoutStartSec, and a margin beyond it. */
+export const START_VERDICT_MS = (UNIT_START_TIMEOUT_S + 30) * 1000;
 
 /** Poll until the CRI API answers on the socket, or time out with the last error. */
 export async function waitForCri(socket: string, timeoutMs: number): Promise<void> {
@@ -124,7 +127,9 @@ export async function runLiveService(input: LiveServiceInput): Promise<ServiceRe
   }
   const restart = input.restartNeeded || input.unitChanged || !active;
   if (restart) {
-    const r = await systemctl(active ? 'restart' : 'start', 'containerd');
+    // Not systemctl's 60 s default client wait: a containerd that hangs is ended by systemd itself
+    // (TimeoutStartSec in the unit), and only that verdict says whether the start job is over.
+    const r = await input.exec.run('systemctl', [active ? 'restart' : 'start', 'containerd'], { timeoutMs: START_VERDICT_MS });
     if (r.exitCode !== 0) throw await startFailure(input.exec, `systemctl ${active ? 'restart' : 'start'} containerd`, r.stderr);
   }
   try {

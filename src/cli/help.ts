@@ -87,7 +87,10 @@ Install:
 
 Uninstall:
   --force                  also remove files changed since node-prep wrote them (kept by default)
-  --purge                  also remove the runtime's state (${PURGE_PATHS})
+  --purge                  also remove the runtime's state (${PURGE_PATHS}); asks first
+                           on a terminal, needs --yes without one
+  --stop-containers        stop containers still running under node-prep's containerd (refused
+                           without it)
 
 Status:
   --check                  exit 1 when anything drifted (for monitoring)
@@ -173,8 +176,11 @@ ${OUTPUT}`,
 
 Remove exactly the files node-prep installed and restore the files it backed up.
   --root DIR               the image root to remove from
-  --purge                  also remove the runtime's state (${PURGE_PATHS})
+  --purge                  also remove the runtime's state (${PURGE_PATHS}); asks first
+                           on a terminal, needs --yes without one
   --force                  also remove files changed since node-prep wrote them
+  --stop-containers        stop the containers still running under node-prep's containerd (their
+                           shims), and unmount their rootfs; without it uninstall refuses
   --dry-run                print what would be removed
 
 ${OUTPUT}`,

@@ -252,9 +252,27 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
  */
 async function restorePrevious(ctx: Context, run: InstallRun): Promise<ServiceReport> {
   await run.rollback();
-  if (run.hadPreviousInstall) return decideService(ctx, run, true);
-  await stopService(ctx.exec);
-  return { kind: 'skipped', reason: 'the first install failed: its containerd was stopped and disabled' };
+  if (!run.hadPreviousInstall) {
+    await stopService(ctx.exec);
+    return { kind: 'skipped', reason: 'the first install failed: its containerd was stopped and disabled' };
+  }
+  try {
+    return await decideService(ctx, run, true);
+  } catch (first) {
+    // The failed start may have left the unit failed or in its start limit: once more, after
+    // reset-failed. The report says it took two.
+    await ctx.exec.run('systemctl', ['reset-failed', 'containerd'], { timeoutMs: 30_000 });
+    try {
+      const second = await decideService(ctx, run, true);
+      return second.kind === 'running' ? { ...second, startAttempts: 2 } : second;
+    } catch (err) {
+      throw new NodePrepError('ROLLBACK_START', `The previous files and record were put back, but the previous containerd did not start either, twice: ${(err as Error).message}`, {
+        hint: 'containerd is not running. See `journalctl -u containerd -n 50`, then start it (`systemctl start containerd`) or run node-prep again.',
+        fields: { first: (first as Error).message },
+        cause: err,
+      });
+    }
+  }
 }
 
 /** What a rollback on a live host did, for the error's hint; `service`: systemd ran containerd. */
@@ -292,7 +310,7 @@ function describeService(s: ServiceReport): string {
     case 'enabled-in-image':
       return `${s.created ? 'enabled' : 'already enabled'} through ${s.link}; not started (${s.reason})`;
     case 'running':
-      return s.restarted ? 'restarted and answering' : 'running, unchanged';
+      return `${s.restarted ? 'restarted and answering' : 'running, unchanged'}${s.startAttempts && s.startAttempts > 1 ? ` (started on try ${s.startAttempts})` : ''}`;
   }
 }
 

@@ -37,6 +37,8 @@ export interface Options {
   verbose: boolean;
   quiet: boolean;
   force: boolean;
+  /** uninstall: stop the containers still running under node-prep's containerd (their shims), and unmount their rootfs. */
+  stopContainers: boolean;
   purge: boolean;
   verify: 'default' | 'strict';
   keyring: string | undefined;

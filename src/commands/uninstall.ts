@@ -17,10 +17,11 @@
 import path from 'node:path';
 import { RootFs, splitNodePath, type Dir } from '../install/root-fs.ts';
 import { systemdIsPid1 } from '../node/init.ts';
+import { descendants, mountsBelow, runningShims } from '../node/shims.ts';
 import { COMPONENT_NAMES, COMPONENTS } from '../components/index.ts';
 import type { Context } from './context.ts';
 import type { Emit } from '../events.ts';
-import { NodePrepError } from '../errors.ts';
+import { NodePrepError, UsageError } from '../errors.ts';
 import { NODE_PATHS, inRoot } from '../node/paths.ts';
 import { describeRepair, repairInterrupted } from '../apply/journal.ts';
 import { acquireLock } from '../state/lock.ts';
@@ -52,7 +53,14 @@ export interface UninstallReport {
   unrecordedBackups: string[];
   /** Node path of the install record when it remains, listing only what was kept. */
   record?: string;
+  /** --stop-containers: what was stopped (`namespace/id`) and unmounted. */
+  stoppedContainers?: string[];
 }
+
+/** Where containerd's shims mount a task's rootfs and a pod's shm: unmounted once their shims are stopped. */
+const TASK_MOUNTS = ['/run/containerd/io.containerd.runtime.v2.task', '/run/containerd/io.containerd.grpc.v1.cri'];
+
+export type Confirm = (question: string) => Promise<boolean>;
 
 /** The runtime's state (images, snapshots, containers, sockets); never configuration. */
 /** The runtime state each component keeps, from the catalog. */
@@ -60,7 +68,7 @@ const PURGE = COMPONENT_NAMES.flatMap((n) => COMPONENTS[n].purgePaths);
 
 const KEPT_REASON = 'changed since node-prep wrote it (use --force to remove it)';
 
-export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ report: UninstallReport; text: string }> {
+export async function uninstallCommand(ctx: Context, emit: Emit, confirm?: Confirm): Promise<{ report: UninstallReport; text: string }> {
   const o = ctx.options;
   const root = o.root;
   if (root === '/' && process.getuid?.() !== 0 && !o.dryRun) {
@@ -97,10 +105,51 @@ export async function uninstallCommand(ctx: Context, emit: Emit): Promise<{ repo
     await fs.assertWritable([...Object.keys(m.files), ...Object.keys(m.links ?? {}), ...(o.purge ? PURGE : [])].map((p) => path.posix.dirname(p)));
     await fs.assertWritable([NODE_PATHS.stateDir, BACKUPS_DIR], { private: true });
 
+    // Containers still running under node-prep's containerd: refused unless told to stop them.
+    const shimBinaries = Object.keys(m.files).filter((p) => path.posix.basename(p).startsWith('containerd-shim'));
+    const shims = root === '/' ? await runningShims(shimBinaries) : [];
+    const running = shims.map((s) => `${s.namespace ?? '?'}/${s.id ?? `pid ${s.pid}`}`);
+    if (shims.length > 0 && !o.stopContainers && !o.dryRun) {
+      throw new NodePrepError('CONTAINERS_RUNNING', `${shims.length} container${shims.length === 1 ? ' is' : 's are'} still running under node-prep's containerd: ${running.slice(0, 10).join(', ')}${running.length > 10 ? ', …' : ''}.`, {
+        hint: 'Nothing was removed. Stop them (crictl stop / nerdctl stop, or drain the node), or run uninstall with --stop-containers to stop their shims and unmount their rootfs.',
+        fields: { containers: running },
+      });
+    }
+    if (o.purge && !o.dryRun && !o.yes) {
+      const what = PURGE.map((p) => inRoot(root, p)).join(', ');
+      if (!confirm) {
+        throw new UsageError(`uninstall --purge removes the runtime's state (${what}): images, snapshots and containers. Without a terminal to ask on, it needs --yes.`, 'Add --yes to confirm.');
+      }
+      if (!(await confirm(`Remove ${what} (images, snapshots, containers)?`))) {
+        throw new NodePrepError('NOT_CONFIRMED', 'Nothing was removed: the purge was not confirmed.', { hint: 'Run it again and answer y, or give --yes.' });
+      }
+    }
+
     if (!o.dryRun && root === '/' && (await systemdIsPid1())) {
       const r = await ctx.exec.run('systemctl', ['disable', '--now', 'containerd'], { timeoutMs: 120_000 });
       report.serviceStopped = r.exitCode === 0;
       if (r.exitCode !== 0) emit({ type: 'warn', message: `systemctl disable --now containerd failed: ${String(r.stderr).trim().split('\n').pop()}` });
+    }
+
+    if (shims.length > 0 && o.stopContainers && !o.dryRun) {
+      // As k3s-killall.sh does: the containers' processes, then their shims, then their mounts.
+      for (const shim of shims) {
+        for (const pid of [...(await descendants(shim.pid)).reverse(), shim.pid]) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone already
+          }
+        }
+      }
+      await waitGone(shims.map((s) => s.pid));
+      const unmounted: string[] = [];
+      for (const mount of await mountsBelow(TASK_MOUNTS)) {
+        const r = await ctx.exec.run('umount', [mount], { timeoutMs: 30_000 });
+        if (r.exitCode === 0) unmounted.push(mount);
+        else emit({ type: 'warn', message: `could not unmount ${mount}: ${String(r.stderr).trim().split('\n').pop()}` });
+      }
+      report.stoppedContainers = [...running, ...unmounted.map((u) => `unmounted ${u}`)];
     }
 
     // Listed before any restore: what is in the backups folder that no record names.
@@ -244,6 +293,22 @@ function describe(report: UninstallReport, root: string): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Wait (a few seconds at most) until the processes are gone. */
+async function waitGone(pids: number[]): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const alive = pids.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (alive.length === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**

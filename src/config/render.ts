@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
-import { NODE_PATHS } from '../node/paths.ts';
+import { NODE_PATHS, UNIT_START_TIMEOUT_S } from '../node/paths.ts';
 import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
 import { CONFIG_LAYOUTS } from './layout.ts';
 import {
@@ -72,7 +72,7 @@ const RENDERERS: Record<string, (inputs: NodeConfigInputs) => Promise<{ what: st
   }),
   [NODE_PATHS.containerdUnit]: async (inputs) => ({
     what: 'containerd systemd unit',
-    content: await render('containerd/containerd.service', { ...containerdUnitVariant(inputs.containerdVersion), execStart: path.posix.join(inputs.prefix, 'bin/containerd') }),
+    content: await render('containerd/containerd.service', { ...containerdUnitVariant(inputs.containerdVersion), execStart: path.posix.join(inputs.prefix, 'bin/containerd'), startTimeoutSec: `${UNIT_START_TIMEOUT_S}s` }),
   }),
   [NODE_PATHS.crictlConfig]: async () => ({
     what: 'crictl runtime endpoint',

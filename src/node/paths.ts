@@ -37,6 +37,12 @@ export function nodePathOf(root: string, hostPath: string): string {
 
 /** containerd's CRI socket: what the kubelet, crictl and nerdctl talk to. */
 export const SOCKET = '/run/containerd/containerd.sock';
+/**
+ * The unit's TimeoutStartSec: systemd gives up on a containerd that has not signalled READY by then
+ * (and kills it). node-prep waits for that verdict, a little longer, never giving up first.
+ */
+export const UNIT_START_TIMEOUT_S = 60;
+
 /** What `systemctl enable containerd` creates. */
 export const WANTS_LINK = '/etc/systemd/system/multi-user.target.wants/containerd.service';
 

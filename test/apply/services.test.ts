@@ -4,7 +4,8 @@
  * node-prep's choice of calls, not systemd (no systemd runs as PID 1 on the test machines).
  */
 import { describe, expect, it } from 'vitest';
-import { runLiveService, type LiveServiceInput } from '../../src/apply/services.ts';
+import { runLiveService, START_VERDICT_MS, type LiveServiceInput } from '../../src/apply/services.ts';
+import { UNIT_START_TIMEOUT_S } from '../../src/node/paths.ts';
 import { NodePrepError } from '../../src/errors.ts';
 import { recordingExec, type RecordingExec } from '../support/recording-exec.ts';
 
@@ -40,6 +41,14 @@ describe('runLiveService', () => {
     const r = await runLiveService(input({ unitChanged: true, restartNeeded: true }));
     expect(r).toEqual({ kind: 'running', restarted: true, enabled: true, reloaded: true });
     expect(await calls()).toEqual(['daemon-reload', 'is-enabled --quiet containerd', 'enable containerd', 'is-active --quiet containerd', 'start containerd']);
+  });
+
+  it('waits for systemd\'s verdict on a start: longer than the unit\'s own TimeoutStartSec', async () => {
+    systemd({ active: true, enabled: true });
+    await runLiveService(input({ restartNeeded: true }));
+    const i = exec.calls.indexOf('systemctl restart containerd');
+    expect(exec.timeouts[i]).toBe(START_VERDICT_MS);
+    expect(START_VERDICT_MS).toBeGreaterThan(UNIT_START_TIMEOUT_S * 1000);
   });
 
   it('nothing changed and containerd runs: restarts nothing', async () => {

@@ -159,7 +159,14 @@ describe('uninstall --purge', () => {
       await writeFile(at(p), 'state\n');
     }
 
-    const u = await uninstall('--purge', '--json');
+    // Without a terminal to ask on, a purge needs --yes: nothing is removed until then.
+    const unconfirmed = await uninstall('--purge', '--json');
+    expect(unconfirmed.code).toBe(2);
+    expect(JSON.parse(unconfirmed.stdout).error.message).toContain('needs --yes');
+    expect(await readFile(at('var/lib/containerd/io.containerd.content.v1.content/blobs/sha256/abc'), 'utf8')).toBe('state\n');
+    expect((await snapshot(root))['usr/local/bin/containerd']).toMatchObject({ type: 'file' });
+
+    const u = await uninstall('--purge', '--yes', '--json');
     expect(u.code, u.stderr).toBe(0);
     expect(JSON.parse(u.stdout).purged).toEqual(['/var/lib/containerd', '/run/containerd', '/var/lib/nerdctl']);
     const tree = await snapshot(root);

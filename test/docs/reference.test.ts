@@ -100,8 +100,8 @@ describe('docs/reference.md', () => {
     expect(sorted(mentioned).filter((n) => !(ENV_VARS as readonly string[]).includes(n))).toEqual([]);
   });
 
-  it('documents the exit codes 0, 1 and 2', () => {
-    expect(tableRows(section('## Exit codes')).map((r) => r[0])).toEqual(['0', '1', '2']);
+  it('documents the exit codes 0, 1, 2 and those of a signal', () => {
+    expect(tableRows(section('## Exit codes')).map((r) => r[0])).toEqual(['0', '1', '2', '129, 130, 143']);
   });
 });
 

@@ -139,7 +139,7 @@ describe.skipIf(!isRoot)('uninstall and purge through links planted after the in
     await rename(path.join(victim, 'containerd-state'), path.join(victim, 'var-lib-containerd'));
     await symlink(path.join(victim, 'var-lib-containerd'), path.join(root, 'var/lib/containerd'));
     const before = await snapshot(victim);
-    const r = await runCli(['uninstall', '--root', root, '--purge']);
+    const r = await runCli(['uninstall', '--root', root, '--purge', '--yes']);
     // The link itself is inside the root: purge removes the link, never what it points to.
     expect(await snapshot(victim)).toEqual(before);
     expect(r.code, r.stderr).toBe(0);

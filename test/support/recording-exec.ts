@@ -9,10 +9,13 @@ export type Answer = Partial<Pick<RunResult, 'exitCode' | 'stdout' | 'stderr' | 
 export interface RecordingExec extends Exec {
   /** `file args…`, one string per call, in order. */
   calls: string[];
+  /** The timeout each call was given, in the same order. */
+  timeouts: Array<number | undefined>;
 }
 
 export function recordingExec(answer: (file: string, args: string[]) => Answer = () => ({})): RecordingExec {
   const calls: string[] = [];
+  const timeouts: Array<number | undefined> = [];
   const result = (file: string, args: string[]): RunResult => {
     calls.push([file, ...args].join(' '));
     const a = answer(file, args);
@@ -21,7 +24,11 @@ export function recordingExec(answer: (file: string, args: string[]) => Answer =
   };
   return {
     calls,
-    run: async (file, args) => result(file, args),
+    timeouts,
+    run: async (file, args, opts) => {
+      timeouts.push(opts?.timeoutMs);
+      return result(file, args);
+    },
     spawn: (file, args) => ({ pid: undefined, done: Promise.resolve(result(file, args)), kill: () => undefined }),
   };
 }
