@@ -64,6 +64,11 @@ function asInterrupted(err: unknown): unknown {
 }
 
 async function run(options: Options, io: Io): Promise<{ data: unknown; text: string; exitCode?: number }> {
+  // The root is opened once, first: whoever owns a folder above it cannot swap it mid-run.
+  if (options.root !== '/') {
+    const { pinRoot } = await import('./install/root-fs.ts');
+    await pinRoot(options.root, { create: options.command === 'install' && !options.dryRun });
+  }
   const { createContext } = await import('./commands/context.ts');
   const ctx = await createContext(options);
   try {

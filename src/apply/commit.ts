@@ -4,7 +4,8 @@
  * node-prep did not write (or that was changed since). Every path is held to what the plan's diff
  * saw: one that changed since is not replaced on a stale decision.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readBounded } from '../install/atomic.ts';
 import { criDisabledInText } from '../config/layout.ts';
 import type { Emit } from '../events.ts';
 import { NodePrepError } from '../errors.ts';
@@ -14,7 +15,7 @@ import { Transaction } from '../install/transaction.ts';
 import { NODE_PATHS, inRoot } from '../node/paths.ts';
 import { diffRemovals, isConfigPath, type DiskView } from '../plan/changes.ts';
 import type { ComponentName, Plan, PlannedFile } from '../plan/types.ts';
-import { BACKUPS_DIR, backupReason, type Manifest } from '../state/manifest.ts';
+import { BACKUPS_DIR, backupReason, openNodeFile, type Manifest } from '../state/manifest.ts';
 import { observe, type Observed } from '../state/observe.ts';
 import { backupStep } from './backup-step.ts';
 import type { ComponentDecision } from './decide.ts';
@@ -94,7 +95,7 @@ export async function prepareCommit(i: CommitInputs): Promise<PreparedCommit> {
       return false;
     }
     if (seen.kind === 'file') {
-      if (nodePath === NODE_PATHS.containerdConfig && !m?.files[nodePath]) await warnDockerConfig(i.root, i.emit);
+      if (nodePath === NODE_PATHS.containerdConfig && !m?.files[nodePath]) await warnDockerConfig(i.fs, i.emit);
       const reason = backupReason(m, nodePath, seen.sha256);
       if (reason) backUp(nodePath, reason, seen.sha256);
     }
@@ -132,8 +133,10 @@ export async function prepareCommit(i: CommitInputs): Promise<PreparedCommit> {
  * Docker's containerd.io package ships a config.toml with `disabled_plugins = ["cri"]`: the kubelet
  * cannot use that containerd. node-prep's config enables CRI; say so, since Docker shares the daemon.
  */
-async function warnDockerConfig(root: string, emit: Emit): Promise<void> {
-  const text = await readFile(inRoot(root, NODE_PATHS.containerdConfig), 'utf8').catch(() => '');
+async function warnDockerConfig(fs: RootFs, emit: Emit): Promise<void> {
+  // Through the root's descriptors and bounded: the file is someone else's (a FIFO, a link, a huge file).
+  const opened = await openNodeFile(fs, NODE_PATHS.containerdConfig).catch(() => undefined);
+  const text = opened ? ((await readBounded(opened.fh, 1024 * 1024).finally(() => opened.fh.close())) ?? '') : '';
   if (criDisabledInText(text).criDisabled) {
     emit({
       type: 'warn',

@@ -15,7 +15,7 @@
  * says). Either way the dead run's temp files, transaction and staging folders go.
  */
 import path from 'node:path';
-import { sha256Handle, TEMP_NAME, writeAtomic } from '../install/atomic.ts';
+import { readBounded, sha256Handle, TEMP_NAME, writeAtomic } from '../install/atomic.ts';
 import { RootFs, splitNodePath, type Dir } from '../install/root-fs.ts';
 import { NODE_PATHS, WANTS_LINK } from '../node/paths.ts';
 import { MANIFEST_PATH, openNodeFile, openStateDir } from '../state/manifest.ts';
@@ -76,8 +76,9 @@ export async function readJournal(root: string): Promise<Journal | undefined> {
     const opened = await state.openRegular(JOURNAL_NAME).catch(() => undefined);
     if (!opened) return undefined;
     try {
-      if (opened.st.size > MAX_JOURNAL_BYTES) return undefined;
-      const j = JSON.parse(await opened.fh.readFile('utf8')) as Journal;
+      const text = await readBounded(opened.fh, MAX_JOURNAL_BYTES);
+      if (text === undefined) return undefined;
+      const j = JSON.parse(text) as Journal;
       return j.schemaVersion === 1 && typeof j.tx === 'string' && /^tx-[0-9a-f]+$/.test(j.tx) && Array.isArray(j.ops) ? j : undefined;
     } catch {
       return undefined;

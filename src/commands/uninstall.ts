@@ -203,8 +203,15 @@ export async function uninstallCommand(ctx: Context, emit: Emit, confirm?: Confi
     }
 
     if (o.purge) {
+      const rootDev = root === '/' ? undefined : await fs.withDir('/', {}, async (d) => (await d.handle.stat()).dev);
       for (const p of PURGE) {
-        if (!(await inParent(fs, p, async (d, name) => (await d.lstat(name)) !== undefined))) continue;
+        const st = await inParent(fs, p, (d, name) => d.lstat(name));
+        if (!st) continue;
+        // An image root with the host's /run or /var/lib bind-mounted into it: that state is the host's.
+        if (rootDev !== undefined && st.dev !== rootDev) {
+          emit({ type: 'warn', message: `left ${inRoot(root, p)}: it is on another file system than ${root} (mounted into it), so not the image's to purge` });
+          continue;
+        }
         if (!o.dryRun) await inParent(fs, p, (d, name) => d.removeTree(name));
         report.purged.push(p);
       }

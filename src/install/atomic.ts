@@ -67,6 +67,25 @@ export async function copyHandle(src: FileHandle, dst: FileHandle): Promise<{ sh
   return { sha256: hash.digest('hex'), size: pos };
 }
 
+/**
+ * At most `maxBytes` of an opened file, as text; undefined when it holds more. Read by hand: the
+ * size fstat reported may have grown by the time a whole-file read gets there.
+ */
+export async function readBounded(fh: FileHandle, maxBytes: number): Promise<string | undefined> {
+  const buf = Buffer.alloc(Math.min(maxBytes, 1024 * 1024) + 1);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (let pos = 0; ; ) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    if (total > maxBytes) return undefined;
+    chunks.push(Buffer.from(buf.subarray(0, bytesRead)));
+    pos += bytesRead;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** sha256 of an opened file, read from offset 0. */
 export async function sha256Handle(fh: FileHandle): Promise<string> {
   const hash = createHash('sha256');

@@ -14,7 +14,7 @@
  * unlink(2), link(2), mkdir(2) and symlink(2) act on the name itself.
  */
 import { constants, type Stats } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, readlink, rename, rmdir, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, readlink, rename, rmdir, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { NodePrepError } from '../errors.ts';
 import { inRoot } from '../node/paths.ts';
@@ -202,7 +202,10 @@ export class Dir {
       try {
         await this.mkdir(name, opts.mode ?? 0o755);
         const fh = await open(this.at(name), DIR_FLAGS);
-        await fh.chmod(opts.mode ?? 0o755);
+        await fh.chmod(opts.mode ?? 0o755).catch(async (err: unknown) => {
+          await fh.close();
+          throw err;
+        });
         return new Dir(this.fs, fh, this.nodePathOf(name), [this.nodePathOf(name)]);
       } catch (err) {
         if (code(err) !== 'EEXIST') throw err; // a concurrent creator won: open theirs
@@ -216,10 +219,13 @@ export class Dir {
    * is removed, never followed, and a folder swapped while this runs is not descended into.
    * Returns false when NAME was not there. A mount point is emptied (EBUSY on its own removal).
    */
-  async removeTree(name: string): Promise<boolean> {
+  async removeTree(name: string, topDev?: number): Promise<boolean> {
     const st = await this.lstat(name);
     if (!st) return false;
     if (!st.isDirectory()) return this.unlinkIfPresent(name);
+    // Below the top, another file system (a bind mount) is left alone: what is mounted there is not
+    // this tree's to delete.
+    if (topDev !== undefined && st.dev !== topDev) return false;
     const sub = await this.sub(name).catch((err: unknown) => {
       if (err instanceof NotAFolderError || err instanceof OutsideRootError) return 'changed' as const;
       throw err;
@@ -227,15 +233,16 @@ export class Dir {
     if (sub === 'changed') return this.unlinkIfPresent(name); // became a file or link meanwhile
     if (!sub) return false;
     try {
-      for (const entry of await sub.readdir()) await sub.removeTree(entry);
+      for (const entry of await sub.readdir()) await sub.removeTree(entry, topDev ?? st.dev);
     } finally {
       await sub.close();
     }
     try {
       await rmdir(this.at(name));
     } catch (err) {
-      // EBUSY: a mount point (a separate /var/lib/containerd), emptied but kept.
-      if (code(err) === 'ENOENT' || code(err) === 'EBUSY') return true;
+      // EBUSY: a mount point (a separate /var/lib/containerd), emptied but kept; ENOTEMPTY: a mount
+      // below it was left alone.
+      if (code(err) === 'ENOENT' || code(err) === 'EBUSY' || code(err) === 'ENOTEMPTY') return true;
       throw err;
     }
     return true;
@@ -260,6 +267,37 @@ export class NotARegularFileError extends NodePrepError {
   }
 }
 
+/** Roots held open for the rest of the process (pinRoot): later opens reach that very folder. */
+const pinned = new Map<string, FileHandle>();
+
+/**
+ * Hold `root` open for the rest of this process, so that every later open of it (the lock, the
+ * record, the transaction, uninstall's removals) reaches the same folder even if whoever owns a
+ * folder above it renames it or swaps it for a link while node-prep runs. `create` makes it first.
+ */
+export async function pinRoot(root: string, opts: { create?: boolean } = {}): Promise<void> {
+  const abs = path.resolve(root);
+  if (abs === '/' || pinned.has(abs)) return;
+  if (opts.create) await mkdir(abs, { recursive: true, mode: 0o755 });
+  let fh: FileHandle;
+  try {
+    fh = await open(abs, O_RDONLY | O_DIRECTORY);
+  } catch (err) {
+    if (code(err) !== 'ENOENT') throw err; // not there (a plan for a root not made yet): nothing to hold
+    return;
+  }
+  // A path that leads to this machine's own / (a link someone planted in its place) is not an image.
+  const [st, host] = [await fh.stat(), await stat('/')];
+  if (st.dev === host.dev && st.ino === host.ino) {
+    await fh.close();
+    throw new NodePrepError('ROOT_IS_HOST', `--root ${root} leads to this machine's own / .`, {
+      hint: 'node-prep writes only inside --root DIR; for this machine, leave --root out. Check what the path (or a link in it) points to.',
+      fields: { root: abs },
+    });
+  }
+  pinned.set(abs, fh);
+}
+
 export class RootFs {
   private constructor(
     /** The root as given (`/` or DIR). */
@@ -270,11 +308,13 @@ export class RootFs {
   /** Open the root; `create` makes DIR itself (and its parents) when missing. */
   static async open(root: string, opts: { create?: boolean } = {}): Promise<RootFs> {
     const abs = path.resolve(root);
-    if (opts.create) await mkdir(abs, { recursive: true, mode: 0o755 });
+    const pin = pinned.get(abs);
+    if (opts.create && !pin) await mkdir(abs, { recursive: true, mode: 0o755 });
     let fh: FileHandle;
     try {
-      // The root itself is what the user named: links in its own path are theirs to choose.
-      fh = await open(abs, O_RDONLY | O_DIRECTORY);
+      // The root itself is what the user named: links in its own path are theirs to choose. Once
+      // pinned, it is the folder that was opened first, wherever its path leads now.
+      fh = await open(pin ? fdPath(pin.fd) : abs, O_RDONLY | O_DIRECTORY);
     } catch (err) {
       throw new NodePrepError('ROOT', `Cannot open the root ${abs}: ${code(err) ?? String(err)}.`, { hint: 'Give --root an existing folder.', fields: { root: abs } });
     }
@@ -351,8 +391,11 @@ export class RootFs {
             try {
               await mkdir(at, { mode: 0o755 });
               fh = await open(at, DIR_FLAGS);
-              await fh.chmod(0o755); // mkdir's mode is masked by the umask
               created.push(here);
+              await fh.chmod(0o755).catch(async (chmodErr: unknown) => {
+                await fh!.close();
+                throw chmodErr;
+              }); // mkdir's mode is masked by the umask
             } catch (mkErr) {
               if (code(mkErr) !== 'EEXIST' && code(mkErr) !== 'ELOOP' && code(mkErr) !== 'ENOTDIR') throw mkErr;
               pending.unshift(part); // someone else made it meanwhile: look again

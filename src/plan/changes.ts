@@ -6,6 +6,7 @@
  * extraction); config files with what the plan renders, with a diff for people.
  */
 import { createTwoFilesPatch } from 'diff';
+import { readBounded } from '../install/atomic.ts';
 import { RootFs } from '../install/root-fs.ts';
 import { inRoot } from '../node/paths.ts';
 import { openNodeFile, type Manifest } from '../state/manifest.ts';
@@ -64,8 +65,8 @@ async function readForDiff(root: string, nodePath: string, showPrivate: boolean)
   try {
     if (!opened) return { hidden: 'it changed while it was read' };
     if (!showPrivate && (opened.st.mode & 0o044) === 0) return { hidden: 'only its owner may read it (--show-private shows the diff)' };
-    if (opened.st.size > MAX_DIFF_BYTES) return { hidden: `it is larger than ${MAX_DIFF_BYTES} bytes` };
-    return { text: await opened.fh.readFile('utf8') };
+    const text = await readBounded(opened.fh, MAX_DIFF_BYTES);
+    return text === undefined ? { hidden: `it is larger than ${MAX_DIFF_BYTES} bytes` } : { text };
   } finally {
     await opened?.fh.close();
     await fs?.close();

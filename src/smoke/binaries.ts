@@ -15,10 +15,10 @@ export interface InstalledBinaries {
   nerdctl: string;
 }
 
-/** Paths as seen from this host (inside --root). */
-export function installedBinaries(root: string, prefix: string): InstalledBinaries {
-  const binDir = inRoot(root, path.posix.join(prefix, 'bin'));
-  const sbinDir = inRoot(root, path.posix.join(prefix, 'sbin'));
+/** Paths as seen from this host (inside --root), or in `dirs` (the smoke test's private copies). */
+export function installedBinaries(root: string, prefix: string, dirs?: { binDir: string; sbinDir: string }): InstalledBinaries {
+  const binDir = dirs?.binDir ?? inRoot(root, path.posix.join(prefix, 'bin'));
+  const sbinDir = dirs?.sbinDir ?? inRoot(root, path.posix.join(prefix, 'sbin'));
   return {
     binDir,
     sbinDir,

@@ -12,8 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'smol-toml';
 import { COMPONENT_NAMES, COMPONENTS } from '../components/index.ts';
-import { NODE_PATHS, inRoot } from '../node/paths.ts';
-import { checkVersion, installedBinaries, type VersionCheck } from './binaries.ts';
+import { NODE_PATHS } from '../node/paths.ts';
+import { checkVersion, installedBinaries, type InstalledBinaries, type VersionCheck } from './binaries.ts';
+import { privateBinaries } from './private-bin.ts';
 import { cleanupHost, CONTAINERD_RUN_DIR } from './cleanup.ts';
 import { configMismatches, criSettings, dumpConfig, dumpInstalledConfig, type DumpResult } from './config.ts';
 import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from './container.ts';
@@ -71,9 +72,11 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
   };
   const run = async (name: CheckName, fn: () => Promise<CheckOutcome>) => add(await timed(name, fn));
 
-  const bins = installedBinaries(input.root, input.prefix);
-  const env = { PATH: [bins.binDir, bins.sbinDir, process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') };
   const scratch = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'np-smoke-'));
+  // Under --root: verified private copies, never the image's files themselves (private-bin.ts).
+  const priv = input.root === '/' ? undefined : await privateBinaries(input.root, input.prefix, scratch);
+  const bins = priv?.bins ?? installedBinaries(input.root, input.prefix);
+  const env = { PATH: [bins.binDir, bins.sbinDir, process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') };
   const containerId = `smoke-${process.pid}-${randomBytes(3).toString('hex')}`;
   const systemdRunning = await (deps.systemdRunning ?? hostSystemdRunning)();
   const configFile = input.configFile ?? NODE_PATHS.containerdConfig;
@@ -84,7 +87,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
   let containerTried = false;
   try {
     // 1. The binaries, concurrently (each is a --version call).
-    const versions = await versionChecks(exec, input, t.commandMs, timed);
+    const versions = await versionChecks(exec, input, bins, priv?.problems ?? [], t.commandMs, timed);
     versions.forEach((v) => add(v.check));
     const runnable = (name: CheckName) => versions.find((v) => v.check.name === name)?.result.runnable ?? false;
     const why = (name: CheckName) => versions.find((v) => v.check.name === name)?.check.detail ?? name;
@@ -110,7 +113,7 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
         if (!runnable(CHECK.containerdVersion)) return skipped(`containerd cannot run (${why(CHECK.containerdVersion)})`);
         const d = dump;
         if (d.kind === 'failed') return skipped(`the installed config cannot be read (${d.why})`);
-        const tc = temporaryConfig({ effective: d.config, paths, root: input.root, systemdRunning });
+        const tc = temporaryConfig({ effective: d.config, paths, root: input.root, systemdRunning, ...(priv ? { binaryCopy: (p: string) => priv.copyOf.get(p) } : {}) });
         if (tc.refusal !== undefined) return fail(tc.refusal);
         for (const a of tc.adaptations) {
           adaptations.push(a);
@@ -221,16 +224,22 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
 type Timed = (name: CheckName, fn: () => Promise<CheckOutcome>) => Promise<SmokeCheck>;
 
 /** Every installed component's binaries, as its catalog entry says, concurrently (each is a --version call). */
-async function versionChecks(exec: Exec, input: SmokeInput, timeoutMs: number, timed: Timed) {
+async function versionChecks(exec: Exec, input: SmokeInput, bins: InstalledBinaries, problems: string[], timeoutMs: number, timed: Timed) {
   const jobs = COMPONENT_NAMES.flatMap((name) => {
     const expected = input.expect.versions[name];
     if (expected === undefined) return [];
-    return COMPONENTS[name].versionChecks.map((v) => ({ ...v, expected, file: inRoot(input.root, path.posix.join(input.prefix, v.binary)) }));
+    return COMPONENTS[name].versionChecks.map((v) => {
+      const [dir, file] = v.binary.split('/') as [string, string];
+      return { ...v, expected, nodePath: path.posix.join(input.prefix, v.binary), file: path.join(dir === 'sbin' ? bins.sbinDir : bins.binDir, file) };
+    });
   });
   return Promise.all(jobs.map(async (job) => {
     const tool = path.posix.basename(job.binary);
     let result: VersionCheck = { outcome: fail(`${tool}: not checked`), runnable: false };
     const check = await timed(job.check as CheckName, async () => {
+      // A binary that is not as node-prep installed it is not run (as root) to find out.
+      const problem = problems.find((p) => p.startsWith(`${job.nodePath} `));
+      if (problem) return (result = { outcome: fail(`${tool}: ${problem}; not run`), runnable: false }).outcome;
       result = await checkVersion(exec, tool, job.file, job.args, job.expected, timeoutMs);
       return result.outcome;
     });

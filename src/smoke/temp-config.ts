@@ -85,6 +85,11 @@ export interface TemporaryConfigInputs {
   /** --root: node paths in the config (runc, CNI, certs.d) are read inside it. */
   root: string;
   systemdRunning: boolean;
+  /**
+   * Under --root: the private, verified copy of a binary node-prep installed (by node path). A
+   * runtime's BinaryName is run from its copy; one that names anything else is not run at all.
+   */
+  binaryCopy?: (nodePath: string) => string | undefined;
 }
 
 export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig {
@@ -170,7 +175,13 @@ export function temporaryConfig(inputs: TemporaryConfigInputs): TemporaryConfig 
     if (type !== '' && !type.startsWith('io.containerd.runc.')) continue;
     const options = child(rt, 'options');
     options.Root = paths.criRuncRoot;
-    if (typeof options.BinaryName === 'string' && options.BinaryName !== '') options.BinaryName = here(options.BinaryName);
+    if (typeof options.BinaryName === 'string' && options.BinaryName !== '') {
+      if (inputs.binaryCopy && root !== '/') {
+        const copy = inputs.binaryCopy(options.BinaryName);
+        if (copy === undefined) refusal ??= `runtime ${name} runs ${options.BinaryName}, which is not a binary node-prep installed and finds as it installed it: the smoke test runs only the binaries it verified`;
+        else options.BinaryName = copy;
+      } else options.BinaryName = here(options.BinaryName);
+    }
     if (options.SystemdCgroup === true && !inputs.systemdRunning) {
       options.SystemdCgroup = false;
       adaptations.push(

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Arch } from '../arch.ts';
 import type { ComponentName } from '../components/types.ts';
 import { NodePrepError } from '../errors.ts';
-import { ContentChangedError, sha256Handle, tempNameFor, writeAtomic } from '../install/atomic.ts';
+import { ContentChangedError, readBounded, sha256Handle, tempNameFor, writeAtomic } from '../install/atomic.ts';
 import { NotAFolderError, NotARegularFileError, OutsideRootError, RootFs, splitNodePath, type Dir } from '../install/root-fs.ts';
 import { copyOpened } from '../install/transaction.ts';
 import { inRoot, NODE_PATHS } from '../node/paths.ts';
@@ -163,8 +163,9 @@ export async function readManifest(root = '/'): Promise<Manifest | undefined> {
       const opened = await dir.openRegular(path.posix.basename(MANIFEST_PATH));
       if (!opened) return undefined;
       try {
-        if (opened.st.size > MAX_MANIFEST_BYTES) throw new ManifestError('MANIFEST_CORRUPT', file, `it is ${opened.st.size} bytes, more than a record can be`);
-        return parseManifest(await opened.fh.readFile('utf8'), file);
+        const text = await readBounded(opened.fh, MAX_MANIFEST_BYTES);
+        if (text === undefined) throw new ManifestError('MANIFEST_CORRUPT', file, `it is more than ${MAX_MANIFEST_BYTES} bytes, more than a record can be`);
+        return parseManifest(text, file);
       } finally {
         await opened.fh.close();
       }
@@ -197,8 +198,11 @@ export async function removeManifest(root: string): Promise<void> {
   if (!fs) return;
   try {
     const dir = await openStateDir(fs);
-    await dir?.unlinkIfPresent(path.posix.basename(MANIFEST_PATH));
-    await dir?.close();
+    try {
+      await dir?.unlinkIfPresent(path.posix.basename(MANIFEST_PATH));
+    } finally {
+      await dir?.close();
+    }
   } finally {
     await fs.close();
   }

@@ -7,6 +7,7 @@ import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256Handle } from '../install/atomic.ts';
 import { describeType, NotAFolderError, OutsideRootError, RootFs, splitNodePath } from '../install/root-fs.ts';
+import { NodePrepError } from '../errors.ts';
 import { inRoot } from '../node/paths.ts';
 import type { ManifestFile } from './manifest.ts';
 
@@ -65,8 +66,10 @@ async function blockingAncestor(root: string, nodePath: string): Promise<string>
   return 'below something that is not a folder';
 }
 
-/** Stat facts to record after writing, so the next run can skip hashing. */
+/** Stat facts to record after writing (through the root's descriptors), so the next run can skip hashing. */
 export async function statFacts(root: string, nodePath: string): Promise<{ size: number; mtimeMs: number; ctimeMs: number; ino: number }> {
-  const st = await lstat(inRoot(root, nodePath));
+  const { dir, name } = splitNodePath(nodePath);
+  const st = await RootFs.with(root, {}, (fs) => fs.withDir(dir, {}, (d) => d.lstat(name)));
+  if (!st?.isFile()) throw new NodePrepError('DISK_CHANGED', `${inRoot(root, nodePath)} changed right after node-prep wrote it.`, { hint: 'Stop whatever changes it, then run node-prep again.' });
   return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
 }

@@ -219,6 +219,62 @@ describe.skipIf(!isRoot)('races by the owner of the root while a real install ru
   }, 300_000);
 });
 
+describe.skipIf(!isRoot)('the smoke test under --root, in an image its owner changed after the install', () => {
+  it('never runs a binary that is not the one installed: it is not run at all, and the check says why', async () => {
+    expect((await install()).code).toBe(0);
+    const marker = path.join(victim, 'ran-as-root');
+    // The image's owner swaps a folder on the way to the binaries for one of their own (the rename
+    // needs only the parent), with a containerd that would leave a mark if root ran it.
+    await rename(path.join(root, 'usr'), path.join(root, 'usr.orig'));
+    await cp(path.join(root, 'usr.orig'), path.join(root, 'usr'), { recursive: true });
+    await writeFile(path.join(root, 'usr/local/bin/containerd'), `#!/bin/sh\nid > '${marker}'\necho containerd 2.3.4\n`, { mode: 0o755 });
+    await writeFile(path.join(root, 'usr/local/bin/containerd-shim-runc-v2'), `#!/bin/sh\nid > '${marker}'\n`, { mode: 0o755 });
+    const r = await runCli(['smoke', '--root', root, '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; detail: string }> };
+    expect(report.checks.find((c) => c.name === 'containerd version')?.detail).toMatch(/changed since node-prep installed it.*not run/);
+    expect(await lstat(marker).catch(() => undefined)).toBeUndefined();
+  });
+});
+
+describe.skipIf(!isRoot)('the root path swapped while node-prep runs', () => {
+  it('a run works in the one folder its root was when it started, never in two', async () => {
+    const ws = await mkdtemp(path.join(work, 'ws-'));
+    const a = path.join(ws, 'rootfs.a');
+    const b = path.join(ws, 'rootfs.b');
+    await mkdir(a);
+    await mkdir(b);
+    const rootfs = path.join(ws, 'rootfs');
+    await symlink('rootfs.a', rootfs);
+    const flipper = loop(`cd '${ws}'; while :; do ln -sfn rootfs.b t && mv -T t rootfs; ln -sfn rootfs.a t && mv -T t rootfs; done`);
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = await runCli(['install', '--root', rootfs, '--no-start', '--skip-smoke', ...source(), '--cache-dir', path.join(work, 'cache')]);
+        expect(r.code, r.stderr).toBe(0);
+      }
+    } finally {
+      await stop(flipper);
+    }
+    // Each folder is either untouched or a whole install: its record, no lock, no drift.
+    for (const dir of [a, b]) {
+      const files = await installedFiles(dir);
+      if (files.length === 0) continue;
+      expect(files).toContain('var/lib/node-prep/manifest.json');
+      expect(files).not.toContain('var/lib/node-prep/lock');
+      const s = JSON.parse((await runCli(['status', '--root', dir, '--json'])).stdout) as { drift: unknown[] };
+      expect(s.drift).toEqual([]);
+    }
+  }, 120_000);
+
+  it('refuses a --root that leads to this machine\'s own /', async () => {
+    const link = path.join(work, `to-host-${Date.now()}`);
+    await symlink('/', link);
+    const r = await runCli(['install', '--root', link, '--no-start', '--skip-smoke', ...source()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("leads to this machine's own /");
+  });
+});
+
 describe.skipIf(!isRoot)('a download cache another user can write', () => {
   it.each([
     ['owned by uid 65534', async (dir: string) => chown(dir, 65534, 65534)],

@@ -1,7 +1,9 @@
 // A temporary image root laid out as node-prep installs it, from the Debian-built release assets that
 // scripts/fixtures/debian-release.mjs writes to .cache/debian-release (real containerd, shim, ctr,
 // runc and CNI plugins; stand-ins for nerdctl and crictl).
-import { access, chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { serializeManifest, type Manifest } from '../../src/state/manifest.ts';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -103,5 +105,23 @@ export async function makeImageRoot(containerdVersion: string, opts: { systemdCg
     await chmod(dir('usr/local/sbin/runc'), 0o755);
   }
   await writeFile(dir('etc/containerd/config.toml'), configToml(containerdVersion, opts.systemdCgroup ?? true));
+  await recordBinaries(root);
   return { root, remove: () => rm(root, { recursive: true, force: true }) };
+}
+
+/**
+ * The record node-prep would have written for the binaries in the prefix: the smoke test under
+ * --root runs only binaries it can hold to a record (smoke/private-bin.ts).
+ */
+export async function recordBinaries(root: string): Promise<void> {
+  const files: Manifest['files'] = {};
+  for (const d of ['usr/local/bin', 'usr/local/sbin']) {
+    for (const name of await readdir(path.join(root, d))) {
+      const full = path.join(root, d, name);
+      files[`/${d}/${name}`] = { sha256: createHash('sha256').update(await readFile(full)).digest('hex'), mode: 0o755, component: 'containerd' };
+    }
+  }
+  const m: Manifest = { schemaVersion: 1, nodePrepVersion: 'test', installedAt: new Date().toISOString(), arch: 'amd64', prefix: '/usr/local', components: {}, files, backups: {} };
+  await mkdir(path.join(root, 'var/lib/node-prep'), { recursive: true });
+  await writeFile(path.join(root, 'var/lib/node-prep/manifest.json'), serializeManifest(m));
 }
