@@ -102,6 +102,9 @@ export class InstallRun {
     return this.plan.service.manage === 'wants-link';
   }
 
+  /** The containerd unit as it was before the first install on a live host (recorded, given back by uninstall). */
+  foundUnit: Manifest['foundUnit'];
+
   /** What begin() found of a dead run and did about it. */
   repair: Repair = { kind: 'none' };
   /** The journal of this run's commit, while there is one. */
@@ -234,6 +237,7 @@ export class InstallRun {
       createdDirs: await existing(this.fs!, this.createdDirs),
       changed: this.changed,
       now: () => new Date(),
+      ...(this.foundUnit ? { foundUnit: this.foundUnit } : {}),
     });
     if (prev && serializeManifest({ ...prev, installedAt: '' }) === serializeManifest({ ...next, installedAt: '' })) {
       await this.markCommitted();

@@ -30,6 +30,8 @@ export interface RecordInputs {
   createdDirs: string[];
   changed: boolean;
   now: () => Date;
+  /** The containerd unit as this run found it, when nothing was installed before (a live host). */
+  foundUnit?: Manifest['foundUnit'];
 }
 
 export function nextRecord(r: RecordInputs): Manifest {
@@ -53,5 +55,7 @@ export function nextRecord(r: RecordInputs): Manifest {
     ...(r.linked || prev?.links ? { links: { ...(prev?.links ?? {}), ...(r.linked ? { [WANTS_LINK]: NODE_PATHS.containerdUnit } : {}) } } : {}),
     dirs: [...new Set([...(prev?.dirs ?? []), ...r.createdDirs])].sort(),
     intent: { cgroupDriver: r.plan.containerd.cgroupDriver, sandboxImage: r.plan.containerd.sandboxImage, configVersion: r.plan.containerd.configVersion },
+    // The first install's finding stays for good: a later run finds node-prep's own unit.
+    ...(prev?.foundUnit ?? r.foundUnit ? { foundUnit: prev?.foundUnit ?? r.foundUnit } : {}),
   };
 }

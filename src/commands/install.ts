@@ -18,6 +18,7 @@ import type { SmokeReport } from '../smoke/types.ts';
 import { diffFiles, observeDisk, restartReason } from '../plan/changes.ts';
 import { planCommand, refuseBlockedChanges, refuseBlockedPlan, serviceBlocked } from './plan.ts';
 import { interruptSignal, throwIfInterrupted } from '../util/interrupt.ts';
+import { readUnit } from '../apply/takeover.ts';
 
 export interface InstallReport {
   kind: 'install';
@@ -113,6 +114,8 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
         const changes = diffFiles(plan!, run!.manifest, disk);
         refuseBlockedChanges(changes, o.root, await serviceBlocked(plan!));
         const d = run!.decide(changes, disk);
+        // The unit as found before node-prep's first install here (a package's, to give back).
+        if (live && !run!.manifest && plan!.service.manage === 'systemd') run!.foundUnit = await readUnit(ctx.exec);
         const n = d.filter((x) => x.action === 'install').length;
         return n === 0 ? 'everything is installed' : `${n} to install, ${d.length - n} unchanged`;
       }),

@@ -24,6 +24,8 @@ import type { Emit } from '../events.ts';
 import { NodePrepError, UsageError } from '../errors.ts';
 import { NODE_PATHS, inRoot } from '../node/paths.ts';
 import { describeRepair, repairInterrupted } from '../apply/journal.ts';
+import { START_VERDICT_MS } from '../apply/services.ts';
+import { uninstallCalls } from '../apply/takeover.ts';
 import { acquireLock } from '../state/lock.ts';
 import {
   BackupError,
@@ -53,6 +55,8 @@ export interface UninstallReport {
   unrecordedBackups: string[];
   /** Node path of the install record when it remains, listing only what was kept. */
   record?: string;
+  /** The unit found before the first install (a package's), given back: what was done with it. */
+  givenBack?: string[];
   /** --stop-containers: what was stopped (`namespace/id`) and unmounted. */
   stoppedContainers?: string[];
 }
@@ -125,10 +129,14 @@ export async function uninstallCommand(ctx: Context, emit: Emit, confirm?: Confi
       }
     }
 
-    if (!o.dryRun && root === '/' && (await systemdIsPid1())) {
-      const r = await ctx.exec.run('systemctl', ['disable', '--now', 'containerd'], { timeoutMs: 120_000 });
-      report.serviceStopped = r.exitCode === 0;
-      if (r.exitCode !== 0) emit({ type: 'warn', message: `systemctl disable --now containerd failed: ${String(r.stderr).trim().split('\n').pop()}` });
+    const systemd = !o.dryRun && root === '/' && (await systemdIsPid1());
+    const calls = uninstallCalls(m.foundUnit);
+    if (systemd) {
+      for (const args of calls.before) {
+        const r = await ctx.exec.run('systemctl', args, { timeoutMs: 120_000 });
+        report.serviceStopped = r.exitCode === 0;
+        if (r.exitCode !== 0) emit({ type: 'warn', message: `systemctl ${args.join(' ')} failed: ${String(r.stderr).trim().split('\n').pop()}` });
+      }
     }
 
     if (shims.length > 0 && o.stopContainers && !o.dryRun) {
@@ -217,6 +225,17 @@ export async function uninstallCommand(ctx: Context, emit: Emit, confirm?: Confi
       }
     }
 
+    // The unit found before node-prep's first install (a package's) is systemd's again: as it was.
+    if (systemd) {
+      for (const args of calls.after) {
+        const r = await ctx.exec.run('systemctl', args, { timeoutMs: args[0] === 'start' ? START_VERDICT_MS : 60_000 });
+        if (r.exitCode !== 0) emit({ type: 'warn', message: `systemctl ${args.join(' ')} failed: ${String(r.stderr).trim().split('\n').pop()}` });
+        else if (args[0] === 'enable' || args[0] === 'start') {
+          (report.givenBack ??= []).push(`${args[0] === 'enable' ? 'enabled' : 'started'} containerd from ${m.foundUnit?.fragmentPath ?? 'its own unit'}`);
+        }
+      }
+    }
+
     // Folders node-prep created that hold a kept file stay recorded, so that `--force` removes them later.
     const keptPaths = [...Object.keys(keptFiles), ...Object.values(keptBackups).map((b) => b.backupPath)];
     const keptDirs = (m.dirs ?? []).filter((d) => keptPaths.some((p) => p.startsWith(`${d}/`)));
@@ -290,6 +309,8 @@ function describe(report: UninstallReport, root: string): string {
   }
   for (const n of report.notRestored) lines.push(`  NOT restored ${inRoot(root, n.path)}: ${n.reason} (the backup stays at ${inRoot(root, n.backup)})`);
   for (const p of report.purged) lines.push(`  ${dry ? 'would purge' : 'purged'} ${inRoot(root, p)}`);
+  for (const g of report.givenBack ?? []) lines.push(`  ${g} (as it was before node-prep's first install)`);
+  for (const c of report.stoppedContainers ?? []) lines.push(`  stopped ${c}`);
   for (const p of report.unrecordedBackups) {
     lines.push(`  left ${inRoot(root, p)}: a copy install made of a file before replacing it; not restored, not deleted`);
   }

@@ -64,6 +64,8 @@ export interface Manifest {
   dirs?: string[];
   /** The containerd settings the config was rendered with: what `node-prep smoke` holds it to. */
   intent?: { cgroupDriver: 'systemd' | 'cgroupfs'; sandboxImage: string; configVersion: number };
+  /** The containerd unit as the first install on a live host found it (apply/takeover.ts): given back by uninstall. */
+  foundUnit?: { fragmentPath: string; unitFileState: string; activeState: string };
 }
 
 export type Drift =
