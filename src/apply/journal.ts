@@ -48,7 +48,7 @@ export interface Journal {
 
 export type Repair =
   | { kind: 'none' }
-  | { kind: 'rolled-back'; pid: number; startedAt: string; restored: string[]; removed: string[] }
+  | { kind: 'rolled-back'; pid: number; startedAt: string; restored: string[]; removed: string[]; keptAside: string[]; keptIn?: string }
   | { kind: 'finished'; pid: number; startedAt: string };
 
 async function withState<T>(root: string, fn: (fs: RootFs, state: Dir) => Promise<T>): Promise<T | undefined> {
@@ -118,6 +118,8 @@ export async function repairInterrupted(root: string): Promise<Repair> {
     const tx = await txParent?.sub(j.tx).catch(() => undefined);
     const restored: string[] = [];
     const removed: string[] = [];
+    /** Files changed since the run died: left as they are, their previous version kept in tx. */
+    const keptAside: string[] = [];
     try {
       if (!j.committed) {
         for (const op of [...j.ops].sort((a, b) => b.index - a.index)) {
@@ -128,7 +130,10 @@ export async function repairInterrupted(root: string): Promise<Repair> {
           try {
             await removeTemps(dir, name);
             const kept = tx ? await tx.lstat(backup) : undefined;
-            if (tx && kept?.isFile()) {
+            if (tx && kept?.isFile() && !(await asTheDeadRunLeftIt(fs, dir, name, op, kept))) {
+              // Changed by someone since the run died: theirs stays, and so does the previous version.
+              keptAside.push(op.path);
+            } else if (tx && kept?.isFile()) {
               // The previous version, kept before the change: back in place atomically (a copy, when
               // the transaction's folder is on another file system).
               await tx.rename(backup, dir, name).catch(async (err: NodeJS.ErrnoException) => {
@@ -156,7 +161,8 @@ export async function repairInterrupted(root: string): Promise<Repair> {
     } finally {
       await tx?.close();
       if (txParent) {
-        await txParent.removeTree(j.tx);
+        // Nothing is lost: with a file kept aside, the previous versions stay where they are.
+        if (keptAside.length === 0) await txParent.removeTree(j.tx);
         await txParent.close();
         await state.rmdirIfEmpty('tx');
       }
@@ -164,9 +170,24 @@ export async function repairInterrupted(root: string): Promise<Repair> {
     await removeLeftovers(fs, state, j);
     await state.unlinkIfPresent(JOURNAL_NAME);
     await state.sync();
-    return j.committed ? { kind: 'finished', pid: j.pid, startedAt: j.startedAt } : { kind: 'rolled-back', pid: j.pid, startedAt: j.startedAt, restored, removed };
+    return j.committed
+      ? { kind: 'finished', pid: j.pid, startedAt: j.startedAt }
+      : { kind: 'rolled-back', pid: j.pid, startedAt: j.startedAt, restored, removed, keptAside, ...(keptAside.length > 0 ? { keptIn: `${NODE_PATHS.stateDir}/tx/${j.tx}` } : {}) };
   });
   return result ?? { kind: 'none' };
+}
+
+/**
+ * The file at `name` is as the dead run left it: its previous version's very inode (the change never
+ * happened), the new content (it did), or gone (a removal). Anything else is someone's later edit.
+ */
+async function asTheDeadRunLeftIt(fs: RootFs, dir: Dir, name: string, op: JournalOp, kept: import('node:fs').Stats): Promise<boolean> {
+  const now = await dir.lstat(name);
+  if (!now || (now.ino === kept.ino && now.dev === kept.dev)) return true;
+  if (op.kind !== 'put' || !now.isFile()) return false;
+  const opened = await openNodeFile(fs, op.path);
+  const sha = opened ? await sha256Handle(opened.fh).finally(() => opened.fh.close()) : undefined;
+  return sha === op.sha256;
 }
 
 /** A dead run's temp files beside `name` (`.NAME.node-prep-1a2b3c4d5e6f`). */
@@ -209,7 +230,9 @@ export function describeRepair(r: Repair): string | undefined {
       return undefined;
     case 'finished':
       return `an interrupted run (pid ${r.pid}, ${r.startedAt}) had committed its install: finished it and removed what it left`;
-    case 'rolled-back':
-      return `an interrupted run (pid ${r.pid}, ${r.startedAt}) was rolled back to the recorded set: ${r.restored.length} files put back, ${r.removed.length} it had created removed`;
+    case 'rolled-back': {
+      const aside = r.keptAside.length > 0 ? `; left ${r.keptAside.join(', ')} as changed since, with the previous versions in ${r.keptIn}` : '';
+      return `an interrupted run (pid ${r.pid}, ${r.startedAt}) was rolled back to the recorded set: ${r.restored.length} files put back, ${r.removed.length} it had created removed${aside}`;
+    }
   }
 }

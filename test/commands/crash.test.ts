@@ -154,6 +154,27 @@ describe.skipIf(process.getuid?.() !== 0)('an install killed at many points', ()
   }, 600_000);
 });
 
+describe.skipIf(process.getuid?.() !== 0)('a repair never loses an edit made after the run died', () => {
+  it('leaves a file changed since the kill as it is, and keeps its previous version', async () => {
+    const work = await mkdtemp(path.join(mirror.work, 'crash-edit-'));
+    const root = path.join(work, 'root');
+    const cache = path.join(work, 'cache');
+    expect((await runCli(args(root, cache, OLD), { timeoutMs: 120_000 })).code).toBe(0);
+    // Killed once the commit reached the configs: every binary of the new set is in place.
+    const r = await killed(root, cache, [], { signal: 'SIGKILL', onWrite: { dir: 'etc/containerd', nth: 1 } });
+    expect(r.signal).toBe('SIGKILL');
+    const edited = path.join(root, 'usr/local/bin/ctr');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(edited, '#!/bin/sh\n# the operator fixed something by hand\n');
+    const s = await status(root);
+    expect(s.interrupted).toMatch(/left \/usr\/local\/bin\/ctr as changed since, with the previous versions in \/var\/lib\/node-prep\/tx\/tx-/);
+    expect(await readFile(edited, 'utf8')).toContain('fixed something by hand');
+    const tx = await readdir(path.join(root, 'var/lib/node-prep/tx'));
+    expect(tx).toHaveLength(1);
+    expect((await readdir(path.join(root, 'var/lib/node-prep/tx', tx[0]!))).some((n) => /^\d+-ctr$/.test(n))).toBe(true);
+  }, 120_000);
+});
+
 describe.skipIf(process.getuid?.() !== 0)('SIGINT and SIGTERM', () => {
   it.each([
     ['SIGTERM', 143],
