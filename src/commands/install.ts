@@ -253,20 +253,29 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
  * After a failed start or smoke test on a live host: the previous files and record go back; the
  * previous containerd is restarted, or, when this was the first install, the new one is stopped.
  */
-async function restorePrevious(ctx: Context, run: InstallRun): Promise<ServiceReport> {
+/**
+ * After a failed start or smoke test on a live host: the previous files back, and the previous
+ * containerd running (a second try after reset-failed when the first fails), or, after a first
+ * install, the new one stopped. `start` is the service step (exported with it for its test).
+ */
+export async function restorePrevious(
+  ctx: Pick<Context, 'exec'>,
+  run: Pick<InstallRun, 'rollback' | 'hadPreviousInstall'>,
+  start: () => Promise<ServiceReport> = () => decideService(ctx as Context, run as InstallRun, true),
+): Promise<ServiceReport> {
   await run.rollback();
   if (!run.hadPreviousInstall) {
     await stopService(ctx.exec);
     return { kind: 'skipped', reason: 'the first install failed: its containerd was stopped and disabled' };
   }
   try {
-    return await decideService(ctx, run, true);
+    return await start();
   } catch (first) {
     // The failed start may have left the unit failed or in its start limit: once more, after
     // reset-failed. The report says it took two.
     await ctx.exec.run('systemctl', ['reset-failed', 'containerd'], { timeoutMs: 30_000 });
     try {
-      const second = await decideService(ctx, run, true);
+      const second = await start();
       return second.kind === 'running' ? { ...second, startAttempts: 2 } : second;
     } catch (err) {
       throw new NodePrepError('ROLLBACK_START', `The previous files and record were put back, but the previous containerd did not start either, twice: ${(err as Error).message}`, {
