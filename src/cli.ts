@@ -41,7 +41,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
     }
     json = parsed.options.json;
     verbose = parsed.options.verbose;
-    stopWatching = watchSignals();
+    // Only install turns a signal into a rollback at its next safe point; the other commands end on
+    // it at once, as before (they change nothing a signal could leave half done, or, as uninstall,
+    // are repaired by the next run).
+    if (parsed.options.command === 'install' && !parsed.options.dryRun) stopWatching = watchSignals();
     const result = await run(parsed.options, io);
     // JSON escapes control characters itself; text shows them as visible escapes.
     io.stdout(json ? `${JSON.stringify(result.data, null, 2)}\n` : printableLines(result.text));

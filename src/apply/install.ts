@@ -13,6 +13,7 @@ import { fetchAll } from '../fetch/fetch-all.ts';
 import { RootFs, splitNodePath } from '../install/root-fs.ts';
 import type { StagedMember } from '../install/extract.ts';
 import type { FileOutcome, FileResult, Transaction } from '../install/transaction.ts';
+import { TransactionError } from '../install/errors.ts';
 import type { Http } from '../net/http.ts';
 import { NODE_PATHS, WANTS_LINK, inRoot } from '../node/paths.ts';
 import { toTarget } from '../plan/artifact.ts';
@@ -192,7 +193,14 @@ export class InstallRun {
       committed: false,
     };
     await writeJournal(this.root, this.journal);
-    const results = await tx.commit();
+    let results: FileResult[];
+    try {
+      results = await tx.commit();
+    } catch (err) {
+      // Putting back failed for some file: the journal and the kept versions stay for the next run.
+      if (err instanceof TransactionError && err.rollbackErrors.length > 0) this.rollbackFailed = true;
+      throw err;
+    }
     this.tx = tx;
     try {
       await this.afterCommit(results, writes, backups);

@@ -17,6 +17,7 @@
 import path from 'node:path';
 import { readBounded, sha256Handle, TEMP_NAME, writeAtomic } from '../install/atomic.ts';
 import { RootFs, splitNodePath, type Dir } from '../install/root-fs.ts';
+import { NodePrepError } from '../errors.ts';
 import { NODE_PATHS, WANTS_LINK } from '../node/paths.ts';
 import { MANIFEST_PATH, openNodeFile, openStateDir } from '../state/manifest.ts';
 
@@ -110,8 +111,15 @@ export async function repairInterrupted(root: string): Promise<Repair> {
   const j = await readJournal(root);
   const result = await withState(root, async (fs, state): Promise<Repair> => {
     if (!j) {
-      // No journal: at most leftovers of a run killed before its commit (staging, temp files).
+      // No journal: at most leftovers of a run killed before its commit (staging, temp files, an
+      // empty transaction folder).
       await removeLeftovers(fs, state, undefined);
+      const txParent = await state.sub('tx').catch(() => undefined);
+      if (txParent) {
+        for (const name of await txParent.readdir()) if (/^tx-[0-9a-f]+$/.test(name) && (await isEmptyDir(txParent, name))) await txParent.rmdirIfEmpty(name);
+        await txParent.close();
+        await state.rmdirIfEmpty('tx');
+      }
       return { kind: 'none' };
     }
     const txParent = await state.sub('tx').catch(() => undefined);
@@ -158,14 +166,22 @@ export async function repairInterrupted(root: string): Promise<Repair> {
         else await writeAtomic(state, recordName, { data: j.previousRecord }, 0o644);
         if (j.createsWantsLink) await removeWantsLinkIn(fs);
       }
-    } finally {
+    } catch (err) {
+      // Some file could not be put back: the journal and every previous version stay, for the next
+      // run to try again (or for a person), and nothing claims the node is consistent.
       await tx?.close();
-      if (txParent) {
-        // Nothing is lost: with a file kept aside, the previous versions stay where they are.
-        if (keptAside.length === 0) await txParent.removeTree(j.tx);
-        await txParent.close();
-        await state.rmdirIfEmpty('tx');
-      }
+      await txParent?.close();
+      throw new NodePrepError('ROLLBACK', `Finishing an interrupted run (pid ${j.pid}) failed: ${(err as Error).message}`, {
+        hint: `Its previous versions are kept in ${fs.hostPath(`${NODE_PATHS.stateDir}/tx/${j.tx}`)} and its journal in ${fs.hostPath(`${NODE_PATHS.stateDir}/${JOURNAL_NAME}`)}; fix the cause and run node-prep again.`,
+        cause: err,
+      });
+    }
+    await tx?.close();
+    if (txParent) {
+      // Nothing is lost: with a file kept aside, the previous versions stay where they are.
+      if (keptAside.length === 0) await txParent.removeTree(j.tx);
+      await txParent.close();
+      await state.rmdirIfEmpty('tx');
     }
     await removeLeftovers(fs, state, j);
     await state.unlinkIfPresent(JOURNAL_NAME);
@@ -188,6 +204,16 @@ async function asTheDeadRunLeftIt(fs: RootFs, dir: Dir, name: string, op: Journa
   const opened = await openNodeFile(fs, op.path);
   const sha = opened ? await sha256Handle(opened.fh).finally(() => opened.fh.close()) : undefined;
   return sha === op.sha256;
+}
+
+async function isEmptyDir(parent: Dir, name: string): Promise<boolean> {
+  const d = await parent.sub(name).catch(() => undefined);
+  if (!d) return false;
+  try {
+    return (await d.readdir()).length === 0;
+  } finally {
+    await d.close();
+  }
 }
 
 /** A dead run's temp files beside `name` (`.NAME.node-prep-1a2b3c4d5e6f`). */

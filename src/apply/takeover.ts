@@ -8,7 +8,6 @@
  * now and at every boot.
  */
 import type { Exec } from '../exec/exec.ts';
-import { NODE_PATHS } from '../node/paths.ts';
 
 export interface FoundUnit {
   /** The unit file systemd used (`FragmentPath`); '' when there was none. */
@@ -30,9 +29,13 @@ export async function readUnit(exec: Exec): Promise<FoundUnit | undefined> {
   return r.exitCode === 0 ? parseShow(String(r.stdout)) : undefined;
 }
 
-/** Another unit file than node-prep's own was there: a package's, to give back on uninstall. */
+/**
+ * A containerd unit was there before node-prep's first install: a package's in /lib, or one made by
+ * hand in /etc/systemd/system (which install backs up and uninstall restores). Either is the host's,
+ * to give back as it was.
+ */
 export function foreignUnit(found: FoundUnit | undefined): found is FoundUnit {
-  return found !== undefined && found.fragmentPath !== '' && found.fragmentPath !== NODE_PATHS.containerdUnit;
+  return found !== undefined && found.fragmentPath !== '';
 }
 
 /**

@@ -165,10 +165,16 @@ export async function uninstallCommand(ctx: Context, emit: Emit, confirm?: Confi
     report.unrecordedBackups = (await filesUnder(fs, BACKUPS_DIR)).filter((p) => !recordedBackups.has(p));
 
     const keptFiles: Manifest['files'] = {};
+    const restoredEarlier = new Set<string>();
     const observed = await observeFiles(root, Object.keys(m.files));
     for (const [nodePath, f] of Object.entries(m.files).sort(([a], [b]) => a.localeCompare(b))) {
       const now = observed.get(nodePath);
       if (now === undefined) continue;
+      // The original is back already (an uninstall cut off after restoring it): not someone's edit.
+      if (now !== f.sha256 && m.backups[nodePath]?.sha256 === now) {
+        restoredEarlier.add(nodePath);
+        continue;
+      }
       if (now !== f.sha256 && !o.force) {
         keptFiles[nodePath] = f;
         const backup = m.backups[nodePath]?.backupPath;
@@ -193,6 +199,12 @@ export async function uninstallCommand(ctx: Context, emit: Emit, confirm?: Confi
     for (const [nodePath, b] of Object.entries(m.backups).sort(([a], [b]) => a.localeCompare(b))) {
       if (keptFiles[nodePath]) {
         keptBackups[nodePath] = b;
+        continue;
+      }
+      if (restoredEarlier.has(nodePath)) {
+        // Its copy, if the cut-off run had not removed it yet, is the same bytes: it goes now.
+        if (!o.dryRun) await inParent(fs, b.backupPath, (d, name) => d.unlinkIfPresent(name), { private: true });
+        report.restored.push(nodePath);
         continue;
       }
       if (o.dryRun) {

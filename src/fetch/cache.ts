@@ -11,7 +11,7 @@
  * even a cache file changed after its check installs nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { NodePrepError } from '../errors.ts';
@@ -33,6 +33,36 @@ async function unsafeBecause(real: string, euid: number): Promise<string | undef
     const sticky = (st.mode & 0o1000) !== 0;
     if (othersWrite && (first || !sticky)) return `${d} can be written by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode 0${(st.mode & 0o7777).toString(8)})`;
     if (d === path.dirname(d)) return undefined;
+  }
+}
+
+/** This process's pid namespace (its inode): a pid means this process only within it. */
+let pidNamespace: Promise<string> | undefined;
+function ownPidNamespace(): Promise<string> {
+  pidNamespace ??= readlink('/proc/self/ns/pid').then((l) => /\[(\d+)\]/.exec(l)?.[1] ?? '0', () => '0');
+  return pidNamespace;
+}
+
+/** Left by a run that is gone: of this pid namespace (a container sharing the folder has its own), and its pid not alive. */
+async function deadRun(ns: string, pid: number): Promise<boolean> {
+  if (ns !== (await ownPidNamespace()) || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'EPERM';
+  }
+}
+
+async function removeDeadTemporaryCaches(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = /^node-prep-cache-(\d+)-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m) continue;
+    const full = path.join(dir, name);
+    const st = await lstat(full).catch(() => undefined);
+    // Only our own (root's, 0700) folders.
+    if (!st?.isDirectory() || st.uid !== (process.geteuid?.() ?? 0) || (st.mode & 0o077) !== 0) continue;
+    if (await deadRun(m[1]!, Number(m[2]))) await rm(full, { recursive: true, force: true });
   }
 }
 
@@ -64,8 +94,10 @@ export class ArtifactCache {
 
   async #prepare(): Promise<void> {
     if (typeof this.where !== 'string') {
+      // A killed run's temporary cache goes first (its pid is in the name).
+      await removeDeadTemporaryCaches(os.tmpdir());
       // mkdtemp: a fresh 0700 folder nobody else can enter, whatever TMPDIR holds.
-      this.#dir = await mkdtemp(path.join(os.tmpdir(), 'node-prep-cache-'));
+      this.#dir = await mkdtemp(path.join(os.tmpdir(), `node-prep-cache-${await ownPidNamespace()}-${process.pid}-`));
       return;
     }
     const dir = path.resolve(this.where);
@@ -99,19 +131,9 @@ export class ArtifactCache {
   async #removeDeadPartials(): Promise<void> {
     const tmp = path.join(this.dir, 'tmp');
     for (const name of await readdir(tmp).catch(() => [] as string[])) {
-      const m = /^[0-9a-f]{16}\.(\d+)\.[0-9a-f]{8}\.partial$/.exec(name);
+      const m = /^[0-9a-f]{16}\.(\d+)\.(\d+)\.[0-9a-f]{8}\.partial$/.exec(name);
       if (!m) continue;
-      const pid = Number(m[1]);
-      let alive = pid === process.pid;
-      if (!alive) {
-        try {
-          process.kill(pid, 0);
-          alive = true;
-        } catch (err) {
-          alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-        }
-      }
-      if (!alive) await rm(path.join(tmp, name), { force: true });
+      if (await deadRun(m[1]!, Number(m[2]))) await rm(path.join(tmp, name), { force: true });
     }
   }
 
@@ -137,7 +159,8 @@ export class ArtifactCache {
     await this.ready();
     const dir = path.join(this.dir, 'tmp');
     await mkdir(dir, { recursive: true, mode: 0o755 });
-    return path.join(dir, `${sha256.slice(0, 16)}.${process.pid}.${randomBytes(4).toString('hex')}.partial`);
+    // The pid namespace and pid name the run, so that a later run can tell a dead one's leftovers.
+    return path.join(dir, `${sha256.slice(0, 16)}.${await ownPidNamespace()}.${process.pid}.${randomBytes(4).toString('hex')}.partial`);
   }
 
   /** Move a verified temp file into place. */

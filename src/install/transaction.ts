@@ -18,7 +18,7 @@ import type { Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { NodePrepError } from '../errors.ts';
 import { throwIfInterrupted } from '../util/interrupt.ts';
-import { copyHandle, sha256Handle, writeAtomic, type AtomicSource, type DirFile } from './atomic.ts';
+import { copyHandle, sha256Handle, tempNameFor, writeAtomic, type AtomicSource, type DirFile } from './atomic.ts';
 import { InstallTargetError, TransactionError } from './errors.ts';
 import { sha256Data } from './hash.ts';
 import { describeType, splitNodePath, type Dir, type RootFs } from './root-fs.ts';
@@ -91,6 +91,7 @@ export class Transaction {
   readonly #dests = new Set<string>();
   #undo: Undo[] = [];
   #txDir: Dir | undefined;
+  #txName: string | undefined;
   #state: 'open' | 'committed' | 'rolled-back' = 'open';
   #committing = false;
 
@@ -246,8 +247,8 @@ export class Transaction {
    * first change (apply/journal.ts).
    */
   async prepare(): Promise<{ txName: string; ops: PreparedOp[] }> {
-    const tx = await this.#openTxDir();
-    const txName = tx.nodePath.slice(tx.nodePath.lastIndexOf('/') + 1);
+    // Only the name: the folder is made at the first change, after the journal that names it.
+    const txName = (this.#txName ??= `tx-${randomBytes(6).toString('hex')}`);
     const ops = this.#ops.flatMap((op, index): PreparedOp[] => {
       if (op.kind === 'step') return [];
       if (op.kind === 'remove') return [{ index, path: op.dest, kind: 'remove' as const }];
@@ -260,7 +261,7 @@ export class Transaction {
     if (!this.#txDir) {
       const parent = await this.#fs.dir(this.#backupDir, { create: true, private: true });
       try {
-        this.#txDir = await parent.sub(`tx-${randomBytes(6).toString('hex')}`, { create: true, mode: 0o700 });
+        this.#txDir = await parent.sub((this.#txName ??= `tx-${randomBytes(6).toString('hex')}`), { create: true, mode: 0o700 });
       } finally {
         await parent.close();
       }
@@ -289,7 +290,11 @@ export class Transaction {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
       linked = false;
-      await copyOpened(dir, name, st, tx, backup, this.#fs.hostPath(dest));
+      // Under a temp name, then renamed: a copy cut off by a crash is never taken for the previous version.
+      const tmp = tempNameFor(backup);
+      await copyOpened(dir, name, st, tx, tmp, this.#fs.hostPath(dest));
+      await tx.rename(tmp, tx, backup);
+      await tx.sync();
     }
     this.#undo.push({ kind: 'restore', path: dest, backup, linked, st });
   }

@@ -16,10 +16,11 @@ describe('the unit as found', () => {
     expect(parseShow('FragmentPath=\nUnitFileState=\nActiveState=inactive\n')).toEqual({ fragmentPath: '', unitFileState: '', activeState: 'inactive' });
   });
 
-  it('a package unit is foreign; none, or node-prep\'s own, is not', () => {
+  it('a package unit, or one made by hand where node-prep\'s goes, is the host\'s; none is not', () => {
     expect(foreignUnit(debian)).toBe(true);
+    // Found before node-prep's first install, so not node-prep's: backed up, restored, given back.
+    expect(foreignUnit({ ...debian, fragmentPath: '/etc/systemd/system/containerd.service' })).toBe(true);
     expect(foreignUnit({ ...debian, fragmentPath: '' })).toBe(false);
-    expect(foreignUnit({ ...debian, fragmentPath: '/etc/systemd/system/containerd.service' })).toBe(false);
     expect(foreignUnit(undefined)).toBe(false);
   });
 });

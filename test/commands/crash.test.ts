@@ -175,6 +175,29 @@ describe.skipIf(process.getuid?.() !== 0)('a repair never loses an edit made aft
   }, 120_000);
 });
 
+describe.skipIf(process.getuid?.() !== 0)('an uninstall cut off after it restored a backup', () => {
+  it('is finished by the next uninstall: the original stays, nothing is kept as "changed"', async () => {
+    const work = await mkdtemp(path.join(mirror.work, 'cut-uninstall-'));
+    const root = path.join(work, 'root');
+    const cache = path.join(work, 'cache');
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const config = path.join(root, 'etc/containerd/config.toml');
+    await mkdir(path.dirname(config), { recursive: true });
+    await writeFile(config, 'version = 2\n# the image’s own\n');
+    expect((await runCli(args(root, cache, []), { timeoutMs: 120_000 })).code).toBe(0);
+    // What a kill right after restoring the original leaves: the original in place, the record as before.
+    await writeFile(config, 'version = 2\n# the image’s own\n');
+    const r = await runCli(['uninstall', '--root', root, '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    const report = JSON.parse(r.stdout) as { kept: unknown[]; restored: string[]; record?: string };
+    expect(report.kept).toEqual([]);
+    expect(report.restored).toContain('/etc/containerd/config.toml');
+    expect(report.record).toBeUndefined();
+    expect(await readFile(config, 'utf8')).toBe('version = 2\n# the image’s own\n');
+    expect(await readdir(path.join(root, 'var/lib/node-prep')).catch(() => [])).toEqual([]);
+  }, 120_000);
+});
+
 describe.skipIf(process.getuid?.() !== 0)('SIGINT and SIGTERM', () => {
   it.each([
     ['SIGTERM', 143],
