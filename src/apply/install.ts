@@ -182,7 +182,8 @@ export class InstallRun {
     if (linkState === 'conflict') await enableInImage(this.root);
     // The journal, before the first change: a run killed from here on is repaired by the next one.
     const { txName, ops } = await tx.prepare();
-    this.journal = {
+    // A run that changes no file writes nothing, not even a journal.
+    if (ops.length > 0) this.journal = {
       schemaVersion: 1,
       pid: process.pid,
       startedAt: new Date().toISOString(),
@@ -192,7 +193,7 @@ export class InstallRun {
       createsWantsLink: linkState === 'absent',
       committed: false,
     };
-    await writeJournal(this.root, this.journal);
+    if (this.journal) await writeJournal(this.root, this.journal);
     let results: FileResult[];
     try {
       results = await tx.commit();
