@@ -59,6 +59,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
 /** After a signal, whatever error the run ended with is reported as the interruption it was (130, 143, 129). */
 function asInterrupted(err: unknown): unknown {
   if (!interruptSignal.aborted || err instanceof InterruptedError) return err;
+  // Putting back what the run changed failed: that, not the signal, is what the user must read.
+  if (err instanceof NodePrepError && err.code.startsWith('ROLLBACK')) return err;
   const stopped = interruptSignal.reason as InterruptedError;
   if (err instanceof NodePrepError) {
     Object.assign(stopped.fields, { ...err.fields, stoppedIn: err.message });
