@@ -167,17 +167,8 @@ export class Transaction {
         return { kind: 'created' };
       }
       assertRegular(this.#fs.hostPath(op.dest), current);
-      const opened = await dir.openRegular(name);
-      if (!opened || opened.st.ino !== current.ino) {
-        await opened?.fh.close();
-        throw diskChanged(this.#fs.hostPath(op.dest));
-      }
-      let previousSha256: string;
-      try {
-        previousSha256 = await sha256Handle(opened.fh);
-      } finally {
-        await opened.fh.close();
-      }
+      const opened = await this.#hashOpened(dir, name, current, op.dest);
+      const previousSha256 = opened.sha256;
       if (previousSha256 === newSha && (opened.st.mode & 0o7777) === op.mode) return { kind: 'unchanged' };
       await this.#keep(dir, op.dest, opened.st, index);
       try {
@@ -202,17 +193,8 @@ export class Transaction {
       const current = await dir.lstat(name);
       if (!current) return { kind: 'unchanged' };
       assertRegular(this.#fs.hostPath(op.dest), current);
-      const opened = await dir.openRegular(name);
-      if (!opened || opened.st.ino !== current.ino) {
-        await opened?.fh.close();
-        throw diskChanged(this.#fs.hostPath(op.dest));
-      }
-      let previousSha256: string;
-      try {
-        previousSha256 = await sha256Handle(opened.fh);
-      } finally {
-        await opened.fh.close();
-      }
+      const opened = await this.#hashOpened(dir, name, current, op.dest);
+      const previousSha256 = opened.sha256;
       await this.#keep(dir, op.dest, opened.st, index);
       try {
         await dir.unlink(name);
@@ -224,6 +206,20 @@ export class Transaction {
       return { kind: 'removed', previousSha256 };
     } finally {
       await dir.close();
+    }
+  }
+
+  /** The file lstat saw as `current`, opened (no link followed) and hashed: it must still be that inode. */
+  async #hashOpened(dir: Dir, name: string, current: Stats, dest: string): Promise<{ st: Stats; sha256: string }> {
+    const opened = await dir.openRegular(name);
+    if (!opened || opened.st.ino !== current.ino) {
+      await opened?.fh.close();
+      throw diskChanged(this.#fs.hostPath(dest));
+    }
+    try {
+      return { st: opened.st, sha256: await sha256Handle(opened.fh) };
+    } finally {
+      await opened.fh.close();
     }
   }
 

@@ -6,7 +6,7 @@
  * bytes are the recorded ones. PATH, the version checks, containerd, its shim and runc all run those
  * copies.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { copyHandle } from '../install/atomic.ts';
 import { RootFs } from '../install/root-fs.ts';
@@ -40,22 +40,22 @@ export async function privateBinaries(root: string, prefix: string, scratch: str
         problems.push(`${nodePath} is gone, or no longer a regular file (node-prep installed it)`);
         continue;
       }
-      const { open } = await import('node:fs/promises');
       const dest = path.join(to, path.posix.basename(nodePath));
       const out = await open(dest, 'wx', 0o700);
+      let sha256: string;
       try {
-        const { sha256 } = await copyHandle(opened.fh, out);
-        if (sha256 !== f.sha256) {
-          problems.push(`${nodePath} changed since node-prep installed it (sha256 ${sha256.slice(0, 12)}…, recorded ${f.sha256.slice(0, 12)}…)`);
-          await out.truncate(0);
-          continue;
-        }
-        await out.chmod(0o700);
-        copyOf.set(nodePath, dest);
+        sha256 = (await copyHandle(opened.fh, out)).sha256;
       } finally {
         await out.close();
         await opened.fh.close();
       }
+      if (sha256 !== f.sha256) {
+        // Not left in the private PATH either.
+        await rm(dest, { force: true });
+        problems.push(`${nodePath} changed since node-prep installed it (sha256 ${sha256.slice(0, 12)}…, recorded ${f.sha256.slice(0, 12)}…)`);
+        continue;
+      }
+      copyOf.set(nodePath, dest);
     }
   } finally {
     await fs.close();

@@ -35,7 +35,7 @@ function killed(root: string, cache: string, extra: string[], how: { signal: Nod
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.resume();
-    let watcher: ReturnType<typeof watch> | undefined;
+    const watchers: Array<ReturnType<typeof watch>> = [];
     let fired = false;
     // Once: a second SIGINT or SIGTERM is the user's "stop now", as good as SIGKILL.
     const fire = () => {
@@ -44,23 +44,21 @@ function killed(root: string, cache: string, extra: string[], how: { signal: Nod
     };
     if (how.onJournal) {
       const state = path.join(root, 'var/lib/node-prep');
-      watcher = watch(state, (_e, name) => {
+      watchers.push(watch(state, (_e, name) => {
         if (name === 'journal.json') fire();
-      });
+      }));
     }
     if (how.onWrite) {
       // The n-th change the commit makes in that folder (each file is a temp file, then a rename).
       let n = 0;
-      const w = watch(path.join(root, how.onWrite.dir), () => {
+      watchers.push(watch(path.join(root, how.onWrite.dir), () => {
         if (++n === how.onWrite!.nth) fire();
-      });
-      const prev = watcher;
-      watcher = { close: () => (w.close(), prev?.close()) } as ReturnType<typeof watch>;
+      }));
     }
     const timer = how.afterMs !== undefined ? setTimeout(fire, how.afterMs) : undefined;
     const safety = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('close', (code, signal) => {
-      watcher?.close();
+      for (const w of watchers) w.close();
       clearTimeout(timer);
       clearTimeout(safety);
       resolve({ code, signal, stdout });
