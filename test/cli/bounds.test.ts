@@ -2,71 +2,53 @@
  * Bounded input, end to end: the built CLI against the test release server serving an oversized or
  * endless checksum file, and answers that trickle in just fast enough to beat the idle timeout.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { containerdRelease, defaultCatalogReleases } from '../support/fixtures.ts';
 import { checksumsFor } from '../support/layout.ts';
-import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import { useUnpinnedMirror } from '../support/synthetic-mirror.ts';
 
-let gh: ReleaseServer;
-let work: string;
-const mirror = () => ['--mirror', gh.url, '--github-api', gh.apiUrl];
+const m = useUnpinnedMirror('np-bounds-');
+const mirror = () => ['--mirror', m.gh.url, '--github-api', m.gh.apiUrl];
 const SUMS = '/containerd/containerd/releases/download/v2.2.5/containerd-2.2.5-linux-amd64.tar.gz.sha256sum';
-
-beforeAll(async () => {
-  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: null }) });
-  // No built-in pin: its digest comes from the checksum file the mirror serves.
-  gh.addRelease('containerd/containerd', await containerdRelease('2.2.5', ['amd64']));
-  work = await mkdtemp(path.join(os.tmpdir(), 'np-bounds-'));
-});
-afterAll(async () => {
-  await gh.close();
-  await rm(work, { recursive: true, force: true });
-});
-beforeEach(() => {
-  gh.clearFaults();
-  gh.requests.length = 0;
-});
 
 describe('small documents are bounded', () => {
   it('an endless checksum file is cut off at 1 MiB: DOCUMENT_TOO_LARGE names the URL, exit 1, one request', async () => {
-    gh.setFault({ match: SUMS, status: 200, body: `${'0'.repeat(64)}  containerd-2.2.5-linux-amd64.tar.gz\n`, endless: true });
+    m.gh.setFault({ match: SUMS, status: 200, body: `${'0'.repeat(64)}  containerd-2.2.5-linux-amd64.tar.gz\n`, endless: true });
     const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'amd64', '--json', ...mirror()], { timeoutMs: 20_000 });
     expect(r.code, r.stderr).toBe(1);
     const { error } = JSON.parse(r.stdout);
-    expect(error).toMatchObject({ code: 'DOCUMENT_TOO_LARGE', url: `${gh.url}${SUMS}`, limitBytes: 1024 * 1024 });
-    expect(r.stderr).toContain(`node-prep: ${gh.url}${SUMS} is larger than 1 MiB`);
-    expect(gh.requests.filter((q) => q.path === SUMS)).toHaveLength(1);
+    expect(error).toMatchObject({ code: 'DOCUMENT_TOO_LARGE', url: `${m.gh.url}${SUMS}`, limitBytes: 1024 * 1024 });
+    expect(r.stderr).toContain(`node-prep: ${m.gh.url}${SUMS} is larger than 1 MiB`);
+    expect(m.gh.requests.filter((q) => q.path === SUMS)).toHaveLength(1);
   });
 
   it('a checksum file that trickles in ends at the deadline (--deadline, shorter than 2 minutes), naming the URL', async () => {
-    gh.setFault({ match: SUMS, trickleMs: 100 });
+    m.gh.setFault({ match: SUMS, trickleMs: 100 });
     const t0 = Date.now();
     const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'amd64', '--timeout', '3', '--deadline', '1.5', ...mirror()], { timeoutMs: 20_000 });
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain(`node-prep: GET ${gh.url}${SUMS} did not finish within 1.5 s, the deadline for a checksum file, signature or API page, retries included.`);
+    expect(r.stderr).toContain(`node-prep: GET ${m.gh.url}${SUMS} did not finish within 1.5 s, the deadline for a checksum file, signature or API page, retries included.`);
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });
 
 describe('the download deadline', () => {
   it('an artifact that trickles in faster than --timeout ends at --deadline (NODE_PREP_DEADLINE too), naming the URL', async () => {
-    const sums = path.join(work, 'SHA256SUMS');
-    await writeFile(sums, checksumsFor(gh.repos));
+    const sums = path.join(m.work, 'SHA256SUMS');
+    await writeFile(sums, checksumsFor(m.gh.repos));
     const asset = '/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-amd64-v1.9.1.tgz';
-    gh.setFault({ match: asset, trickleMs: 200 });
+    m.gh.setFault({ match: asset, trickleMs: 200 });
     const t0 = Date.now();
     const r = await runCli(
-      ['download', '--bundle', path.join(work, 'bundle'), '--cache-dir', path.join(work, 'cache'), '--arch', 'amd64', '--checksums', sums, '--timeout', '3', '--json', ...mirror()],
+      ['download', '--bundle', path.join(m.work, 'bundle'), '--cache-dir', path.join(m.work, 'cache'), '--arch', 'amd64', '--checksums', sums, '--timeout', '3', '--json', ...mirror()],
       { env: { NODE_PREP_DEADLINE: '2' }, timeoutMs: 30_000 },
     );
     expect(r.code, r.stderr).toBe(1);
     const { error } = JSON.parse(r.stdout);
-    expect(error).toMatchObject({ code: 'DEADLINE', url: `${gh.url}${asset}`, deadlineMs: 2000 });
-    expect(error.message).toBe(`GET ${gh.url}${asset} did not finish within 2 s, the deadline for one download, retries included.`);
+    expect(error).toMatchObject({ code: 'DEADLINE', url: `${m.gh.url}${asset}`, deadlineMs: 2000 });
+    expect(error.message).toBe(`GET ${m.gh.url}${asset} did not finish within 2 s, the deadline for one download, retries included.`);
     expect(error.hint).toContain('--deadline SECONDS (NODE_PREP_DEADLINE)');
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
@@ -74,15 +56,15 @@ describe('the download deadline', () => {
 
 describe('what the user typed', () => {
   it('a --cache-dir that is a file, or below one, is a usage error (exit 2) that names it', async () => {
-    const file = path.join(work, 'not-a-folder');
+    const file = path.join(m.work, 'not-a-folder');
     await writeFile(file, 'x');
     for (const dir of [file, path.join(file, 'sub')]) {
-      const r = await runCli(['download', '--bundle', path.join(work, 'b'), '--cache-dir', dir, '--arch', 'amd64', ...mirror()]);
+      const r = await runCli(['download', '--bundle', path.join(m.work, 'b'), '--cache-dir', dir, '--arch', 'amd64', ...mirror()]);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain(`node-prep: --cache-dir ${dir}`);
       expect(r.stderr).not.toContain('unexpected error');
     }
-    expect(gh.requests).toEqual([]);
+    expect(m.gh.requests).toEqual([]);
   });
 
   it('a 100,000-character --root and --registry-mirror host, and a 300-character version, exit 2 with what is allowed', async () => {
@@ -104,7 +86,7 @@ describe('strings from a server are never printed raw', () => {
   const ESC = '\u001b';
 
   it('a latest redirect to a tag with %0A and an escape sequence is refused, shown escaped', async () => {
-    gh.setFault({ match: '/containerd/containerd/releases/latest', status: 302, headers: { location: '/containerd/containerd/releases/tag/v9.9.9%0Acontainerd%202.3.4%3A%20installed%1B%5B2J' } });
+    m.gh.setFault({ match: '/containerd/containerd/releases/latest', status: 302, headers: { location: '/containerd/containerd/releases/tag/v9.9.9%0Acontainerd%202.3.4%3A%20installed%1B%5B2J' } });
     const r = await runCli(['plan', '--containerd', 'latest', '--arch', 'amd64', ...mirror()]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('points to the tag "v9.9.9\\\\ncontainerd 2.3.4: installed\\\\x1b[2J", which holds a control character or a path separator.');
@@ -114,14 +96,14 @@ describe('strings from a server are never printed raw', () => {
   });
 
   it('a latest redirect to a tag with a path separator is refused', async () => {
-    gh.setFault({ match: '/containerd/containerd/releases/latest', status: 302, headers: { location: '/containerd/containerd/releases/tag/..%2F..%2Fetc' } });
+    m.gh.setFault({ match: '/containerd/containerd/releases/latest', status: 302, headers: { location: '/containerd/containerd/releases/tag/..%2F..%2Fetc' } });
     const r = await runCli(['plan', '--containerd', 'latest', '--arch', 'amd64', ...mirror()]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('points to the tag "../../etc"');
   });
 
   it('an error page with escape sequences and line breaks is quoted on one line, escaped', async () => {
-    gh.setFault({ match: SUMS, status: 403, body: `denied${ESC}]0;owned${ESC}\\\nnode-prep: all good\r\n` });
+    m.gh.setFault({ match: SUMS, status: 403, body: `denied${ESC}]0;owned${ESC}\\\nnode-prep: all good\r\n` });
     const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'amd64', ...mirror()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('answered 403: denied\\x1b]0;owned\\x1b\\ node-prep: all good');
@@ -130,7 +112,7 @@ describe('strings from a server are never printed raw', () => {
 
   it('a checksum file with two digests for the asset is a clear error, not an internal one', async () => {
     const name = 'containerd-2.2.5-linux-amd64.tar.gz';
-    gh.setFault({ match: SUMS, status: 200, body: `${'a'.repeat(64)}  ${name}\n${'b'.repeat(64)}  ${name}\n` });
+    m.gh.setFault({ match: SUMS, status: 200, body: `${'a'.repeat(64)}  ${name}\n${'b'.repeat(64)}  ${name}\n` });
     const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'amd64', '--json', ...mirror()]);
     expect(r.code).toBe(1);
     const { error } = JSON.parse(r.stdout);
@@ -145,7 +127,7 @@ describe('strings from a server are never printed raw', () => {
       { tag_name: `v9.9.9${ESC}[2J`, draft: false, prerelease: false, assets: [] },
       { tag_name: 'v2.9.1', draft: false, prerelease: false, assets: [{ name: '../../../usr/local/bin/containerd' }, { name: `x${ESC}[31m` }, null] },
     ]);
-    gh.setFault({ match: '/api/repos/containerd/containerd/releases', status: 200, body: page });
+    m.gh.setFault({ match: '/api/repos/containerd/containerd/releases', status: 200, body: page });
     const r = await runCli(['versions', 'containerd', '--json', ...mirror()]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).components[0].releases).toEqual(['2.9.1']);

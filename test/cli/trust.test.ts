@@ -2,52 +2,35 @@
  * Trust that is said: a `--checksums` file is read whole or refused, and a digest that only the
  * download's own host vouches for is a warning (and, under --verify strict, a refusal).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { containerdRelease, defaultCatalogReleases } from '../support/fixtures.ts';
 import { checksumsFor } from '../support/layout.ts';
-import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import { useUnpinnedMirror } from '../support/synthetic-mirror.ts';
 import { violations } from '../schemas/validate.ts';
 
-let gh: ReleaseServer;
-let work: string;
-const mirror = () => ['--mirror', gh.url, '--github-api', gh.apiUrl];
-
-beforeAll(async () => {
-  gh = await startReleaseServer({ repos: await defaultCatalogReleases({ signer: null }) });
-  gh.addRelease('containerd/containerd', await containerdRelease('2.2.5', ['amd64']));
-  work = await mkdtemp(path.join(os.tmpdir(), 'np-trust-'));
-});
-afterAll(async () => {
-  await gh.close();
-  await rm(work, { recursive: true, force: true });
-});
-beforeEach(() => {
-  gh.clearFaults();
-  gh.requests.length = 0;
-});
+const m = useUnpinnedMirror('np-trust-');
+const mirror = () => ['--mirror', m.gh.url, '--github-api', m.gh.apiUrl];
 
 describe('--checksums is read strictly', () => {
   it('a short digest is refused with its line number (exit 2), not skipped in favour of the mirror\'s digest', async () => {
-    const good = checksumsFor(gh.repos).split('\n').filter(Boolean);
+    const good = checksumsFor(m.gh.repos).split('\n').filter(Boolean);
     const i = good.findIndex((l) => l.includes('containerd-2.2.5-linux-amd64.tar.gz'));
     // One hex digit lost, as a bad copy and paste would.
     const lines = [...good];
     lines[i] = lines[i]!.slice(1);
-    const file = path.join(work, 'pins-short.txt');
+    const file = path.join(m.work, 'pins-short.txt');
     await writeFile(file, `${lines.join('\n')}\n`);
     const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'amd64', '--checksums', file, '--json', ...mirror()]);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(`node-prep: --checksums ${file} line ${i + 1}: the digest has 63 hex digits, not 64: "${lines[i]}".`);
     expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'error', exitCode: 2, error: { code: 'USAGE' } });
-    expect(gh.requests).toEqual([]);
+    expect(m.gh.requests).toEqual([]);
   });
 
   it('a control character on a refused line is shown escaped, not sent to the terminal', async () => {
-    const file = path.join(work, 'pins-escape.txt');
+    const file = path.join(m.work, 'pins-escape.txt');
     await writeFile(file, `${'a'.repeat(64)}  x.tgz\n\u001b[2Jnot a line\n`);
     const r = await runCli(['plan', '--arch', 'amd64', '--checksums', file]);
     expect(r.code).toBe(2);
@@ -58,13 +41,13 @@ describe('--checksums is read strictly', () => {
 
 describe('a digest only the mirror vouches for', () => {
   it('download warns, and the lock records the host', async () => {
-    const sums = path.join(work, 'SHA256SUMS');
+    const sums = path.join(m.work, 'SHA256SUMS');
     // Pins for everything but containerd 2.2.5.
-    await writeFile(sums, checksumsFor(gh.repos).split('\n').filter((l) => !l.includes('v2.2.5/')).join('\n'));
-    const bundle = path.join(work, 'bundle');
-    const r = await runCli(['download', '--bundle', bundle, '--cache-dir', path.join(work, 'cache'), '--arch', 'amd64', '--containerd', '2.2.5', '--checksums', sums, '--json', ...mirror()]);
+    await writeFile(sums, checksumsFor(m.gh.repos).split('\n').filter((l) => !l.includes('v2.2.5/')).join('\n'));
+    const bundle = path.join(m.work, 'bundle');
+    const r = await runCli(['download', '--bundle', bundle, '--cache-dir', path.join(m.work, 'cache'), '--arch', 'amd64', '--containerd', '2.2.5', '--checksums', sums, '--json', ...mirror()]);
     expect(r.code, r.stderr).toBe(0);
-    const host = new URL(gh.url).host;
+    const host = new URL(m.gh.url).host;
     expect(r.stderr).toContain(`warning: containerd-2.2.5-linux-amd64.tar.gz: its sha256 and its bytes both come from ${host}, and nothing independent vouches for the digest`);
     const lock = JSON.parse(r.stdout);
     const entry = lock.artifacts.find((a: { name: string }) => a.name === 'containerd-2.2.5-linux-amd64.tar.gz');
@@ -73,11 +56,11 @@ describe('a digest only the mirror vouches for', () => {
   });
 
   it('install says so in its report, text and JSON: a warning and the host on the component', async () => {
-    const sums = path.join(work, 'SHA256SUMS-install');
-    await writeFile(sums, checksumsFor(gh.repos).split('\n').filter((l) => !l.includes('v2.2.5/')).join('\n'));
-    const root = await mkdtemp(path.join(work, 'root-'));
-    const args = ['install', '--root', root, '--no-start', '--skip-smoke', '--cache-dir', path.join(work, 'cache'), '--arch', 'amd64', '--containerd', '2.2.5', '--checksums', sums, ...mirror()];
-    const host = new URL(gh.url).host;
+    const sums = path.join(m.work, 'SHA256SUMS-install');
+    await writeFile(sums, checksumsFor(m.gh.repos).split('\n').filter((l) => !l.includes('v2.2.5/')).join('\n'));
+    const root = await mkdtemp(path.join(m.work, 'root-'));
+    const args = ['install', '--root', root, '--no-start', '--skip-smoke', '--cache-dir', path.join(m.work, 'cache'), '--arch', 'amd64', '--containerd', '2.2.5', '--checksums', sums, ...mirror()];
+    const host = new URL(m.gh.url).host;
     const r = await runCli([...args, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
@@ -92,9 +75,9 @@ describe('a digest only the mirror vouches for', () => {
   });
 
   it('download --verify strict refuses it before downloading anything', async () => {
-    const r = await runCli(['download', '--bundle', path.join(work, 'bundle-strict'), '--cache-dir', path.join(work, 'cache-strict'), '--arch', 'amd64', '--containerd', '2.2.5', '--verify', 'strict', ...mirror()]);
+    const r = await runCli(['download', '--bundle', path.join(m.work, 'bundle-strict'), '--cache-dir', path.join(m.work, 'cache-strict'), '--arch', 'amd64', '--containerd', '2.2.5', '--verify', 'strict', ...mirror()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('--verify strict: the sha256 of containerd-2.2.5-linux-amd64.tar.gz (containerd 2.2.5)');
-    expect(gh.requests.filter((q) => /\.(tar\.gz|tgz|amd64)$/.test(q.path))).toEqual([]);
+    expect(m.gh.requests.filter((q) => /\.(tar\.gz|tgz|amd64)$/.test(q.path))).toEqual([]);
   });
 });
