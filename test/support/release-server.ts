@@ -56,6 +56,11 @@ export interface ReleaseServerOptions {
   bytesPerSecond?: number;
   /** Cap on per_page (GitHub's is 100), so tests can make pagination happen with a few releases. */
   maxPerPage?: number;
+  /**
+   * The addresses clients reach the two servers at, where that is not where they listen (a VM's
+   * forwards): what redirects and the API's URLs name. The server itself listens on loopback.
+   */
+  advertise?: { url: string; cdnUrl: string };
 }
 
 export interface ReleaseServer {
@@ -142,9 +147,11 @@ export async function startReleaseServer(opts: ReleaseServerOptions = {}): Promi
     cdnHost = 'localhost';
     cdnPort = await listen(cdn, '127.0.0.1');
   }
-  const url = `http://127.0.0.1:${port}`;
+  const listenUrl = `http://127.0.0.1:${port}`;
+  const listenCdnUrl = `http://${cdnHost}:${cdnPort}`;
+  const url = opts.advertise?.url ?? listenUrl;
   const apiUrl = `${url}/api`;
-  const cdnUrl = `http://${cdnHost}:${cdnPort}`;
+  const cdnUrl = opts.advertise?.cdnUrl ?? listenCdnUrl;
 
   const findRepo = (owner: string, name: string): [string, FakeRelease[]] | undefined => {
     // GitHub treats owner/name case-insensitively.
@@ -367,9 +374,9 @@ export async function startReleaseServer(opts: ReleaseServerOptions = {}): Promi
   }
 
   return {
-    url,
-    apiUrl,
-    cdnUrl,
+    url: listenUrl,
+    apiUrl: `${listenUrl}/api`,
+    cdnUrl: listenCdnUrl,
     requests,
     repos,
     setFault(rule) {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds the VM tests' guest: a Debian root made by debootstrap from Debian's packages only, with
+# Debian's kernel and initrd beside it, as a raw ext4 disk image. Run as root.
+#
+#   scripts/vm/build-image.sh ARCH OUT_DIR
+#
+# ARCH is amd64 or arm64. OUT_DIR gets vmlinuz, initrd.img and rootfs.raw, plus `key`, the hash of
+# this script and the guest files it installs: the harness rebuilds when the key differs. The
+# machine's apt setup is not touched; the mirror is the first URI of /etc/apt/sources.list.d/
+# debian.sources (NODE_PREP_VM_MIRROR overrides it).
+set -euo pipefail
+arch=${1:?arch}
+out=${2:?out dir}
+here=$(cd "$(dirname "$0")" && pwd)
+mirror=${NODE_PREP_VM_MIRROR:-$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
+mirror=${mirror:-http://deb.debian.org/debian}
+
+case "$arch" in
+  amd64) kernel_pkg=linux-image-amd64 ;;
+  arm64) kernel_pkg=linux-image-arm64 ;;
+  *) echo "build-image: unknown arch $arch" >&2; exit 2 ;;
+esac
+
+# What the guest holds. systemd as PID 1 with dbus; libseccomp2 and kmod for containerd and runc;
+# busybox-static for the smoke test's container. Then, with apt inside the root (debootstrap's own
+# ordering cannot configure cloud-init's Python dependencies): openssh-server and python3 for
+# Ansible, cloud-init for the cloud-init recipe (disabled unless a boot names a NoCloud seed).
+packages="$kernel_pkg,systemd,systemd-sysv,dbus,libseccomp2,kmod,busybox-static,udev,iproute2,procps"
+extra="openssh-server python3 cloud-init"
+
+work=$(mktemp -d "${out%/}.build.XXXXXX")
+trap 'umount -R "$work/root/proc" "$work/root/sys" 2>/dev/null; rm -rf --one-file-system "$work"' EXIT
+root="$work/root"
+mkdir -p "$root"
+
+t0=$(date +%s)
+foreign=()
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then foreign=(--foreign); fi
+failed() { tail -40 "$1" >&2; [ -f "$root/debootstrap/debootstrap.log" ] && tail -40 "$root/debootstrap/debootstrap.log" >&2; exit 1; }
+debootstrap --variant=minbase --arch="$arch" "${foreign[@]}" --include="$packages" bookworm "$root" "$mirror" \
+  > "$work/debootstrap.log" 2>&1 || failed "$work/debootstrap.log"
+if [ "${#foreign[@]}" -gt 0 ]; then
+  # The second stage runs the guest's own binaries: through qemu-user (binfmt, registered by
+  # Debian's qemu-user-static where binfmt_misc is mounted).
+  chroot "$root" /debootstrap/debootstrap --second-stage > "$work/second-stage.log" 2>&1 || failed "$work/second-stage.log"
+fi
+echo "build-image: debootstrap $arch in $(( $(date +%s) - t0 )) s"
+
+# No service starts inside the build root (policy-rc.d), and apt sees only the mirror.
+printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+chmod 0755 "$root/usr/sbin/policy-rc.d"
+echo "deb $mirror bookworm main" > "$root/etc/apt/sources.list"
+mount -t proc proc "$root/proc"
+# shellcheck disable=SC2086 # a word a package
+if ! chroot "$root" env DEBIAN_FRONTEND=noninteractive sh -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends $extra" > "$work/apt.log" 2>&1; then
+  umount "$root/proc"; failed "$work/apt.log"
+fi
+umount "$root/proc"
+rm -f "$root/usr/sbin/policy-rc.d"
+echo "build-image: guest packages in $(( $(date +%s) - t0 )) s"
+
+# The guest's own configuration.
+echo node-prep-vm > "$root/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 node-prep-vm\n' > "$root/etc/hosts"
+printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' > "$root/etc/fstab"
+: > "$root/etc/machine-id"            # a new one at every first boot of an overlay
+cp "$here/guest/node-prep-vm.service" "$root/etc/systemd/system/"
+cp "$here/guest/node-prep-vm-boot.sh" "$root/usr/local/sbin/"
+chmod 0755 "$root/usr/local/sbin/node-prep-vm-boot.sh"
+cp "$here/guest/50-dhcp.network" "$root/etc/systemd/network/"
+mkdir -p "$root/etc/cloud"
+cp "$here/guest/ds-identify.cfg" "$root/etc/cloud/ds-identify.cfg"
+ln -sf /etc/systemd/system/node-prep-vm.service "$root/etc/systemd/system/multi-user.target.wants/node-prep-vm.service"
+ln -sf /lib/systemd/system/systemd-networkd.service "$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+# No password for root on the console (the guest has no network beyond the harness's forwards).
+sed -i 's/^root:[^:]*:/root::/' "$root/etc/shadow"
+printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' > "$root/etc/ssh/sshd_config.d/node-prep-vm.conf"
+# Keep the image small: no apt lists or package cache.
+rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
+
+kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -1)
+initrd=$(ls "$root"/boot/initrd.img-* | sort -V | tail -1)
+mkdir -p "$out"
+cp "$kernel" "$work/vmlinuz"
+cp "$initrd" "$work/initrd.img"
+size_mb=$(( $(du -smx "$root" | cut -f1) + 1536 ))
+mkfs.ext4 -q -L root -d "$root" "$work/rootfs.raw" "${size_mb}M"
+mv "$work/vmlinuz" "$work/initrd.img" "$work/rootfs.raw" "$out/"
+echo "${NODE_PREP_VM_KEY:-unkeyed}" > "$out/key"
+echo "build-image: $arch image in $out (${size_mb} MiB) in $(( $(date +%s) - t0 )) s"
