@@ -89,7 +89,7 @@ export async function chooseAccel(image: VmImage): Promise<'kvm' | 'tcg'> {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const booted = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 20_000);
+      const timer = setTimeout(() => resolve(false), 10_000);
       child.stdout.on('data', () => {
         if (/Linux version/.test(out)) {
           clearTimeout(timer);
