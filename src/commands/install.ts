@@ -307,7 +307,8 @@ async function decideService(ctx: Context, run: InstallRun, forceRestart = false
   return runLiveService({
     exec: ctx.exec,
     start: run.plan.service.start,
-    unitChanged: run.items.some((i) => i.path === run.plan.service.unit && i.outcome.kind !== 'unchanged') || forceRestart,
+    // The unit or a drop-in of it (the proxy's): systemd must reload it before the restart.
+    unitChanged: run.items.some((i) => (i.path === run.plan.service.unit || i.path.startsWith(`${run.plan.service.unit}.d/`)) && i.outcome.kind !== 'unchanged') || forceRestart,
     // The rule plan shows its restart decision by, over what this run really changed.
     restartNeeded: forceRestart || restartReason(run.items.filter((i) => i.outcome.kind !== 'unchanged')) !== undefined,
     waitReady: (ms) => waitForCri(SOCKET, ms),

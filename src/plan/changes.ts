@@ -8,7 +8,7 @@
 import { createTwoFilesPatch } from 'diff';
 import { readBounded } from '../install/atomic.ts';
 import { RootFs } from '../install/root-fs.ts';
-import { inRoot } from '../node/paths.ts';
+import { inRoot, NODE_PATHS } from '../node/paths.ts';
 import { openNodeFile, type Manifest } from '../state/manifest.ts';
 import { observe, type Observed } from '../state/observe.ts';
 import type { Plan, PlannedFile } from './types.ts';
@@ -51,6 +51,8 @@ export async function observeDisk(plan: Plan, manifest: Manifest | undefined, op
       const seen = await observe(plan.root, f.path, manifest?.files[f.path]);
       observed.set(f.path, seen);
       if (f.source.kind !== 'config' || seen.kind !== 'file' || seen.sha256 === f.sha256) return;
+      // The planned text holds a secret: its diff would show it, whatever the file now there is.
+      if (f.private && opts.showPrivate !== true) return void hidden.set(f.path, 'the planned file holds credentials (--show-private shows the diff)');
       const read = await readForDiff(plan.root, f.path, opts.showPrivate === true);
       if ('text' in read) text.set(f.path, read.text);
       else hidden.set(f.path, read.hidden);
@@ -118,11 +120,13 @@ export async function planChanges(plan: Plan, manifest: Manifest | undefined, op
 }
 
 /**
- * Why a running containerd must restart after these files change: its binaries, runc, its config or
- * its unit (all of component containerd or runc). undefined: nothing it runs changed.
+ * Why a running containerd must restart after these files change: its binaries, runc, its config,
+ * its unit or the unit's proxy drop-in (all of component containerd or runc), not its registry hosts.
+ * undefined: nothing it runs changed.
  */
 export function restartReason(changed: Array<{ path: string; component: string }>): string | undefined {
-  const paths = changed.filter((c) => c.component === 'containerd' || c.component === 'runc').map((c) => c.path);
+  // containerd reads certs.d/*/hosts.toml on every pull: a registry change needs no restart.
+  const paths = changed.filter((c) => (c.component === 'containerd' || c.component === 'runc') && !c.path.startsWith(`${NODE_PATHS.certsDir}/`)).map((c) => c.path);
   if (paths.length === 0) return undefined;
   return paths.length <= 3 ? `${paths.join(', ')} change${paths.length === 1 ? 's' : ''}` : `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more change`;
 }
