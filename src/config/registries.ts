@@ -50,7 +50,8 @@ export function parseRegistries(text: string, file: string): RegistriesSpec {
   const problem = doc.errors[0];
   if (problem) {
     // The parser's own message quotes source text (which may hold a password): say where, not what.
-    throw new UsageError(`${at(problem.pos[0])}: not valid YAML (${problem.code.toLowerCase().replace(/_/g, ' ')}).`, hint(file));
+    // A duplicate key's range starts just before it; its end is on the key's line.
+    throw new UsageError(`${at(problem.code === 'DUPLICATE_KEY' ? problem.pos[1] : problem.pos[0])}: not valid YAML (${problem.code.toLowerCase().replace(/_/g, ' ')}).`, hint(file));
   }
   const value: unknown = doc.toJS({ maxAliasCount: 50 }) ?? {};
   if (!validate(value)) {
