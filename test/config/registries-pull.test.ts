@@ -158,6 +158,8 @@ describe.skipIf(skip)('pulls through --registries and --containerd-proxy', () =>
     const dropIn = path.join(root, 'etc/systemd/system/containerd.service.d/http-proxy.conf');
     expect((await stat(dropIn)).mode & 0o7777).toBe(0o600);
     for (const f of await allFiles(path.join(root, 'var/lib/node-prep'))) expectNoSecret(f, await readFile(f, 'utf8'));
+    // The record holds their digests: root only as well.
+    expect((await stat(path.join(root, 'var/lib/node-prep/manifest.json'))).mode & 0o7777).toBe(0o600);
 
     // The same inputs again: nothing changes.
     const again = await runCli(['install', ...args, '--json'], { timeoutMs: 120_000 });
