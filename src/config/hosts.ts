@@ -96,10 +96,11 @@ function settingsOf(c: RegistryConfig | null | undefined): HostSettings {
 }
 
 /**
- * A mirror endpoint as containerd needs it. Without a path (or with just `/v2`), containerd adds
- * `/v2` itself. With any other path it is the mirror's API root: `/v2` is added when it does not end
- * with it, and `override_path` tells containerd to use it as is (without it, containerd appends a
- * second `/v2` and the mirror answers 404). No scheme means https, as in k3s.
+ * A mirror endpoint as containerd needs it. Without a path (or with just `/v2`) it is the registry's
+ * root, and containerd adds `/v2` itself. With any other path it is the mirror's API root, as a
+ * Harbor proxy project's `https://harbor.example/v2/dockerhub` is: written as is with
+ * `override_path`, without which containerd appends a second `/v2` and the mirror answers 404.
+ * No scheme means https, as in k3s.
  */
 export function parseEndpoint(raw: string, where: string): { url: string; overridePath: boolean; host: string } {
   const text = raw.includes('://') ? raw : `https://${raw}`;
@@ -119,7 +120,7 @@ export function parseEndpoint(raw: string, where: string): { url: string; overri
   const path = u.pathname.replace(/\/+$/, '');
   const base = `${u.protocol}//${u.host}`;
   if (path === '' || path === '/v2') return { url: base, overridePath: false, host: u.host };
-  return { url: `${base}${path.endsWith('/v2') ? path : `${path}/v2`}`, overridePath: true, host: u.host };
+  return { url: `${base}${path}`, overridePath: true, host: u.host };
 }
 
 /**

@@ -54,8 +54,8 @@ beforeAll(async () => {
   await pushImage(registries.anon.url, REPO, '1', image);
   await pushImage(registries.auth.url, REPO, '1', image, { auth: { user: USER, password: PASSWORD } });
   await pushImage(registries.tls.url, REPO, '1', image, { ca });
-  prefix = await startPrefixProxy(registries.anon.url, '/mirror/hub');
-  wrongFront = await startPrefixProxy(registries.auth.url, '/front');
+  prefix = await startPrefixProxy(registries.anon.url, '/v2/hub');
+  wrongFront = await startPrefixProxy(registries.auth.url, '/v2/front');
   for (const k of ['anon', 'auth', 'tls', 'prefix', 'wrong'] as const) upstream[k] = `127.0.0.1:${await freePort()}`;
   // containerd (Go) never proxies a loopback address: the proxied registry goes by a name only the proxy resolves.
   proxied = `registry.proxied.test:${new URL(registries.anon.url).port}`;
@@ -175,8 +175,8 @@ describe.skipIf(skip)('pulls through --registries and --containerd-proxy', () =>
       for (const kind of ['anon', 'auth', 'tls', 'prefix'] as const) {
         await expect(pull(upstream[kind]), kind).resolves.toMatch(/^sha256:[0-9a-f]{64}$/);
       }
-      // Under the prefix, with the /v2 of the mirror's API root sent once (override_path).
-      expect(prefix.paths.some((p) => p.startsWith(`/mirror/hub/v2/${REPO}/manifests/1`))).toBe(true);
+      // Under the mirror's API root as given (override_path: no second /v2 after it).
+      expect(prefix.paths.some((p) => p.startsWith(`/v2/hub/${REPO}/manifests/1`))).toBe(true);
       // The proxied registry is reached through the proxy the drop-in names, with its credentials.
       await expect(pull(proxied)).resolves.toMatch(/^sha256:/);
       expect(forward.entries.some((e) => e.target.startsWith(`http://${proxied}/v2/${REPO}/manifests/1`))).toBe(true);

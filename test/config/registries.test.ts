@@ -110,7 +110,7 @@ configs:
     ['https://m.example/', { url: 'https://m.example', overridePath: false }],
     ['https://m.example/v2', { url: 'https://m.example', overridePath: false }],
     ['m.example:5000', { url: 'https://m.example:5000', overridePath: false }],
-    ['http://m.example/prefix', { url: 'http://m.example/prefix/v2', overridePath: true }],
+    ['http://m.example/v2/dockerhub', { url: 'http://m.example/v2/dockerhub', overridePath: true }],
     ['http://m.example/api/docker/hub/v2/', { url: 'http://m.example/api/docker/hub/v2', overridePath: true }],
   ])('endpoint %s', (raw, want) => {
     expect(parseEndpoint(raw, 'test')).toMatchObject(want);

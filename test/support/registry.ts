@@ -179,22 +179,23 @@ export async function pushImage(registry: string, repo: string, tag: string, ima
   if (put.status !== 201) throw new Error(`manifest: ${put.status} ${put.body.toString()}`);
 }
 
-/** A loopback reverse proxy that serves `target` under `prefix` (the registry cannot serve under a path). */
+/**
+ * A loopback reverse proxy whose API root is `prefix` (as a Harbor proxy project's `/v2/dockerhub`
+ * is): a request under it goes to `target` with `prefix` replaced by `/v2`. The registry itself
+ * cannot serve under a path.
+ */
 export async function startPrefixProxy(target: string, prefix: string): Promise<{ url: string; paths: string[]; close(): Promise<void> }> {
   const paths: string[] = [];
   const t = new URL(target);
   const server = http.createServer((req, res) => {
     const p = req.url ?? '/';
     paths.push(p);
-    if (!p.startsWith(`${prefix}/`)) {
+    if (p !== prefix && !p.startsWith(`${prefix}/`)) {
       res.writeHead(404).end('not under the prefix\n');
       return;
     }
-    const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: p.slice(prefix.length), headers: { ...req.headers, host: t.host }, agent: false }, (r) => {
-      const headers = { ...r.headers };
-      // The registry's redirects and upload locations are absolute paths on its own root.
-      if (typeof headers.location === 'string' && headers.location.startsWith('/')) headers.location = `${prefix}${headers.location}`;
-      res.writeHead(r.statusCode ?? 502, headers);
+    const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: `/v2${p.slice(prefix.length)}`, headers: { ...req.headers, host: t.host }, agent: false }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
     });
     up.on('error', () => res.writeHead(502).end());
