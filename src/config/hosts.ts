@@ -66,7 +66,8 @@ export function hostsFiles(mirrorFlags: RegistryMirror[], spec: RegistriesSpec =
     if (file.mirrors.some((m) => m.url === endpoint.url)) return;
     file.mirrors.push({ ...endpoint, settings: settingsOf(configFor(endpoint.host)) });
   };
-  const fromFile = `--registries ${fileName ?? 'FILE'}`;
+  // The header comment names the flag, not the path: the same file from another folder renders the same bytes.
+  const fromFile = '--registries';
   for (const [registry, m] of Object.entries(spec.mirrors)) {
     const file = fileFor(registry, fromFile);
     m.endpoint.forEach((e, i) => addMirror(file, e, `${fileName ?? '--registries'}: mirrors.${registry}.endpoint.${i}`));

@@ -16,6 +16,7 @@ import { debianRelease, E2E_REQUIRED, e2eSkipReason, type DebianRelease } from '
 import { startProxy, type TestProxy } from '../support/proxy.ts';
 import { busyboxImage, freePort, haveRegistryTools, makeTls, pushImage, startPrefixProxy, startRegistry, type TestRegistry } from '../support/registry.ts';
 import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
+import { violations } from '../schemas/validate.ts';
 import { startDaemon } from '../smoke/e2e.ts';
 
 const skip = e2eSkipReason() ?? (haveRegistryTools ? undefined : 'needs docker-registry, apache2-utils and openssl (Debian packages)');
@@ -138,6 +139,7 @@ describe.skipIf(skip)('pulls through --registries and --containerd-proxy', () =>
     const plan = await runCli(['plan', ...planArgs, '--json'], { timeoutMs: 120_000 });
     expect(plan.code, plan.stderr).toBe(0);
     expectNoSecret('plan --json', output(plan));
+    expect(violations('plan', JSON.parse(plan.stdout))).toEqual([]);
     const planned = JSON.parse(plan.stdout).files.filter((f: { path: string }) => f.path.includes('certs.d') || f.path.includes('containerd.service.d'));
     expect(planned.filter((f: { private?: boolean }) => f.private).map((f: { path: string }) => f.path).sort()).toEqual(
       [`/etc/containerd/certs.d/${upstream.auth}/hosts.toml`, `/etc/containerd/certs.d/${upstream.wrong}/hosts.toml`, `/etc/containerd/certs.d/${new URL(registries.auth.url).host}/hosts.toml`, `/etc/containerd/certs.d/${new URL(wrongFront.url).host}/hosts.toml`, '/etc/systemd/system/containerd.service.d/http-proxy.conf'].sort(),
@@ -195,7 +197,10 @@ describe.skipIf(skip)('pulls through --registries and --containerd-proxy', () =>
     // status: drift on a root-only file is seen, and no secret is shown.
     await writeFile(path.join(certs, upstream.auth, 'hosts.toml'), 'server = "https://changed.example"\n');
     const status = await runCli(['status', '--root', root, '--json'], { timeoutMs: 60_000 });
-    expect(JSON.parse(status.stdout).drift.map((x: { path: string }) => x.path)).toContain(`/etc/containerd/certs.d/${upstream.auth}/hosts.toml`);
+    const statusDoc = JSON.parse(status.stdout);
+    expect(violations('status', statusDoc)).toEqual([]);
+    expect(statusDoc.drift.map((x: { path: string }) => x.path)).toContain(`/etc/containerd/certs.d/${upstream.auth}/hosts.toml`);
+    expect(statusDoc.registryHosts).toContain(upstream.prefix);
     const statusText = await runCli(['status', '--root', root], { timeoutMs: 60_000 });
     expect(statusText.stdout).toContain('`ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d IMAGE`');
     expectNoSecret('status', output(status) + output(statusText));
