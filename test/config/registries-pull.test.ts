@@ -167,6 +167,14 @@ describe.skipIf(skip)('pulls through --registries and --containerd-proxy', () =>
     const again = await runCli(['install', ...args, '--json'], { timeoutMs: 120_000 });
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).changed).toBe(false);
+    // One more registry in the file: its hosts.toml is written, and nothing else.
+    const more = path.join(work, `registries-more-${containerd}.yaml`);
+    await writeFile(more, `${await readFile(registriesFile, 'utf8')}  "extra.example":\n    auth: { username: ${USER}, password: ${PASSWORD} }\n`);
+    const grown = await runCli(['install', ...args.map((a) => (a === registriesFile ? more : a)), '--json'], { timeoutMs: 120_000 });
+    expect(grown.code, grown.stderr).toBe(0);
+    const written = JSON.parse(grown.stdout).files.filter((f: { outcome: { kind: string } }) => f.outcome.kind !== 'unchanged').map((f: { path: string }) => f.path);
+    expect(written).toEqual(['/etc/containerd/certs.d/extra.example/hosts.toml']);
+    expectNoSecret('install --json', output(grown));
 
     const env = dropInEnvironment(await readFile(dropIn, 'utf8'));
     expect(env).toEqual({ HTTP_PROXY: proxyFlags()[1], HTTPS_PROXY: proxyFlags()[1], NO_PROXY: 'localhost,127.0.0.1,::1' });
