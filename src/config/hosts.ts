@@ -152,6 +152,7 @@ export function hostsContext(f: HostsFile, redact: boolean): TemplateContext {
     source: f.source,
     hasServer: f.server !== undefined,
     server: f.server ?? '',
+    hasMirrors: f.mirrors.length > 0,
     ...settingsContext(f.settings, redact),
     mirrors: f.mirrors.map((m) => ({ url: m.url, overridePath: m.overridePath, ...settingsContext(m.settings, redact) })),
   };
