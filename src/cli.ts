@@ -88,8 +88,9 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
           return { data: report, text };
         }
         const { planBlocked, planCommand } = await import('./commands/plan.ts');
+        const { publicPlan } = await import('./plan/render.ts');
         const { plan, text } = await planCommand(ctx, true);
-        return { data: plan, text, exitCode: planBlocked(plan) ? 1 : 0 };
+        return { data: publicPlan(plan, options.showPrivate), text, exitCode: planBlocked(plan) ? 1 : 0 };
       }
       case 'versions': {
         const { versionsCommand } = await import('./commands/versions.ts');

@@ -95,6 +95,11 @@ export async function removeWantsLink(root: string): Promise<void> {
   }
 }
 
+/** Whether the unit or a drop-in of it (containerd.service.d/, the proxy's) is among the changed files: systemd must reload. */
+export function unitFilesChanged(unit: string, changed: Array<{ path: string }>): boolean {
+  return changed.some((c) => c.path === unit || c.path.startsWith(`${unit}.d/`));
+}
+
 export interface LiveServiceInput {
   exec: Exec;
   /** false (--no-start): reload and enable only. */

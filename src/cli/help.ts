@@ -36,7 +36,14 @@ const TARGET = `Target:
 const CONFIG = `Configuration:
   --sandbox-image REF      pause image for the CRI plugin (default: the one matching containerd)
   --cgroup-driver D        systemd or cgroupfs (default: systemd when the target boots with systemd)
-  --registry-mirror H=URL  registry mirror, written as /etc/containerd/certs.d/H/hosts.toml (repeatable)
+  --registry-mirror H=URL  registry mirror, written as /etc/containerd/certs.d/H/hosts.toml (repeatable;
+                           no credentials in the URL: use --registries)
+  --registries FILE        a k3s/RKE2 registries.yaml: mirrors, auth, CA and client certificates, written
+                           as certs.d/HOST/hosts.toml (root only where it holds credentials)
+  --containerd-proxy URL   the proxy containerd pulls through, written as the unit drop-in
+                           /etc/systemd/system/containerd.service.d/http-proxy.conf
+  --containerd-no-proxy L  hosts, .domains and CIDRs containerd reaches without it (comma-separated)
+  --containerd-proxy-from-env  give containerd this run's HTTPS_PROXY, HTTP_PROXY and NO_PROXY
   --namespace NS           nerdctl's default namespace (default k8s.io, where the kubelet's containers live)
   --containerd-flavor F    auto, dynamic or static (default auto: static where the target's libc is
                            musl or glibc older than 2.35)

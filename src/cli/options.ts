@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { parseArch, type Arch } from '../arch.ts';
 import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
 import { checkMirror } from '../config/hosts.ts';
+import { checkNoProxy, checkProxyUrl, type ContainerdProxy } from '../config/proxy.ts';
 import { COMMANDS, type Command, type Options } from '../commands/options.ts';
 import { UsageError } from '../errors.ts';
 import { parseVersionSpec, type VersionSpec } from '../versions/spec.ts';
@@ -43,6 +44,10 @@ const FLAGS = {
   'cgroup-driver': { type: 'string' },
   'containerd-flavor': { type: 'string' },
   'registry-mirror': { type: 'string', multiple: true },
+  registries: { type: 'string' },
+  'containerd-proxy': { type: 'string' },
+  'containerd-no-proxy': { type: 'string' },
+  'containerd-proxy-from-env': { type: 'boolean' },
   namespace: { type: 'string' },
   'no-start': { type: 'boolean' },
   'skip-smoke': { type: 'boolean' },
@@ -74,7 +79,7 @@ const VERSION_FLAGS: Flag[] = COMPONENT_NAMES.map((n) => COMPONENTS[n].flag);
 const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout', 'deadline'];
 const PLAN_FLAGS: Flag[] = [
   ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
-  'registry-mirror', 'namespace', 'show-private',
+  'registry-mirror', 'registries', 'containerd-proxy', 'containerd-no-proxy', 'containerd-proxy-from-env', 'namespace', 'show-private',
 ];
 const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
 
@@ -188,6 +193,8 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       cgroupDriver: cgroup,
       containerdFlavor: flavor,
       registryMirrors: (values['registry-mirror'] ?? []).map(parseRegistryMirror),
+      registries: optionalPath('--registries', values.registries),
+      containerdProxy: containerdProxy(values, env),
       namespace: values.namespace ?? 'k8s.io',
       start: !values['no-start'],
       smoke: !values['skip-smoke'],
@@ -283,6 +290,32 @@ function parseRegistryMirror(raw: string): { host: string; url: string } {
   if (mirror.url.length > MAX_LENGTH.url) throw tooLong('--registry-mirror URL', mirror.url, MAX_LENGTH.url, 'a URL');
   checkMirror(mirror.host, mirror.url);
   return mirror;
+}
+
+/**
+ * --containerd-proxy and --containerd-no-proxy, over the install's own proxy variables when
+ * --containerd-proxy-from-env asks for them. undefined: containerd gets no proxy drop-in.
+ */
+function containerdProxy(values: { 'containerd-proxy'?: string | undefined; 'containerd-no-proxy'?: string | undefined; 'containerd-proxy-from-env'?: boolean | undefined }, env: Record<string, string | undefined>): ContainerdProxy | undefined {
+  const proxy = values['containerd-proxy'];
+  const noProxy = values['containerd-no-proxy'];
+  const fromEnv = values['containerd-proxy-from-env'] === true;
+  if (proxy === undefined && noProxy === undefined && !fromEnv) return undefined;
+  const fromEnvVar = (name: string, raw: string | undefined, check: (flag: string, raw: string) => string) => (!fromEnv || raw === undefined || raw === '' ? undefined : check(name, raw));
+  const url = proxy === undefined ? undefined : checkProxyUrl('--containerd-proxy', proxy);
+  const out: ContainerdProxy = {
+    http: url ?? fromEnvVar('HTTP_PROXY', env.HTTP_PROXY ?? env.http_proxy, checkProxyUrl),
+    https: url ?? fromEnvVar('HTTPS_PROXY', env.HTTPS_PROXY ?? env.https_proxy, checkProxyUrl),
+    no: noProxy === undefined ? fromEnvVar('NO_PROXY', env.NO_PROXY ?? env.no_proxy, checkNoProxy) : checkNoProxy('--containerd-no-proxy', noProxy),
+    source: [proxy !== undefined ? '--containerd-proxy' : '', noProxy !== undefined ? '--containerd-no-proxy' : '', fromEnv ? '--containerd-proxy-from-env' : ''].filter(Boolean).join(', '),
+  };
+  if (out.http === undefined && out.https === undefined) {
+    throw new UsageError(
+      fromEnv ? '--containerd-proxy-from-env: neither HTTPS_PROXY nor HTTP_PROXY is set.' : '--containerd-no-proxy needs a proxy to bypass: add --containerd-proxy URL.',
+      'Give the proxy with --containerd-proxy URL.',
+    );
+  }
+  return out;
 }
 
 function parseSeconds(flag: string, raw: string): number {

@@ -3,7 +3,7 @@
  */
 import { InstallRun, type InstallItem } from '../apply/install.ts';
 import { applyPrerequisites, type PrereqReport } from '../apply/prereqs.ts';
-import { enableInImage, runLiveService, stopService, waitForCri, type ServiceReport } from '../apply/services.ts';
+import { enableInImage, runLiveService, stopService, unitFilesChanged, waitForCri, type ServiceReport } from '../apply/services.ts';
 import { SOCKET } from '../node/paths.ts';
 import { verifyArtifactSignatures, type ArtifactSignatures } from '../apply/signatures.ts';
 import { describeDigestSource, sameHostWarning } from '../checksums/pins.ts';
@@ -307,7 +307,7 @@ async function decideService(ctx: Context, run: InstallRun, forceRestart = false
   return runLiveService({
     exec: ctx.exec,
     start: run.plan.service.start,
-    unitChanged: run.items.some((i) => i.path === run.plan.service.unit && i.outcome.kind !== 'unchanged') || forceRestart,
+    unitChanged: unitFilesChanged(run.plan.service.unit, run.items.filter((i) => i.outcome.kind !== 'unchanged')) || forceRestart,
     // The rule plan shows its restart decision by, over what this run really changed.
     restartNeeded: forceRestart || restartReason(run.items.filter((i) => i.outcome.kind !== 'unchanged')) !== undefined,
     waitReady: (ms) => waitForCri(SOCKET, ms),

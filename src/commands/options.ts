@@ -2,6 +2,7 @@
 import type { Arch } from '../arch.ts';
 import type { ComponentName } from '../components/types.ts';
 import type { VersionSpec } from '../versions/spec.ts';
+import type { ContainerdProxy } from '../config/proxy.ts';
 
 export const COMMANDS = ['install', 'plan', 'download', 'smoke', 'status', 'uninstall', 'versions', 'doctor'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -26,6 +27,10 @@ export interface Options {
   cgroupDriver: 'systemd' | 'cgroupfs' | undefined;
   containerdFlavor: 'auto' | 'dynamic' | 'static';
   registryMirrors: Array<{ host: string; url: string }>;
+  /** --registries FILE (a path on this machine, read by plan and install). */
+  registries: string | undefined;
+  /** containerd's proxy drop-in, from --containerd-proxy, --containerd-no-proxy, --containerd-proxy-from-env. */
+  containerdProxy: ContainerdProxy | undefined;
   namespace: string;
   start: boolean;
   smoke: boolean;

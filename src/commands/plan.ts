@@ -2,7 +2,7 @@ import type { Context } from './context.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
 import { explainRefusal, readDropIns } from '../config/dropins.ts';
 import { detectArch } from '../arch.ts';
-import { NodePrepError } from '../errors.ts';
+import { NodePrepError, UsageError } from '../errors.ts';
 import { wantsLink } from '../apply/services.ts';
 import { systemdIsPid1 } from '../node/init.ts';
 import { NODE_PATHS, WANTS_LINK } from '../node/paths.ts';
@@ -11,6 +11,8 @@ import { refuseSameHostDigests } from '../plan/artifact.ts';
 import { buildPlan } from '../plan/build.ts';
 import { blockedChanges, diffRemovals, planChanges, restartReason, type FileChange } from '../plan/changes.ts';
 import { redactUrl } from '../net/redact.ts';
+import { MAX_REGISTRIES_BYTES, parseRegistries, type RegistriesSpec } from '../config/registries.ts';
+import { readRegularFile } from '../util/read-regular.ts';
 import { readManifest } from '../state/manifest.ts';
 import { renderPlan } from '../plan/render.ts';
 import type { Plan } from '../plan/types.ts';
@@ -28,6 +30,8 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
       prefix: o.prefix,
       mirror: redactUrl(o.mirror),
       registryMirrors: o.registryMirrors,
+      registries: o.registries === undefined ? undefined : await readRegistries(o.registries),
+      containerdProxy: o.containerdProxy,
       nodePrepVersion: VERSION,
       cgroup,
       containerdStatic: await decideContainerdBuild(o.containerdFlavor, o.root, ctx.arch),
@@ -58,6 +62,13 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
     }
   }
   return { plan, text: renderPlan(plan) };
+}
+
+/** --registries FILE: read bounded (it may be any file the caller names), then parsed and checked. */
+async function readRegistries(file: string): Promise<{ spec: RegistriesSpec; name: string }> {
+  const read = await readRegularFile(file, { maxBytes: MAX_REGISTRIES_BYTES, followLinks: true });
+  if (read.kind !== 'text') throw new UsageError(`--registries ${file}: cannot be read: ${read.why}.`, 'Give a registries.yaml file (docs/recipes/private-registry.md).');
+  return { spec: parseRegistries(read.text, file), name: file };
 }
 
 /** Install stops here, before any download, when containerd would refuse to start. */

@@ -5,7 +5,7 @@ import { lstat, readlink } from 'node:fs/promises';
 import type { Context } from './context.ts';
 import { COMPONENTS } from '../components/index.ts';
 import type { ComponentName } from '../components/types.ts';
-import { inRoot } from '../node/paths.ts';
+import { inRoot, NODE_PATHS } from '../node/paths.ts';
 import { describeRepair, hasLeftovers, readJournal, repairInterrupted } from '../apply/journal.ts';
 import { acquireLock, LockHeldError } from '../state/lock.ts';
 import { diffFiles, observeFiles, readManifest, type Drift } from '../state/manifest.ts';
@@ -30,7 +30,12 @@ export interface StatusReport {
   backups: Array<{ path: string; backupPath: string; reason: string }>;
   /** A killed install's journal was found: what was done about it. */
   interrupted?: string;
+  /** The registries node-prep wrote hosts.toml files for (folder names under certs.d). */
+  registryHosts?: string[];
 }
+
+/** ctr reads no certs.d unless told: the command that pulls as the CRI plugin does. */
+export const CTR_HOSTS_DIR_HINT = `ctr reads these only when told: \`ctr -n k8s.io images pull --hosts-dir ${NODE_PATHS.certsDir} IMAGE\` (crictl pull and the kubelet use them as they are).`;
 
 /** A killed install is finished before its record is read: under the lock, or said when that cannot be. */
 async function repairFirst(root: string): Promise<string | undefined> {
@@ -87,6 +92,8 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
     backups: Object.entries(m.backups).map(([path, b]) => ({ path, backupPath: b.backupPath, reason: b.reason })),
     ...(interrupted ? { interrupted } : {}),
   };
+  const hosts = Object.keys(m.files).flatMap((p) => (p.startsWith(`${NODE_PATHS.certsDir}/`) && p.endsWith('/hosts.toml') ? [p.split('/').at(-2)!] : [])).sort();
+  if (hosts.length > 0) report.registryHosts = hosts;
   // An uninstall that kept changed files leaves a record of just those (and the originals they replaced).
   const leftovers = report.components.length === 0;
   const lines = leftovers
@@ -108,5 +115,6 @@ export async function statusCommand(ctx: Context): Promise<{ report: StatusRepor
     );
   }
   for (const b of report.backups) lines.push(`  backup of ${b.path} (${b.reason}) kept at ${inRoot(root, b.backupPath)}`);
+  if (hosts.length > 0) lines.push(`Registry hosts in ${inRoot(root, NODE_PATHS.certsDir)}: ${hosts.join(', ')}.`, `  ${CTR_HOSTS_DIR_HINT}`);
   return { report, text: `${said}${lines.join('\n')}\n` };
 }

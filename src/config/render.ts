@@ -9,7 +9,9 @@ import {
   defaultSandboxImage,
   usesCniBinDirs,
 } from './containerd-version.ts';
-import { hostsFiles } from './hosts.ts';
+import { hostsContext, hostsFiles, isPrivate } from './hosts.ts';
+import { proxyContext, proxyIsPrivate, type ContainerdProxy } from './proxy.ts';
+import type { RegistriesSpec } from './registries.ts';
 import { fillTemplate, type TemplateContext } from './template.ts';
 import { loadTemplate, type TemplateName } from './templates.ts';
 import type { CgroupDriver, NodeFile, RegistryMirror } from './types.ts';
@@ -25,6 +27,10 @@ export interface NodeConfigInputs {
   /** --sandbox-image; without it, the pause image of this containerd line. */
   sandboxImage?: string | undefined;
   registryMirrors: RegistryMirror[];
+  /** --registries FILE, read and checked; `name` is how messages and comments name it. */
+  registries?: { spec: RegistriesSpec; name: string } | undefined;
+  /** containerd's proxy environment, as a unit drop-in. */
+  containerdProxy?: ContainerdProxy | undefined;
   /** nerdctl's default namespace (k8s.io: see what the kubelet runs). */
   namespace: string;
   /** The components installed: each one's config files (its catalog entry's configFiles) are rendered. */
@@ -34,6 +40,8 @@ export interface NodeConfigInputs {
 /** containerd's default socket; crictl and nerdctl are pointed at it explicitly. */
 export const CONTAINERD_ADDRESS = 'unix:///run/containerd/containerd.sock';
 const MODE = 0o644;
+/** A file with registry credentials, a client key's path or proxy credentials: root only. */
+const PRIVATE_MODE = 0o600;
 
 /**
  * Every file node-prep writes to a node except binaries. Pure: same inputs, byte-identical files —
@@ -50,16 +58,45 @@ export async function renderNodeFiles(inputs: NodeConfigInputs): Promise<NodeFil
       const { what, content } = await renderer(inputs);
       files.push(file(nodePath, name, what, content));
     }
-    // Registry mirrors are containerd's: its hosts dir.
-    if (name === 'containerd') {
-      for (const hosts of hostsFiles(inputs.registryMirrors)) {
-        files.push(file(`${NODE_PATHS.certsDir}/${hosts.host}/hosts.toml`, 'containerd', `registry mirror for ${hosts.host}`, await render('containerd/hosts.toml', hosts)));
-      }
-    }
+    // Registry hosts and the proxy are containerd's: its hosts dir and a drop-in of its unit.
+    if (name === 'containerd') files.push(...(await containerdExtras(inputs)));
   }
   files.push(file(NODE_PATHS.modulesLoad, 'node', 'kernel modules: overlay, br_netfilter', await render('node/modules-load.conf', {})));
   files.push(file(NODE_PATHS.sysctl, 'node', 'sysctls: ip_forward, bridge-nf-call-iptables/ip6tables', await render('node/sysctl.conf', {})));
   return files;
+}
+
+/**
+ * The hosts.toml files and the proxy drop-in. One holding a secret is root-only and carries `shown`,
+ * its text with REDACTED in place of the secret, for every output.
+ */
+async function containerdExtras(inputs: NodeConfigInputs): Promise<NodeFile[]> {
+  const out: NodeFile[] = [];
+  for (const hosts of hostsFiles(inputs.registryMirrors, inputs.registries?.spec, inputs.registries?.name)) {
+    const secret = isPrivate(hosts);
+    const what = hosts.mirrors.length > 0 ? `registry mirrors for ${hosts.host}` : `registry settings for ${hosts.host}`;
+    out.push({
+      nodePath: `${NODE_PATHS.certsDir}/${hosts.host}/hosts.toml`,
+      component: 'containerd',
+      what: secret ? `${what} (credentials or a client key: root only)` : what,
+      content: await render('containerd/hosts.toml', hostsContext(hosts, false)),
+      mode: secret ? PRIVATE_MODE : MODE,
+      ...(secret ? { shown: await render('containerd/hosts.toml', hostsContext(hosts, true)) } : {}),
+    });
+  }
+  const proxy = inputs.containerdProxy;
+  if (proxy && (proxy.http !== undefined || proxy.https !== undefined || proxy.no !== undefined)) {
+    const secret = proxyIsPrivate(proxy);
+    out.push({
+      nodePath: NODE_PATHS.containerdProxyDropIn,
+      component: 'containerd',
+      what: `containerd's proxy environment${secret ? ' (proxy credentials: root only)' : ''}`,
+      content: await render('containerd/http-proxy.conf', proxyContext(proxy, false)),
+      mode: secret ? PRIVATE_MODE : MODE,
+      ...(secret ? { shown: await render('containerd/http-proxy.conf', proxyContext(proxy, true)) } : {}),
+    });
+  }
+  return out;
 }
 
 const render = async (name: TemplateName, context: TemplateContext) => fillTemplate(await loadTemplate(name), context, name);

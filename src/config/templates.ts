@@ -10,6 +10,7 @@ export type TemplateName =
   | 'containerd/config-v3.toml'
   | 'containerd/containerd.service'
   | 'containerd/hosts.toml'
+  | 'containerd/http-proxy.conf'
   | 'crictl/crictl.yaml'
   | 'nerdctl/nerdctl.toml'
   | 'node/modules-load.conf'

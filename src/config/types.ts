@@ -16,4 +16,6 @@ export interface NodeFile {
   component: string;
   /** One line for the plan: what the file is for. */
   what: string;
+  /** Set when `content` holds a secret: the same text with `<redacted>` in its place, for every output. */
+  shown?: string;
 }

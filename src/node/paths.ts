@@ -11,6 +11,8 @@ export const NODE_PATHS = {
   containerdDropIns: '/etc/containerd/conf.d',
   certsDir: '/etc/containerd/certs.d',
   containerdUnit: '/etc/systemd/system/containerd.service',
+  /** The unit drop-in with containerd's proxy environment (--containerd-proxy). */
+  containerdProxyDropIn: '/etc/systemd/system/containerd.service.d/http-proxy.conf',
   crictlConfig: '/etc/crictl.yaml',
   nerdctlConfig: '/etc/nerdctl/nerdctl.toml',
   modulesLoad: '/etc/modules-load.d/node-prep.conf',

@@ -2,7 +2,7 @@ import type { Arch } from '../arch.ts';
 import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
 import type { CgroupDecision } from '../config/cgroup.ts';
 import { refusedDropIns, type DropIn } from '../config/dropins.ts';
-import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type NodeFile } from '../config/render.ts';
+import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type NodeConfigInputs, type NodeFile } from '../config/render.ts';
 import type { RegistryMirror } from '../config/types.ts';
 import { NodePrepError } from '../errors.ts';
 import { sha256Data } from '../install/hash.ts';
@@ -20,6 +20,8 @@ export interface PlanInputs {
   prefix: string;
   mirror: string;
   registryMirrors: RegistryMirror[];
+  registries?: NodeConfigInputs['registries'];
+  containerdProxy?: NodeConfigInputs['containerdProxy'];
   nodePrepVersion: string;
   cgroup: CgroupDecision;
   /** containerd's static build instead of the glibc-linked one, and why. */
@@ -49,6 +51,8 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
     cgroupDriver: inputs.cgroup.driver,
     sandboxImage: inputs.sandboxImage,
     registryMirrors: inputs.registryMirrors,
+    registries: inputs.registries,
+    containerdProxy: inputs.containerdProxy,
     namespace: inputs.namespace,
     components: chosen.map((r) => r.component),
   });
@@ -134,5 +138,6 @@ function configFile(f: NodeFile): PlannedFile {
     optional: false,
     content: f.content,
     sha256: sha256Data(f.content),
+    ...(f.shown !== undefined ? { private: true as const, shown: f.shown } : {}),
   };
 }

@@ -5,10 +5,11 @@
  * the reason plan shows. Binaries are compared with the record (their new content is known only after
  * extraction); config files with what the plan renders, with a diff for people.
  */
+import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { readBounded } from '../install/atomic.ts';
 import { RootFs } from '../install/root-fs.ts';
-import { inRoot } from '../node/paths.ts';
+import { inRoot, NODE_PATHS } from '../node/paths.ts';
 import { openNodeFile, type Manifest } from '../state/manifest.ts';
 import { observe, type Observed } from '../state/observe.ts';
 import type { Plan, PlannedFile } from './types.ts';
@@ -29,6 +30,8 @@ export interface DiskView {
   text: Map<string, string>;
   /** Config files whose content is not shown, and why (readable by their owner only, or too large). */
   hidden?: Map<string, string>;
+  /** Files holding a secret whose folder others may write to, and why install refuses them. */
+  unsafeFolder?: Map<string, string>;
 }
 
 /** A config file larger than this gets no diff (it is still compared by digest). */
@@ -46,17 +49,42 @@ export async function observeDisk(plan: Plan, manifest: Manifest | undefined, op
   const observed = new Map<string, Observed>();
   const text = new Map<string, string>();
   const hidden = new Map<string, string>();
+  const unsafeFolder = new Map<string, string>();
   await Promise.all(
     plan.files.map(async (f) => {
+      if (f.private) {
+        const why = await folderOthersMayWrite(plan.root, f.path);
+        if (why) unsafeFolder.set(f.path, why);
+      }
       const seen = await observe(plan.root, f.path, manifest?.files[f.path]);
       observed.set(f.path, seen);
       if (f.source.kind !== 'config' || seen.kind !== 'file' || seen.sha256 === f.sha256) return;
+      // The planned text holds a secret: its diff would show it, whatever the file now there is.
+      if (f.private && opts.showPrivate !== true) return void hidden.set(f.path, 'the planned file holds credentials (--show-private shows the diff)');
       const read = await readForDiff(plan.root, f.path, opts.showPrivate === true);
       if ('text' in read) text.set(f.path, read.text);
       else hidden.set(f.path, read.hidden);
     }),
   );
-  return { observed, text, hidden };
+  return { observed, text, hidden, unsafeFolder };
+}
+
+/**
+ * A secret is written only into a folder others cannot write to: whoever may write there could put
+ * a link or their own file in its place. A folder install creates is 0755.
+ */
+async function folderOthersMayWrite(root: string, nodePath: string): Promise<string | undefined> {
+  const fs = await RootFs.openExisting(root);
+  const folder = path.posix.dirname(nodePath);
+  const dir = fs ? await fs.dirIfPresent(folder).catch(() => undefined) : undefined;
+  try {
+    const st = await dir?.handle.stat();
+    if (st === undefined || (st.mode & 0o022) === 0) return undefined;
+    return `it holds credentials and its folder ${inRoot(root, folder)} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode 0${(st.mode & 0o7777).toString(8)}): \`chmod go-w\` it and run again`;
+  } finally {
+    await dir?.close();
+    await fs?.close();
+  }
 }
 
 async function readForDiff(root: string, nodePath: string, showPrivate: boolean): Promise<{ text: string } | { hidden: string }> {
@@ -75,7 +103,11 @@ async function readForDiff(root: string, nodePath: string, showPrivate: boolean)
 
 /** Pure: a change for each planned file, by node path. */
 export function diffFiles(plan: Plan, manifest: Manifest | undefined, disk: DiskView): Map<string, FileChange> {
-  return new Map(plan.files.map((f) => [f.path, changeOf(plan, f, manifest, disk.observed.get(f.path) ?? { kind: 'absent' }, disk.text.get(f.path), disk.hidden?.get(f.path))]));
+  return new Map(plan.files.map((f) => {
+    const unsafe = disk.unsafeFolder?.get(f.path);
+    if (unsafe !== undefined) return [f.path, { kind: 'blocked', reason: unsafe }];
+    return [f.path, changeOf(plan, f, manifest, disk.observed.get(f.path) ?? { kind: 'absent' }, disk.text.get(f.path), disk.hidden?.get(f.path))];
+  }));
 }
 
 /** A file node-prep wrote earlier that install removes, and why. */
@@ -118,11 +150,13 @@ export async function planChanges(plan: Plan, manifest: Manifest | undefined, op
 }
 
 /**
- * Why a running containerd must restart after these files change: its binaries, runc, its config or
- * its unit (all of component containerd or runc). undefined: nothing it runs changed.
+ * Why a running containerd must restart after these files change: its binaries, runc, its config,
+ * its unit or the unit's proxy drop-in (all of component containerd or runc), not its registry hosts.
+ * undefined: nothing it runs changed.
  */
 export function restartReason(changed: Array<{ path: string; component: string }>): string | undefined {
-  const paths = changed.filter((c) => c.component === 'containerd' || c.component === 'runc').map((c) => c.path);
+  // containerd reads certs.d/*/hosts.toml on every pull: a registry change needs no restart.
+  const paths = changed.filter((c) => (c.component === 'containerd' || c.component === 'runc') && !c.path.startsWith(`${NODE_PATHS.certsDir}/`)).map((c) => c.path);
   if (paths.length === 0) return undefined;
   return paths.length <= 3 ? `${paths.join(', ')} change${paths.length === 1 ? 's' : ''}` : `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more change`;
 }

@@ -5,6 +5,22 @@ import { explainRefusal } from '../config/dropins.ts';
 import type { FileChange } from './changes.ts';
 import type { Plan } from './types.ts';
 
+/**
+ * The plan as it leaves node-prep (--json): a file holding a secret carries its redacted text and
+ * no digest (a digest of a short password beside known text can be searched for). `showPrivate`
+ * keeps the real content, as the diff does.
+ */
+export function publicPlan(plan: Plan, showPrivate = false): Plan {
+  return {
+    ...plan,
+    files: plan.files.map((f) => {
+      if (!f.private) return f;
+      const { shown, sha256, ...rest } = f;
+      return showPrivate ? { ...rest, sha256 } : { ...rest, content: shown };
+    }),
+  };
+}
+
 /** The plan for people: versions, artifacts with digests and their source, files to write. */
 export function renderPlan(plan: Plan): string {
   const lines: string[] = [];

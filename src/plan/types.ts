@@ -120,6 +120,12 @@ export interface PlannedFile {
   /** Config files: the whole content and its digest (binaries are known only after extraction). */
   content?: string;
   sha256?: string;
+  /**
+   * The content holds a secret (registry or proxy credentials, a client key's path): `shown` is the
+   * same text with `<redacted>` in its place. Outputs carry `shown` as the content, and no digest.
+   */
+  private?: true;
+  shown?: string;
   /** What install would do to the file now on disk (plan only). */
   change?: import('./changes.ts').FileChange;
 }

@@ -1,13 +1,13 @@
 /**
  * A CRI client for the two calls the kubelet makes first (runtime.v1 RuntimeService Version and
- * Status): unary gRPC over HTTP/2 on containerd's unix socket. No crictl is needed (none is packaged
- * in Debian, and the one installed may be the thing under test); the gRPC framing is a 5-byte prefix
- * per message (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md).
+ * Status) and the image pull it makes for every pod: unary gRPC over HTTP/2 on containerd's unix
+ * socket. No crictl is needed (none is packaged in Debian, and the one installed may be the thing
+ * under test); the gRPC framing is a 5-byte prefix per message (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md).
  */
 import http2 from 'node:http2';
 import net from 'node:net';
 import { NodePrepError } from '../errors.ts';
-import { decodeStatusResponse, decodeVersionResponse, encodeVersionRequest, type CriCondition, type CriVersion } from './protobuf.ts';
+import { decodePullImageResponse, decodeStatusResponse, decodeVersionResponse, encodePullImageRequest, encodeVersionRequest, type CriCondition, type CriVersion } from './protobuf.ts';
 
 export type { CriCondition, CriVersion } from './protobuf.ts';
 
@@ -151,6 +151,16 @@ export async function criStatus(socket: string, opts: CriCallOptions = {}): Prom
   const method = '/runtime.v1.RuntimeService/Status';
   const body = await grpcUnary(socket, method, new Uint8Array(0), opts);
   return decode(socket, method, () => decodeStatusResponse(body));
+}
+
+/**
+ * runtime.v1 ImageService/PullImage, as the kubelet pulls an image with no pull secret: the
+ * runtime's registry hosts (certs.d) decide where from and with which credentials. The image ref.
+ */
+export async function criPullImage(socket: string, image: string, opts: CriCallOptions = {}): Promise<string> {
+  const method = '/runtime.v1.ImageService/PullImage';
+  const body = await grpcUnary(socket, method, encodePullImageRequest(image), { timeoutMs: opts.timeoutMs ?? 60_000 });
+  return decode(socket, method, () => decodePullImageResponse(body));
 }
 
 function decode<T>(socket: string, method: string, fn: () => T): T {

@@ -87,9 +87,13 @@ export function repeatedBytes(fields: ProtoField[], field: number): Uint8Array[]
   return fields.flatMap((f) => (f.field === field && f.value.wire === 'bytes' ? [f.value.value] : []));
 }
 
-/** Encode one string field (all a CRI request here needs). */
+/** Encode one string field. */
 export function encodeString(field: number, value: string): Uint8Array {
-  const data = new TextEncoder().encode(value);
+  return encodeBytes(field, new TextEncoder().encode(value));
+}
+
+/** Encode one length-delimited field: bytes, or an embedded message. */
+export function encodeBytes(field: number, data: Uint8Array): Uint8Array {
   return Uint8Array.from([...encodeVarint(BigInt((field << 3) | 2)), ...encodeVarint(BigInt(data.length)), ...data]);
 }
 
@@ -143,4 +147,14 @@ export function decodeStatusResponse(buf: Uint8Array): CriCondition[] {
 /** VersionRequest {1 version}: the kubelet sends the CRI API version it speaks. */
 export function encodeVersionRequest(version: string): Uint8Array {
   return encodeString(1, version);
+}
+
+/** PullImageRequest {1 ImageSpec image {1 image}}: no auth (the node's hosts.toml carries it) and no sandbox config. */
+export function encodePullImageRequest(image: string): Uint8Array {
+  return encodeBytes(1, encodeString(1, image));
+}
+
+/** PullImageResponse {1 image_ref}: the image's id as the runtime stores it. */
+export function decodePullImageResponse(buf: Uint8Array): string {
+  return stringField(decodeFields(buf), 1);
 }

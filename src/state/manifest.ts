@@ -187,7 +187,10 @@ export async function writeManifest(root: string, m: Manifest): Promise<void> {
   await RootFs.with(root, {}, async (fs) => {
     const dir = (await openStateDir(fs, { create: true }))!;
     try {
-      await writeAtomic(dir, path.posix.basename(MANIFEST_PATH), { data: serializeManifest(m) }, 0o644);
+      // The record holds every file's digest: with a root-only file among them (credentials), the
+      // record is root-only too, so that no digest of a secret can be searched for by others.
+      const secret = Object.values(m.files).some((f) => (f.mode & 0o044) === 0);
+      await writeAtomic(dir, path.posix.basename(MANIFEST_PATH), { data: serializeManifest(m) }, secret ? 0o600 : 0o644);
     } finally {
       await dir.close();
     }

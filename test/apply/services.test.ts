@@ -4,7 +4,7 @@
  * node-prep's choice of calls, not systemd (no systemd runs as PID 1 on the test machines).
  */
 import { describe, expect, it } from 'vitest';
-import { runLiveService, START_VERDICT_MS, type LiveServiceInput } from '../../src/apply/services.ts';
+import { runLiveService, START_VERDICT_MS, unitFilesChanged, type LiveServiceInput } from '../../src/apply/services.ts';
 import { UNIT_START_TIMEOUT_S } from '../../src/node/paths.ts';
 import { NodePrepError } from '../../src/errors.ts';
 import { recordingExec, type RecordingExec } from '../support/recording-exec.ts';
@@ -105,5 +105,18 @@ describe('runLiveService', () => {
     const err = await runLiveService(input({ restartNeeded: true, waitReady: async () => { throw new Error('no answer within 60000 ms'); } })).catch((e) => e);
     expect(err.message).toContain('waiting for containerd to answer on its socket failed: no answer within 60000 ms');
     expect(err.hint).toContain('recorded journal line');
+  });
+});
+
+describe('unitFilesChanged', () => {
+  const unit = '/etc/systemd/system/containerd.service';
+  it.each([
+    [[], false],
+    [[{ path: '/etc/containerd/config.toml' }, { path: '/etc/containerd/certs.d/docker.io/hosts.toml' }], false],
+    [[{ path: unit }], true],
+    [[{ path: `${unit}.d/http-proxy.conf` }], true],
+    [[{ path: `${unit}-other` }], false],
+  ])('%j → %s', (changed, want) => {
+    expect(unitFilesChanged(unit, changed)).toBe(want);
   });
 });

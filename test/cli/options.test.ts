@@ -38,6 +38,31 @@ describe('parseArgv', () => {
     ]);
   });
 
+  it('refuses credentials in a --registry-mirror URL without echoing them, and points to --registries', () => {
+    let caught: UsageError | undefined;
+    try {
+      parseArgv(['plan', '--registry-mirror', 'docker.io=http://user:hunter2pass@mirror.example'], {});
+    } catch (err) {
+      caught = err as UsageError;
+    }
+    expect(caught?.exitCode).toBe(2);
+    expect(caught?.message).toContain('http://<redacted>@mirror.example');
+    expect(`${caught?.message} ${caught?.hint}`).not.toContain('hunter2pass');
+    expect(caught?.hint).toContain('--registries FILE');
+  });
+
+  it('containerd proxy: the flags, or the install\'s own variables when asked, flags first', () => {
+    expect(run(['plan']).containerdProxy).toBeUndefined();
+    expect(run(['plan', '--containerd-proxy', 'http://p.example:3128', '--containerd-no-proxy', 'localhost, 10.0.0.0/8,.svc']).containerdProxy).toEqual({
+      http: 'http://p.example:3128', https: 'http://p.example:3128', no: 'localhost,10.0.0.0/8,.svc', source: '--containerd-proxy, --containerd-no-proxy',
+    });
+    const env = { HTTPS_PROXY: 'http://s.example:3128', http_proxy: 'http://h.example:3128', NO_PROXY: '127.0.0.1' };
+    // Not asked: the install's own proxy stays the install's.
+    expect(run(['plan'], env).containerdProxy).toBeUndefined();
+    expect(run(['plan', '--containerd-proxy-from-env'], env).containerdProxy).toEqual({ http: 'http://h.example:3128', https: 'http://s.example:3128', no: '127.0.0.1', source: '--containerd-proxy-from-env' });
+    expect(run(['plan', '--containerd-proxy-from-env', '--containerd-no-proxy', '.cluster.local'], env).containerdProxy?.no).toBe('.cluster.local');
+  });
+
   it('normalises arch aliases', () => {
     expect(run(['plan', '--arch', 'aarch64']).arch).toBe('arm64');
     expect(run(['download', '--arch', 'amd64,arm64']).arches).toEqual(['amd64', 'arm64']);
@@ -55,6 +80,12 @@ describe('parseArgv', () => {
     [['plan', '--registry-mirror', 'docker.io'], /HOST=URL/],
     [['plan', '--registry-mirror', '..=https://x'], /registry host/],
     [['plan', '--registry-mirror', 'docker.io=ftp://x'], /http/],
+    [['plan', '--containerd-proxy', 'ftp://p.example'], /--containerd-proxy: give a proxy URL/],
+    [['plan', '--containerd-proxy', 'http://p.example/\nx'], /--containerd-proxy: give a proxy URL/],
+    [['plan', '--containerd-no-proxy', 'localhost'], /needs a proxy to bypass/],
+    [['plan', '--containerd-proxy', 'http://p.example', '--containerd-no-proxy', 'a b'], /--containerd-no-proxy: give a comma-separated list/],
+    [['plan', '--containerd-proxy-from-env'], /neither HTTPS_PROXY nor HTTP_PROXY is set/],
+    [['status', '--registries', '/r.yaml'], /does not take --registries/],
     [['plan', '--root', 'relative/dir'], /absolute/],
     [['plan', '--containerd', '2.2.111111111111111111111111'], /not a version spec/],
     [['plan', '--deadline', '0'], /--deadline "0": give a number of seconds/],

@@ -88,7 +88,8 @@ describe('registry mirrors', () => {
     const docker = parse(all.get('/etc/containerd/certs.d/docker.io/hosts.toml')!.content) as Record<string, any>;
     // containerd serves docker.io from registry-1.docker.io; "https://docker.io" would not work.
     expect(docker.server).toBe('https://registry-1.docker.io');
-    expect(Object.keys(docker.host)).toEqual(['https://mirror-a.example', 'https://mirror-b.example/v2']);
+    // A URL ending in /v2 is the registry's API root: containerd adds /v2 itself.
+    expect(Object.keys(docker.host)).toEqual(['https://mirror-a.example', 'https://mirror-b.example']);
     expect(docker.host['https://mirror-a.example']).toEqual({ capabilities: ['pull', 'resolve'] });
     const ghcr = parse(all.get('/etc/containerd/certs.d/ghcr.io/hosts.toml')!.content) as Record<string, any>;
     expect(ghcr).toEqual({ server: 'https://ghcr.io', host: { 'http://10.0.0.5:5000': { capabilities: ['pull', 'resolve'] } } });
@@ -100,10 +101,12 @@ describe('registry mirrors', () => {
     expect(hosts).toEqual({ host: { 'https://m.example': { capabilities: ['pull', 'resolve'] } } });
   });
 
-  it('escapes a URL that needs it', async () => {
-    const url = 'https://m.example/a"b\\c';
+  it('writes a URL as containerd reads it, with what TOML must escape escaped', async () => {
+    const url = 'https://m.example/a"b\\c/v2';
     const all = await files({ registryMirrors: [{ host: 'quay.io', url }] });
-    expect(Object.keys((parse(all.get('/etc/containerd/certs.d/quay.io/hosts.toml')!.content) as any).host)).toEqual([url]);
+    const hosts = parse(all.get('/etc/containerd/certs.d/quay.io/hosts.toml')!.content) as any;
+    // The URL parser's spelling (%22 for the quote, / for the backslash): what containerd requests.
+    expect(hosts.host).toEqual({ 'https://m.example/a%22b/c/v2': { capabilities: ['pull', 'resolve'], override_path: true } });
   });
 
   it.each([

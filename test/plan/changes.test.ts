@@ -76,6 +76,9 @@ describe('restartReason', () => {
     [[], undefined],
     [[{ path: '/etc/crictl.yaml', component: 'crictl' }, { path: '/etc/containerd/certs.d/docker.io/hosts.toml', component: 'node' }], undefined],
     [[{ path: '/usr/local/sbin/runc', component: 'runc' }], '/usr/local/sbin/runc changes'],
+    // containerd reads its registry hosts on every pull; its unit's proxy drop-in needs a restart.
+    [[{ path: '/etc/containerd/certs.d/docker.io/hosts.toml', component: 'containerd' }], undefined],
+    [[{ path: '/etc/systemd/system/containerd.service.d/http-proxy.conf', component: 'containerd' }], '/etc/systemd/system/containerd.service.d/http-proxy.conf changes'],
     [[{ path: '/etc/containerd/config.toml', component: 'containerd' }, { path: '/usr/local/bin/ctr', component: 'containerd' }], '/etc/containerd/config.toml, /usr/local/bin/ctr change'],
   ])('%j → %s', (changed, want) => {
     expect(restartReason(changed)).toBe(want);

@@ -64,6 +64,16 @@ describe('--json documents validate against schemas/', () => {
     expect(expectDocument(ranged, 'plan').skipped).toEqual(['crictl']);
     const dry = await runCli(['install', '--dry-run', '--root', root, ...source(), '--json']);
     expect(expectDocument(dry, 'plan').kind).toBe('plan');
+    // Root-only files: redacted content, no digest; and a proxy drop-in.
+    const registries = path.join(work, 'registries.yaml');
+    await writeFile(registries, 'configs:\n  r.example:\n    auth: { username: u, password: secret-pw }\n');
+    const withSecrets = await runCli(['plan', '--root', root, ...source(), '--registries', registries, '--containerd-proxy', 'http://u:proxy-pw@p.example:3128', '--json']);
+    const files = expectDocument(withSecrets, 'plan').files as Array<{ path: string; private?: boolean; sha256?: string }>;
+    expect(files.filter((f) => f.private).map((f) => [f.path, f.sha256])).toEqual([
+      ['/etc/containerd/certs.d/r.example/hosts.toml', undefined],
+      ['/etc/systemd/system/containerd.service.d/http-proxy.conf', undefined],
+    ]);
+    expect(withSecrets.stdout).not.toMatch(/secret-pw|proxy-pw/);
   });
 
   it('install prints an install report, and a second run one that says nothing changed', async () => {

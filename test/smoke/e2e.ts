@@ -70,7 +70,7 @@ export async function expectNothingLeft(run: Run): Promise<void> {
 }
 
 /** The temporary config of the image root's installed config, written to a scratch dir of its own. */
-export async function writeTemporaryConfig(base: string, img: ImageRoot, prefix: string) {
+export async function writeTemporaryConfig(base: string, img: Pick<ImageRoot, 'root'>, prefix: string) {
   const scratch = await mkdtemp(path.join(base, prefix));
   const paths = tempPaths(scratch);
   const bins = installedBinaries(img.root, '/usr/local');
@@ -83,13 +83,13 @@ export async function writeTemporaryConfig(base: string, img: ImageRoot, prefix:
 }
 
 /** A containerd of our own from the image root, as a service would run it (cgroupfs: no systemd here). */
-export async function startDaemon(base: string, img: ImageRoot): Promise<{ paths: TempPaths; daemon: TemporaryDaemon; runDirExisted: boolean; shimSocketDir: string; stop: () => Promise<void> }> {
+export async function startDaemon(base: string, img: Pick<ImageRoot, 'root'>, env: Record<string, string> = {}): Promise<{ paths: TempPaths; daemon: TemporaryDaemon; runDirExisted: boolean; shimSocketDir: string; stop: () => Promise<void> }> {
   const { scratch, paths, bins, tc } = await writeTemporaryConfig(base, img, 'd-');
   await mkdir(paths.cniConfDir, { recursive: true });
   const runDirExisted = existsSync('/run/containerd');
   const started = await startTemporary(systemExec, {
     containerd: bins.containerd, configFile: path.join(scratch, 'config.toml'), paths, logFile: path.join(scratch, 'log'),
-    env: { PATH: `${bins.binDir}:${bins.sbinDir}:${process.env.PATH}` }, timeoutMs: 20_000,
+    env: { PATH: `${bins.binDir}:${bins.sbinDir}:${process.env.PATH}`, ...env }, timeoutMs: 20_000,
   });
   if (started.kind !== 'started') throw new Error(started.why);
   const stop = async () => {

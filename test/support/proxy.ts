@@ -34,7 +34,12 @@ function stripHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHead
   return out;
 }
 
-export async function startProxy(): Promise<TestProxy> {
+/**
+ * `names`: host names the proxy resolves itself, each to a loopback address. A Go client (containerd)
+ * never sends loopback requests through a proxy, so a test registry is reached by such a name.
+ */
+export async function startProxy(opts: { names?: Record<string, string> } = {}): Promise<TestProxy> {
+  const resolve = (host: string) => opts.names?.[host.toLowerCase()] ?? host;
   const requests: string[] = [];
   const entries: ProxyEntry[] = [];
   const sockets = new Set<Socket>();
@@ -58,12 +63,12 @@ export async function startProxy(): Promise<TestProxy> {
       res.writeHead(400, { 'content-type': 'text/plain' }).end('proxy expects an absolute-form request target\n');
       return;
     }
-    if (u.protocol !== 'http:' || !isLoopback(u.hostname)) {
+    if (u.protocol !== 'http:' || !isLoopback(resolve(u.hostname))) {
       res.writeHead(502, { 'content-type': 'text/plain' }).end(`test proxy refuses ${target}\n`);
       return;
     }
     const upstream = http.request(
-      { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || 80, method: req.method, path: u.pathname + u.search, headers: stripHopByHop(req.headers), agent: false },
+      { host: resolve(u.hostname).replace(/^\[|\]$/g, ''), port: u.port || 80, method: req.method, path: u.pathname + u.search, headers: stripHopByHop(req.headers), agent: false },
       (up) => {
         res.writeHead(up.statusCode ?? 502, stripHopByHop(up.headers));
         up.pipe(res);
@@ -88,7 +93,7 @@ export async function startProxy(): Promise<TestProxy> {
     let port = 0;
     try {
       const u = new URL(`http://${target}`);
-      host = u.hostname.replace(/^\[|\]$/g, '');
+      host = resolve(u.hostname).replace(/^\[|\]$/g, '');
       port = Number(u.port || 443);
     } catch {
       /* falls through to the refusal below */
