@@ -30,7 +30,7 @@ packages="$kernel_pkg,systemd,systemd-sysv,dbus,libseccomp2,kmod,busybox-static,
 extra="openssh-server python3 cloud-init curl ca-certificates sudo"
 
 work=$(mktemp -d "${out%/}.build.XXXXXX")
-trap 'umount -R "$work/root/proc" "$work/root/sys" 2>/dev/null; rm -rf --one-file-system "$work"' EXIT
+trap 'umount -R "$work/root/proc" "$work/root/sys" 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT
 root="$work/root"
 mkdir -p "$root"
 

@@ -9,7 +9,8 @@
  * keeps one of each edited file it replaces) are left where they are and listed.
  *
  * --purge also removes the runtime's own state: images, snapshots, containers and sockets, in
- * /var/lib/containerd, /run/containerd and /var/lib/nerdctl. Configuration folders are not purged:
+ * /var/lib/containerd, /run/containerd, /opt/containerd and /var/lib/nerdctl, and the CNI conf dir
+ * containerd makes for itself (/etc/cni/net.d, /etc/cni) when it is empty. Configuration folders are not purged:
  * /etc/containerd/conf.d and /etc/containerd/certs.d hold other tools' drop-ins and registry
  * credentials and CAs; they lose only the files node-prep recorded (as always), and the folders
  * themselves only when node-prep created them and they are empty.
@@ -69,6 +70,7 @@ export type Confirm = (question: string) => Promise<boolean>;
 /** The runtime's state (images, snapshots, containers, sockets); never configuration. */
 /** The runtime state each component keeps, from the catalog. */
 const PURGE = COMPONENT_NAMES.flatMap((n) => COMPONENTS[n].purgePaths);
+const PURGE_IF_EMPTY = COMPONENT_NAMES.flatMap((n) => COMPONENTS[n].purgeIfEmpty ?? []);
 
 const KEPT_REASON = 'changed since node-prep wrote it (use --force to remove it)';
 
@@ -233,6 +235,17 @@ export async function uninstallCommand(ctx: Context, emit: Emit, confirm?: Confi
           continue;
         }
         if (!o.dryRun) await inParent(fs, p, (d, name) => d.removeTree(name));
+        report.purged.push(p);
+      }
+      for (const p of PURGE_IF_EMPTY) {
+        // rmdir removes only an empty folder, never a link; a dry run looks inside instead.
+        const gone = o.dryRun
+          ? await inParent(fs, p, async (d, name) => {
+              const sub = await d.sub(name).catch(() => undefined);
+              return sub ? (await sub.readdir().finally(() => sub.close())).length === 0 : false;
+            })
+          : await inParent(fs, p, (d, name) => d.rmdirIfEmpty(name));
+        if (!gone) continue;
         report.purged.push(p);
       }
     }

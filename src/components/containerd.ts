@@ -30,7 +30,9 @@ export const containerd: Described<'containerd'> = {
     { check: 'shim version', binary: 'bin/containerd-shim-runc-v2', args: ['-v'] },
   ],
   configFiles: ['/etc/containerd/config.toml', '/etc/systemd/system/containerd.service'],
-  purgePaths: ['/var/lib/containerd', '/run/containerd'],
+  // /opt/containerd: the opt plugin's folders (bin, lib), made at every start.
+  purgePaths: ['/var/lib/containerd', '/run/containerd', '/opt/containerd'],
+  purgeIfEmpty: ['/etc/cni/net.d', '/etc/cni'],
   release(version: string, arch: Arch, options: ReleaseOptions = {}) {
     // The tag has a `v`, the file name does not: containerd-2.3.4-linux-amd64.tar.gz. The static
     // build has the same layout (Makefile pack_release is shared) under containerd-static-….

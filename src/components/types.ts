@@ -99,6 +99,12 @@ export interface Component {
   configFiles: readonly string[];
   /** Its runtime state, which `uninstall --purge` removes (node paths). */
   purgePaths: readonly string[];
+  /**
+   * Folders it makes for itself when they are missing (containerd's CRI plugin makes its CNI conf
+   * dir), which `uninstall --purge` removes only when empty, deepest first: an empty folder holds
+   * nothing to lose, one with files is another tool's too.
+   */
+  purgeIfEmpty?: readonly string[];
   release(version: string, arch: Arch, options?: ReleaseOptions): ComponentRelease;
 }
 

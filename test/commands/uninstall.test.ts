@@ -175,4 +175,24 @@ describe('uninstall --purge', () => {
     expect(tree['etc/containerd/certs.d/docker.io/hosts.toml']).toBeUndefined();
     for (const [p, text] of Object.entries(foreign)) expect(await readFile(at(p), 'utf8'), p).toBe(text);
   });
+
+  it('removes the folders containerd makes at start: /opt/containerd, and the CNI conf dir only when empty', async () => {
+    expect((await install()).code).toBe(0);
+    // What a started containerd leaves: the opt plugin's folders and its CRI plugin's CNI conf dir.
+    for (const d of ['opt/containerd/bin', 'opt/containerd/lib', 'etc/cni/net.d']) await mkdir(at(d), { recursive: true });
+    const u = await uninstall('--purge', '--yes', '--json');
+    expect(u.code, u.stderr).toBe(0);
+    expect(JSON.parse(u.stdout).purged).toEqual(['/opt/containerd', '/etc/cni/net.d', '/etc/cni']);
+    const tree = await snapshot(root);
+    for (const p of ['opt/containerd', 'etc/cni']) expect(tree[p], p).toBeUndefined();
+
+    // A conf dir with another tool's network config in it stays, and so does its parent.
+    expect((await install()).code).toBe(0);
+    await mkdir(at('etc/cni/net.d'), { recursive: true });
+    await writeFile(at('etc/cni/net.d/10-flannel.conflist'), '{}\n');
+    const again = await uninstall('--purge', '--yes', '--json');
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).purged).not.toContain('/etc/cni/net.d');
+    expect(await readFile(at('etc/cni/net.d/10-flannel.conflist'), 'utf8')).toBe('{}\n');
+  });
 });

@@ -45,7 +45,7 @@ export async function stage<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function imageKey(arch: VmArch): string {
+export function imageKey(arch: VmArch): string {
   const h = createHash('sha256').update(arch).update(readFileSync(BUILDER));
   for (const f of readdirSync(GUEST_FILES).sort()) h.update(f).update(readFileSync(path.join(GUEST_FILES, f)));
   return h.digest('hex').slice(0, 24);

@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULES, SYSCTLS } from '../../src/node/paths.ts';
 import { REPO } from '../support/cli.ts';
 import { debianRelease, type DebianRelease } from '../support/debian.ts';
+import { startProxy, type TestProxy } from '../support/proxy.ts';
+import { busyboxImage, pushImage, startRegistry, type TestRegistry } from '../support/registry.ts';
 import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
 import { bootGuest, consoleTail, ensureImage, readChecks, stage, stages, VM_CACHE, type BootResult, type GuestCheck } from './harness.ts';
 
@@ -23,7 +25,11 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 const BROKEN = { runc: '1.1.99', exits: '2.1.90', hangs: '2.1.91' };
 
 let gh: ReleaseServer;
+let registry: TestRegistry;
+let proxy: TestProxy;
 let work: string;
+/** The guest reaches the registry by a name only the proxy on the host resolves (to loopback). */
+let pullRef = '';
 let result: BootResult;
 let checks: GuestCheck[] = [];
 
@@ -82,6 +88,8 @@ async function payload(dir: string): Promise<void> {
   lines.push(...(await brokenContainerd(BROKEN.exits, `#!/bin/sh\n# A containerd that exits at start.\n${version(BROKEN.exits)}echo "this containerd exits at start (a test release)" >&2\nexit 1\n`)).lines);
   lines.push(...(await brokenContainerd(BROKEN.hangs, `#!/bin/sh\n# A containerd that hangs at start: never ready, never gone.\n${version(BROKEN.hangs)}exec sleep 100000\n`)).lines);
   await writeFile(path.join(dir, 'checksums.txt'), `${lines.join('\n')}\n`);
+  const host = pullRef.split('/')[0]!;
+  await writeFile(path.join(dir, 'registries.yaml'), `mirrors:\n  "${host}":\n    endpoint:\n      - "http://${host}"\n`);
 
   await writeFile(path.join(dir, 'config.json'), JSON.stringify({
     nodePrep: ['/opt/np-test/node', '/opt/np-test/package/bin/node-prep.js'],
@@ -92,6 +100,7 @@ async function payload(dir: string): Promise<void> {
       runc: fx.versions.runc, cni: fx.versions.cni, nerdctl: fx.versions.nerdctl, crictl: fx.versions.crictl,
     },
     broken: BROKEN,
+    proxy: { url: 'http://10.0.2.103:3128', image: pullRef },
     sysctls: SYSCTLS,
     modules: MODULES,
   }, null, 2));
@@ -104,6 +113,10 @@ beforeAll(async () => {
   await mkdir(VM_CACHE, { recursive: true });
   work = await mkdtemp(path.join(VM_CACHE, 'systemd-host-'));
   gh = await startReleaseServer({ repos: structuredClone(fx.repos), advertise: { url: 'http://10.0.2.100', cdnUrl: 'http://10.0.2.101' } });
+  registry = await startRegistry(path.join(work, 'registry'));
+  await pushImage(registry.url, 'test/busybox', '1', await busyboxImage(fx.busybox));
+  pullRef = `registry.proxied.test:${new URL(registry.url).port}/test/busybox:1`;
+  proxy = await startProxy({ names: { 'registry.proxied.test': '127.0.0.1' } });
   const payloadDir = path.join(work, 'payload');
   const resultsDir = path.join(work, 'results');
   await mkdir(resultsDir, { recursive: true });
@@ -113,7 +126,11 @@ beforeAll(async () => {
   result = await stage('boot, checks, reboot, checks', () =>
     bootGuest({
       image, payloadDir, resultsDir, timeoutMs: 14 * 60_000,
-      guestForwards: [{ guest: '10.0.2.100:80', hostPort: ghPort }, { guest: '10.0.2.101:80', hostPort: cdnPort }],
+      guestForwards: [
+        { guest: '10.0.2.100:80', hostPort: ghPort },
+        { guest: '10.0.2.101:80', hostPort: cdnPort },
+        { guest: '10.0.2.103:3128', hostPort: Number(new URL(proxy.url).port) },
+      ],
     }));
   checks = await readChecks(resultsDir);
   process.stderr.write(`vm: ${result.boots} boots with ${result.accel.toUpperCase()} in ${(result.ms / 1000).toFixed(0)} s; ${checks.length} checks\n`);
@@ -122,6 +139,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gh?.close();
+  await proxy?.close();
+  await registry?.close();
   process.stderr.write(`vm: stages: ${stages.map((s) => `${s.stage} ${(s.ms / 1000).toFixed(1)} s`).join('; ')}\n`);
   if (work && process.env.NODE_PREP_VM_KEEP !== '1') await rm(work, { recursive: true, force: true });
 });
@@ -138,6 +157,7 @@ const EXPECTED = [
   /^rollback after a containerd that hangs at start/,
   'after systemctl reboot: containerd up, sysctls and modules applied',
   'after the reboot: status is clean and the smoke test passes',
+  'containerd.service pulls through the proxy drop-in (a CRI pull, as the kubelet asks)',
   'uninstall refuses while a container runs, and --stop-containers stops it',
   "uninstall leaves the guest as before (files, unit files, systemd's view)",
   "Debian's containerd package installs and runs (before the takeover)",
@@ -149,6 +169,10 @@ describe('a booted systemd host (Debian 12 guest)', () => {
   it('boots, reboots once and powers off within its time', async () => {
     expect(result.timedOut, await consoleTail(result.consoleLog)).toBe(false);
     expect(result.boots, await consoleTail(result.consoleLog)).toBe(2);
+  });
+  it('the pull went through the proxy on the host', () => {
+    const manifest = `http://${pullRef.split('/')[0]}/v2/test/busybox/manifests/1`;
+    expect(proxy.requests, JSON.stringify(proxy.requests)).toContain(manifest);
   });
   it.each(EXPECTED.map((e) => [String(e), e] as const))('%s', async (_, want) => {
     const c = checks.find((x) => (typeof want === 'string' ? x.name === want : want.test(x.name)));

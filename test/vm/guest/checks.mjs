@@ -5,6 +5,8 @@
 //
 // Plain JavaScript for the guest's Node 24 and nothing else: no package, no build step.
 import { spawnSync } from 'node:child_process';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -60,6 +62,14 @@ function record(name, ok, detail, ms) {
   appendFileSync(path.join(RESULTS, 'results.jsonl'), `${JSON.stringify({ boot, name, ok, detail: String(detail).slice(0, 4000), ms })}\n`);
   log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${ms} ms)${ok ? '' : `: ${detail}`}`);
 }
+async function checkAsync(name, fn) {
+  const t0 = Date.now();
+  try {
+    record(name, true, (await fn()) ?? '', Date.now() - t0);
+  } catch (err) {
+    record(name, false, err instanceof Error ? err.message : String(err), Date.now() - t0);
+  }
+}
 /** A check: fn returns a detail string (pass) or throws (fail). */
 function check(name, fn) {
   const t0 = Date.now();
@@ -114,6 +124,47 @@ function journalSince(cursor, args = []) {
   return must('journalctl', ['--no-pager', '-o', 'cat', ...(cursor ? ['--after-cursor', cursor] : []), ...args]);
 }
 const startsOf = (text) => text.split('\n').filter((l) => /^Started containerd(\.service)?\b/.test(l)).length;
+
+/**
+ * A CRI PullImage, as the kubelet asks containerd for an image: the daemon pulls, with its own
+ * environment (the proxy drop-in) and certs.d. gRPC over the socket, the request coded by hand:
+ * PullImageRequest{ image: ImageSpec{ image: ref } }.
+ */
+function criPull(ref, timeoutMs = 300_000) {
+  const str = (field, b) => Buffer.concat([Buffer.from([(field << 3) | 2]), varint(b.length), b]);
+  const varint = (n) => {
+    const out = [];
+    while (n > 127) {
+      out.push((n & 127) | 128);
+      n >>>= 7;
+    }
+    out.push(n);
+    return Buffer.from(out);
+  };
+  const msg = str(1, str(1, Buffer.from(ref)));
+  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), msg]);
+  frame.writeUInt32BE(msg.length, 1);
+  return new Promise((resolve) => {
+    const session = http2.connect('http://localhost', { createConnection: () => net.connect('/run/containerd/containerd.sock') });
+    const timer = setTimeout(() => {
+      session.destroy();
+      resolve({ status: 'timeout', message: `no answer in ${timeoutMs} ms` });
+    }, timeoutMs);
+    session.on('error', (err) => resolve({ status: 'error', message: String(err) }));
+    const req = session.request({ ':method': 'POST', ':path': '/runtime.v1.ImageService/PullImage', 'content-type': 'application/grpc', te: 'trailers' });
+    let body = Buffer.alloc(0);
+    let headers = {};
+    req.on('response', (h) => (headers = h));
+    req.on('data', (d) => (body = Buffer.concat([body, d])));
+    req.on('trailers', (t) => (headers = { ...headers, ...t }));
+    req.on('end', () => {
+      clearTimeout(timer);
+      session.close();
+      resolve({ status: String(headers['grpc-status'] ?? '?'), message: decodeURIComponent(String(headers['grpc-message'] ?? '')), ref: body.subarray(5).toString('latin1') });
+    });
+    req.end(frame);
+  });
+}
 
 // --- the guest's files, to compare before and after ---------------------------------------------
 
@@ -218,7 +269,7 @@ function bootOne() {
     expect(u.NeedDaemonReload === 'no', 'systemd was not reloaded after the unit was written');
     const v = serverVersion();
     expect(v === oldC, `the service runs containerd ${v}`);
-    return `containerd ${v} active from ${u.FragmentPath}; ${first.doc.components.map((c) => `${c.name} ${c.version} ${c.action}`).join(', ')}`;
+    return `containerd ${v} active from ${u.FragmentPath}; ${first.doc.components.map((c) => `${c.name} ${c.version} ${c.action}`).join(', ')}; ms ${JSON.stringify(first.doc.timingsMs)}`;
   });
   check('the smoke test passes against the service, CRI answers, its container ran in a systemd scope', () => {
     const smoke = first.doc?.smoke;
@@ -243,7 +294,7 @@ function bootOne() {
     expect(again.doc.changed === false, `changed: ${JSON.stringify(again.doc.files?.filter?.((f) => f.action !== 'unchanged'))}`);
     const id2 = serviceIdentity();
     expect(id2.MainPID === id1.MainPID && id2.InvocationID === id1.InvocationID, `service identity ${JSON.stringify(id1)} -> ${JSON.stringify(id2)}`);
-    return `MainPID ${id2.MainPID}, InvocationID ${id2.InvocationID} unchanged`;
+    return `MainPID ${id2.MainPID}, InvocationID ${id2.InvocationID} unchanged; ms ${JSON.stringify(again.doc.timingsMs)}`;
   });
 
   const survivorPid = startSurvivor('survivor');
@@ -258,7 +309,7 @@ function bootOne() {
     expect(v === newC, `the service runs containerd ${v}`);
     expect(alive(survivorPid) && taskPid('survivor') === survivorPid, `the survivor container (pid ${survivorPid}) did not survive`);
     expect(up.doc.smoke?.ok, `smoke: ${smokeSummary(up.doc.smoke)}`);
-    return `containerd ${v}, 1 start, survivor pid ${survivorPid} running`;
+    return `containerd ${v}, 1 start, survivor pid ${survivorPid} running; ms ${JSON.stringify(up.doc.timingsMs)}`;
   });
 
   // Rollbacks: the broken releases the host put in the test release server.
@@ -297,7 +348,7 @@ function bootOne() {
   return 100;
 }
 
-function bootTwo() {
+async function bootTwo() {
   check('after systemctl reboot: containerd up, sysctls and modules applied', () => {
     const s = waitSystemRunning();
     expect(waitActive('containerd', 60_000) === 'active', 'containerd is not active after the reboot');
@@ -316,12 +367,24 @@ function bootTwo() {
   check('after the reboot: status is clean and the smoke test passes', () => {
     const st = npJson(['status']);
     expect(st.code === 0, `status exited ${st.code}: ${st.stderr.slice(-800)}`);
-    const changed = (st.doc?.files ?? []).filter((f) => f.state && f.state !== 'ok' && f.state !== 'unchanged');
     const sm = npJson(['smoke']);
     expect(sm.code === 0 && sm.doc?.ok, `smoke exited ${sm.code}: ${smokeSummary(sm.doc)} ${sm.stderr.slice(-500)}`);
     const chk = np(['status', '--check']);
-    expect(chk.code === 0, `status --check exited ${chk.code}: ${chk.stdout.slice(-800)} ${JSON.stringify(changed).slice(0, 500)}`);
+    expect(chk.code === 0, `status --check exited ${chk.code}: ${chk.stdout.slice(-1500)}`);
     return `status clean; smoke ${smokeSummary(sm.doc)}`;
+  });
+
+  await checkAsync('containerd.service pulls through the proxy drop-in (a CRI pull, as the kubelet asks)', async () => {
+    const r = npJson(['install', ...versions(cfg.versions.containerdNew), ...source(), '--registries', path.join(PAYLOAD, 'registries.yaml'),
+      '--containerd-proxy', cfg.proxy.url, '--containerd-no-proxy', 'localhost,127.0.0.1']);
+    assertInstalled(r, 'install with the proxy');
+    const dropIn = '/etc/systemd/system/containerd.service.d/http-proxy.conf';
+    expect(existsSync(dropIn), `${dropIn} missing`);
+    const env = show('containerd', ['Environment']).Environment ?? '';
+    expect(env.includes(`HTTPS_PROXY=${cfg.proxy.url}`) || env.includes(`HTTP_PROXY=${cfg.proxy.url}`), `the service's environment: ${env}`);
+    const pulled = await criPull(cfg.proxy.image);
+    expect(pulled.status === '0', `PullImage ${cfg.proxy.image}: grpc-status ${pulled.status} ${pulled.message}`);
+    return `${dropIn}; Environment ${env}; pulled ${cfg.proxy.image}`;
   });
 
   const pid = startSurvivor('keeper');
@@ -392,7 +455,7 @@ try {
   if (state.phase === 'rebooted') {
     state.phase = 'done';
     saveState();
-    code = bootTwo();
+    code = await bootTwo();
   } else if (state.phase === undefined) {
     code = bootOne();
   } else {
