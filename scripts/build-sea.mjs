@@ -80,9 +80,10 @@ async function bundle(outfile, version) {
     target: `node${NODE_VERSION.split('.')[0]}`,
     minify: true,
     legalComments: 'none',
-    define: { __NODE_PREP_VERSION__: JSON.stringify(version) },
-    // templates.ts looks for templates/ from import.meta.url only outside the executable (isSea()).
-    logOverride: { 'empty-import-meta': 'silent' },
+    // ESM dependencies (openpgp) call createRequire(import.meta.url): give CommonJS a real one.
+    // In the executable, __filename is the executable's path.
+    define: { __NODE_PREP_VERSION__: JSON.stringify(version), 'import.meta.url': '__npImportMetaUrl' },
+    banner: { js: "var __npImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     logLevel: 'warning',
   });
 }
