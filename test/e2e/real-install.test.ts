@@ -67,7 +67,8 @@ owned() { ls -l /proc/$host/fd 2>/dev/null | grep -c "socket:\[$1\]" || true; }
 before=$(inode /run/containerd/containerd.sock.ttrpc)
 echo "ttrpc_owned_before=$(owned "$before")"
 set +e
-"$CLI0" ${CLI1:+"$CLI1"} smoke --root "$ROOT" --busybox "$BUSYBOX" --json >"$WORK/smoke.json" 2>"$WORK/smoke.err"
+set -- "$CLI0"; [ -z "$CLI1" ] || set -- "$CLI0" "$CLI1" # node and bin/node-prep.js, or the executable
+"$@" smoke --root "$ROOT" --busybox "$BUSYBOX" --json >"$WORK/smoke.json" 2>"$WORK/smoke.err"
 echo "smoke_exit=$?"
 set -e
 for s in containerd.sock containerd.sock.ttrpc; do
@@ -212,7 +213,7 @@ describe.skipIf(skip !== undefined)('real binaries, real containers', () => {
     ].join('\n'));
 
     const r = await execa('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', SCENARIO], {
-      env: { ...testEnv(), ROOT: root, WORK: work, NODE: process.execPath, CLI0: CLI[0], CLI1: CLI[1], BUSYBOX: fx.busybox },
+      env: { ...testEnv(), ROOT: root, WORK: work, NODE: process.execPath, CLI0: CLI[0], CLI1: CLI[1] ?? '', BUSYBOX: fx.busybox },
       reject: false,
       timeout: 120_000,
     });
