@@ -43,3 +43,19 @@ describe('the npm package', () => {
     }
   });
 });
+
+describe('.github/workflows/release.yml', () => {
+  it('runs the scripts CI runs and attaches what they make', async () => {
+    const workflow = await readFile(path.join(REPO, '.github/workflows/release.yml'), 'utf8');
+    const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const ci = await readFile(path.join(REPO, '.ci/run'), 'utf8');
+    expect(workflow).toContain('bash .ci/run');
+    for (const [, script] of workflow.matchAll(/npm run ([\w:-]+)/g)) {
+      expect(pkg.scripts, script).toHaveProperty(script!);
+      expect(ci, `.ci/run runs ${script} too`).toContain(`npm run ${script}`);
+    }
+    for (const asset of ['dist/sea/node-prep-linux-amd64', 'dist/sea/node-prep-linux-arm64', 'dist/sea/SHA256SUMS', 'install.sh']) expect(workflow).toContain(asset);
+    expect(workflow).toContain('npm pack --pack-destination dist/release');
+    expect(workflow).toContain('npm publish --provenance');
+  });
+});
