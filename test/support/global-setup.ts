@@ -4,11 +4,11 @@
  * covering loopback, so a request that would leave 127.0.0.0/8 lands there instead, and the run fails.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { seaOutdated } from './sea.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,9 +20,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const repo = path.resolve(import.meta.dirname, '../..');
   execFileSync(process.execPath, [path.join(repo, 'scripts/build.mjs')], { cwd: repo, stdio: 'inherit' });
   const testBin = process.env.NODE_PREP_TEST_BIN;
-  if (testBin && !existsSync(path.resolve(repo, testBin))) {
-    throw new Error(`NODE_PREP_TEST_BIN names ${testBin}, which does not exist: build it first (npm run build:sea).`);
-  }
+  const outdated = testBin ? seaOutdated(path.resolve(repo, testBin)) : undefined;
+  if (outdated) throw new Error(`NODE_PREP_TEST_BIN: ${outdated}: build it first (npm run build:sea).`);
 
   const offLoopback: string[] = [];
   const server = http.createServer((req, res) => {

@@ -2,17 +2,31 @@
  * The single executables of `npm run build:sea` (dist/sea/). Tests of them skip while they are not
  * built, unless NODE_PREP_E2E=1, where that fails: CI builds them first.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from './cli.ts';
 import { E2E_REQUIRED } from './debian.ts';
 
 export const SEA_DIR = path.join(REPO, 'dist/sea');
 
+/** Why an executable cannot stand for the code here: missing, or older than what it is built from. */
+export function seaOutdated(file: string): string | undefined {
+  if (!existsSync(file)) return `${path.relative(REPO, file)} is missing`;
+  const inputs = ['src', 'templates'].flatMap((d) =>
+    readdirSync(path.join(REPO, d), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)),
+  );
+  inputs.push(path.join(REPO, 'scripts/build-sea.mjs'), path.join(REPO, 'package.json'));
+  const built = statSync(file).mtimeMs;
+  const newer = inputs.find((f) => statSync(f).mtimeMs > built);
+  return newer ? `${path.relative(REPO, file)} is older than ${path.relative(REPO, newer)}` : undefined;
+}
+
+/** The executable, if built from the code here; undefined (skip) if not, or an error under NODE_PREP_E2E=1. */
 export function seaExecutable(arch: 'amd64' | 'arm64'): string | undefined {
   const file = path.join(SEA_DIR, `node-prep-linux-${arch}`);
-  if (existsSync(file)) return file;
-  if (E2E_REQUIRED) throw new Error(`NODE_PREP_E2E=1 but ${path.relative(REPO, file)} is missing: run npm run build:sea`);
+  const why = seaOutdated(file);
+  if (why === undefined) return file;
+  if (E2E_REQUIRED) throw new Error(`NODE_PREP_E2E=1 but ${why}: run npm run build:sea`);
   return undefined;
 }
 
