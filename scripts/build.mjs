@@ -29,5 +29,6 @@ const result = await build({
 const fresh = new Set(Object.keys(result.metafile.outputs).map((o) => path.resolve(root, o)));
 for (const name of await readdir(outdir)) {
   const file = path.join(outdir, name);
-  if (!fresh.has(file) && !name.startsWith('cli.js')) await rm(file, { force: true, recursive: true });
+  // dist/sea holds the single executables (scripts/build-sea.mjs), built apart from this.
+  if (!fresh.has(file) && !name.startsWith('cli.js') && name !== 'sea') await rm(file, { force: true, recursive: true });
 }

@@ -315,10 +315,10 @@ try {
 
   if (ONLY.has('startup')) {
     const n = Number(args['startup-runs'])
-    const sample = async (argv) => {
+    const sample = async (argv, cmd = process.execPath) => {
       const xs = []
       for (let i = -2; i < n; i++) {
-        const r = must(await timed(process.execPath, argv), argv.join(' '))
+        const r = must(await timed(cmd, argv), [path.basename(cmd), ...argv].join(' '))
         if (i >= 0) xs.push(r.ms)
       }
       return xs
@@ -328,6 +328,18 @@ try {
     const bare = await sample(['-e', '0'])
     results.startup = { helpMs: help, versionMs: version, bareNodeMs: bare, help: median(help), version: median(version), bareNode: median(bare) }
     log(`start-up: --help ${median(help).toFixed(0)} ms  --version ${median(version).toFixed(0)} ms  node -e 0 ${median(bare).toFixed(0)} ms`)
+    // The single executable for this machine's arch (npm run build:sea, built here when missing).
+    const seaArch = { x64: 'amd64', arm64: 'arm64' }[process.arch]
+    const sea = seaArch && path.join(REPO, 'dist/sea', `node-prep-linux-${seaArch}`)
+    if (sea && !fs.existsSync(sea)) {
+      log(`build: npm run build:sea -- --arch ${seaArch}`)
+      await $({ stdio: ['ignore', 'inherit', 'inherit'] })`npm run --silent build:sea -- --arch ${seaArch}`
+    }
+    if (sea) {
+      const [seaHelp, seaVersion] = [await sample(['--help'], sea), await sample(['--version'], sea)]
+      Object.assign(results.startup, { seaHelpMs: seaHelp, seaVersionMs: seaVersion, seaHelp: median(seaHelp), seaVersion: median(seaVersion), seaBytes: fs.statSync(sea).size })
+      log(`start-up, single executable: --help ${median(seaHelp).toFixed(0)} ms  --version ${median(seaVersion).toFixed(0)} ms`)
+    }
   }
 
   if (ONLY.has('rss')) {
@@ -406,6 +418,11 @@ if (results.rerun) row('re-run, all installed (shell: does it all again)', s(res
 if (results.startup) {
   row('start-up `--help` (baseline: `node -e 0`)', s(results.startup.help), s(results.startup.bareNode), '', '< 0.15 s', results.startup.help < 150)
   row('start-up `--version` (baseline: `node -e 0`)', s(results.startup.version), s(results.startup.bareNode), '', '< 0.15 s', results.startup.version < 150)
+  if (results.startup.seaHelp !== undefined) {
+    const exe = `single executable, ${(results.startup.seaBytes / 1048576).toFixed(0)} MiB`
+    row(`start-up \`--help\`, ${exe} (baseline: \`node -e 0\`)`, s(results.startup.seaHelp), s(results.startup.bareNode), '', '< 0.15 s', results.startup.seaHelp < 150)
+    row(`start-up \`--version\`, ${exe} (baseline: \`node -e 0\`)`, s(results.startup.seaVersion), s(results.startup.bareNode), '', '< 0.15 s', results.startup.seaVersion < 150)
+  }
 }
 if (results.rss) {
   const r = results.rss

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { getAsset, isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { NodePrepError } from '../errors.ts';
 
@@ -42,11 +43,14 @@ export function findTemplatesDir(from: string = import.meta.url): string {
   }
 }
 
-/** Read once per process: rendering is called for plan, apply and status alike. */
+/**
+ * Read once per process: rendering is called for plan, apply and status alike. The single executable
+ * carries templates/ as assets under the same names (scripts/build-sea.mjs), so it needs no files.
+ */
 export function loadTemplate(name: TemplateName): Promise<string> {
   let text = cache.get(name);
   if (text === undefined) {
-    text = readFile(path.join(findTemplatesDir(), name), 'utf8');
+    text = isSea() ? Promise.resolve(getAsset(`templates/${name}`, 'utf8')) : readFile(path.join(findTemplatesDir(), name), 'utf8');
     cache.set(name, text);
     // A failed read is not cached: the next call tries again.
     text.catch(() => cache.delete(name));

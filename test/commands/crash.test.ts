@@ -10,7 +10,7 @@ import { watch } from 'node:fs';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, testEnv } from '../support/cli.ts';
+import { cliSpawn, runCli, testEnv } from '../support/cli.ts';
 import { snapshot } from '../support/layout.ts';
 import { startSyntheticMirror, type SyntheticMirror } from '../support/synthetic-mirror.ts';
 
@@ -31,7 +31,7 @@ const args = (root: string, cache: string, extra: string[]) => [
 /** Start an install and stop it with `signal`: after `afterMs`, or right as its journal appears. */
 function killed(root: string, cache: string, extra: string[], how: { signal: NodeJS.Signals; afterMs?: number; onJournal?: boolean; onWrite?: { dir: string; nth: number } }) {
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args(root, cache, extra)], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...cliSpawn(args(root, cache, extra)), { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.resume();

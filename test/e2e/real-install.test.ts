@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, testEnv } from '../support/cli.ts';
+import { CLI, runCli, testEnv } from '../support/cli.ts';
 import { debianRelease, e2eSkipReason, type DebianRelease } from '../support/debian.ts';
 import { withHostLock } from '../support/host-lock.ts';
 import { contentOf, snapshot } from '../support/layout.ts';
@@ -67,7 +67,8 @@ owned() { ls -l /proc/$host/fd 2>/dev/null | grep -c "socket:\[$1\]" || true; }
 before=$(inode /run/containerd/containerd.sock.ttrpc)
 echo "ttrpc_owned_before=$(owned "$before")"
 set +e
-"$NODE" "$BIN" smoke --root "$ROOT" --busybox "$BUSYBOX" --json >"$WORK/smoke.json" 2>"$WORK/smoke.err"
+set -- "$CLI0"; [ -z "$CLI1" ] || set -- "$CLI0" "$CLI1" # node and bin/node-prep.js, or the executable
+"$@" smoke --root "$ROOT" --busybox "$BUSYBOX" --json >"$WORK/smoke.json" 2>"$WORK/smoke.err"
 echo "smoke_exit=$?"
 set -e
 for s in containerd.sock containerd.sock.ttrpc; do
@@ -212,7 +213,7 @@ describe.skipIf(skip !== undefined)('real binaries, real containers', () => {
     ].join('\n'));
 
     const r = await execa('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', SCENARIO], {
-      env: { ...testEnv(), ROOT: root, WORK: work, NODE: process.execPath, BIN, BUSYBOX: fx.busybox },
+      env: { ...testEnv(), ROOT: root, WORK: work, NODE: process.execPath, CLI0: CLI[0], CLI1: CLI[1] ?? '', BUSYBOX: fx.busybox },
       reject: false,
       timeout: 120_000,
     });

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { seaOutdated } from './sea.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,6 +19,9 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const repo = path.resolve(import.meta.dirname, '../..');
   execFileSync(process.execPath, [path.join(repo, 'scripts/build.mjs')], { cwd: repo, stdio: 'inherit' });
+  const testBin = process.env.NODE_PREP_TEST_BIN;
+  const outdated = testBin ? seaOutdated(path.resolve(repo, testBin)) : undefined;
+  if (outdated) throw new Error(`NODE_PREP_TEST_BIN: ${outdated}: build it first (npm run build:sea).`);
 
   const offLoopback: string[] = [];
   const server = http.createServer((req, res) => {
