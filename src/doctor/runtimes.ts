@@ -7,6 +7,7 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { declaredVersion } from '../config/dropins.ts';
 import { criDisabledInText } from '../config/layout.ts';
 import type { Exec } from '../exec/exec.ts';
 import { readRegularFile } from '../util/read-regular.ts';
@@ -75,7 +76,10 @@ export async function readContainerdConfig(root: string): Promise<ContainerdConf
   const nodePath = '/etc/containerd/config.toml';
   const text = await readRootText(root, nodePath);
   if (text === undefined) return { path: nodePath, exists: false, criDisabled: false };
-  return { path: nodePath, exists: true, ...criDisabledInText(text) };
+  // containerd's rule: a file without `version` is version 1.
+  const parsed = criDisabledInText(text);
+  const version = parsed.parseError === undefined ? (declaredVersion(text) ?? 1) : undefined;
+  return { path: nodePath, exists: true, ...parsed, ...(version !== undefined ? { version } : {}) };
 }
 
 /** Where a unit can be masked: /etc for good, /run until the next boot. */

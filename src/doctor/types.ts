@@ -62,6 +62,8 @@ export interface ContainerdConfigFact {
   /** `disabled_plugins` holds "cri" (or the full plugin id): Docker's containerd.io default. */
   criDisabled: boolean;
   parseError?: string | undefined;
+  /** The config version it declares (1 when it has none, containerd's rule); undefined when unparsable. */
+  version?: number | undefined;
 }
 
 export interface SocketFact {

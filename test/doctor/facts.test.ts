@@ -172,7 +172,7 @@ Version: 5.2.15-2+b7
     expect(facts.os).toEqual({ prettyName: 'Debian GNU/Linux 12 (bookworm)', id: 'debian', versionId: '12' });
     expect(facts.init.systemd).toBe(false);
     expect(facts.packages.map((p) => p.name)).toEqual(['containerd.io', 'docker-ce']);
-    expect(facts.containerdConfig).toEqual({ path: '/etc/containerd/config.toml', exists: true, criDisabled: true });
+    expect(facts.containerdConfig).toEqual({ path: '/etc/containerd/config.toml', exists: true, criDisabled: true, version: 1 });
     expect(facts.maskedUnits).toEqual(['/etc/systemd/system/containerd.service']);
     expect(facts.socket).toBeUndefined();
     expect(facts.disk.map((d) => d.measured)).toEqual([path.join(root, 'var'), path.join(root, 'usr')]);
