@@ -9,6 +9,7 @@ import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/i
 import { checkMirror } from '../config/hosts.ts';
 import { COMMANDS, type Command, type Options } from '../commands/options.ts';
 import { UsageError } from '../errors.ts';
+import { parseKubernetesVersion } from '../versions/kubernetes.ts';
 import { parseVersionSpec, type VersionSpec } from '../versions/spec.ts';
 
 /** The environment variables node-prep reads; documented in the README's reference. */
@@ -32,6 +33,7 @@ export const ENV_VARS = [
 
 const FLAGS = {
   arch: { type: 'string' },
+  kubernetes: { type: 'string' },
   root: { type: 'string' },
   prefix: { type: 'string' },
   mirror: { type: 'string' },
@@ -70,7 +72,7 @@ const COMPONENT_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(C
 
 type Flag = keyof typeof FLAGS | (typeof COMPONENTS)[ComponentName]['flag'];
 
-const VERSION_FLAGS: Flag[] = COMPONENT_NAMES.map((n) => COMPONENTS[n].flag);
+const VERSION_FLAGS: Flag[] = [...COMPONENT_NAMES.map((n) => COMPONENTS[n].flag), 'kubernetes'];
 const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout', 'deadline'];
 const PLAN_FLAGS: Flag[] = [
   ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
@@ -86,7 +88,7 @@ export const COMMAND_FLAGS: Record<Command, Flag[]> = {
   smoke: ['root', 'busybox'],
   status: ['root', 'check'],
   uninstall: ['root', 'purge', 'force', 'stop-containers', 'dry-run'],
-  versions: ['mirror', 'github-api', 'timeout', 'deadline', 'arch'],
+  versions: ['mirror', 'github-api', 'timeout', 'deadline', 'arch', 'kubernetes'],
   doctor: ['root', 'arch'],
 };
 
@@ -173,6 +175,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       command,
       positionals: rest,
       specs,
+      kubernetes: parseKubernetesVersion(values.kubernetes),
       arch,
       arches,
       // `//`, `/.`, `/tmp//r/`: one spelling each, so `/` always means the live host.
