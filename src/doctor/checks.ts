@@ -43,6 +43,7 @@ export function runChecks(facts: Facts): Finding[] {
     checkDistroContainerd(facts),
     checkMaskedUnit(facts),
     checkDropIns(facts),
+    checkCniBin(facts),
     ...(facts.socket ? [checkSocket(facts)] : []),
     checkDisk(facts),
   ];
@@ -281,6 +282,27 @@ export function checkDropIns(f: Facts): Draft {
   }
   const n = f.dropIns.length;
   return finding(id, 'ok', `${n === 0 ? 'No' : n} drop-in${n === 1 ? '' : 's'} in ${NODE_PATHS.containerdDropIns}`, n === 0 ? `nothing for ${which} to refuse` : `${which} accepts ${f.dropIns.map((d) => d.path).join(', ')} beside the version ${writes} config.toml node-prep writes`);
+}
+
+/**
+ * A package that owns /opt/cni/bin (the kubelet's kubernetes-cni from pkgs.k8s.io): node-prep's CNI
+ * plugins would replace its files, and its next upgrade node-prep's. `--cni none` leaves the
+ * directory to the package.
+ */
+export function checkCniBin(f: Facts): Draft {
+  const id = 'cni.bin-owner';
+  const dir = NODE_PATHS.cniBinDir;
+  const { owners, nodePrepInstalled } = f.cniBin;
+  if (owners.length === 0) return finding(id, 'ok', `No package owns ${dir}`, nodePrepInstalled ? "node-prep's CNI plugins are the only ones there." : `node-prep's CNI plugins can go there.`);
+  const who = owners.map((o) => `${o.name} (${o.manager})`).join(', ');
+  if (nodePrepInstalled === false) return finding(id, 'ok', `${dir} belongs to ${who}`, 'node-prep installed no CNI plugins here (--cni none): the package keeps them.');
+  return finding(
+    id,
+    'warn',
+    `${dir} belongs to a package: ${who}`,
+    `${nodePrepInstalled ? "node-prep's CNI plugins replaced that package's files there" : "node-prep's CNI plugins would replace that package's files there"}, and the package's next upgrade puts its own back (\`node-prep status\` then reports them changed). The kubelet's packages bring kubernetes-cni for this directory.`,
+    'Install with --cni none: the package provides the CNI plugins.',
+  );
 }
 
 /** The packages whose containerd reads /etc/containerd/config.toml. */

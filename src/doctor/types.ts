@@ -112,6 +112,8 @@ export interface Facts {
   containerdVersion: { version: string; source: 'installed' | 'default' };
   /** /etc/containerd/conf.d/*.toml with their declared config versions. */
   dropIns: DropIn[];
+  /** Packages that own /opt/cni/bin (dpkg's info lists, rpm), and whether node-prep's record has its CNI plugins. */
+  cniBin: { owners: Array<{ manager: 'dpkg' | 'rpm'; name: string }>; nodePrepInstalled: boolean | undefined };
   /** containerd units that are masked (symlinked to /dev/null): node path -> link target. */
   maskedUnits: string[];
   /** Live host only. */

@@ -19,7 +19,7 @@ describe('a healthy node', () => {
     expect(findings.map((f) => f.id)).toEqual([
       'arch', 'os', 'kernel', 'libc', 'cgroup', 'systemd', 'module.overlay', 'module.br_netfilter',
       'sysctl.net.ipv4.ip_forward', 'sysctl.net.bridge.bridge-nf-call-iptables', 'sysctl.net.bridge.bridge-nf-call-ip6tables',
-      'swap', 'runtime.docker-containerd', 'runtime.distro-containerd', 'unit.masked', 'containerd.drop-in-version', 'socket', 'disk',
+      'swap', 'runtime.docker-containerd', 'runtime.distro-containerd', 'unit.masked', 'containerd.drop-in-version', 'cni.bin-owner', 'socket', 'disk',
     ]);
     expect(new Set(findings.map((f) => f.scope))).toEqual(new Set(['node']));
   });
@@ -130,6 +130,9 @@ describe('decisions under --root', () => {
     ['masked in the image', { maskedUnits: ['/etc/systemd/system/containerd.service'] }, 'unit.masked', 'blocker', /masked/],
     ['image too full', { disk: [{ path: '/var', measured: '/img/var', freeBytes: 100 * MiB }] }, 'disk', 'blocker', /Only 100 MiB free under \/img\/var/],
     ['a version 4 drop-in beside the default 2.3.4 (node-prep writes version 4)', { dropIns: [nvidia4] }, 'containerd.drop-in-version', 'ok', /1 drop-in in/],
+    ['kubernetes-cni owns /opt/cni/bin, before an install', { cniBin: { owners: [{ manager: 'dpkg', name: 'kubernetes-cni' }], nodePrepInstalled: undefined } }, 'cni.bin-owner', 'warn', /^\/opt\/cni\/bin belongs to a package: kubernetes-cni \(dpkg\)$/],
+    ['kubernetes-cni owns /opt/cni/bin, installed with --cni none', { cniBin: { owners: [{ manager: 'rpm', name: 'kubernetes-cni' }], nodePrepInstalled: false } }, 'cni.bin-owner', 'ok', /belongs to kubernetes-cni \(rpm\)/],
+    ['no package owns /opt/cni/bin', {}, 'cni.bin-owner', 'ok', /^No package owns \/opt\/cni\/bin$/],
     ['a version 5 drop-in beside the default 2.3.4', { dropIns: [{ ...nvidia4, version: 5 }] }, 'containerd.drop-in-version', 'blocker', /keeps containerd 2\.3\.4 \(node-prep's default\) from starting$/],
     ['a version 4 drop-in beside the version 3 config.toml an installed 2.3.4 reads now', { dropIns: [nvidia4], containerdVersion: { version: '2.3.4', source: 'installed' }, containerdConfig: config(3) }, 'containerd.drop-in-version', 'blocker', /keeps containerd 2\.3\.4 \(installed by node-prep\) from starting with \/etc\/containerd\/config\.toml as it is/],
     ["a version 4 drop-in beside the version 2 config.toml of a containerd.io 2.3.1 package", { dropIns: [nvidia4], packages: [{ manager: 'dpkg', name: 'containerd.io', version: '2.3.1-1' }], containerdConfig: config(2) }, 'containerd.drop-in-version', 'blocker', /keeps containerd 2\.3\.1-1 \(the containerd\.io package\) from starting/],
