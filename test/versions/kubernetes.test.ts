@@ -14,6 +14,7 @@ import {
 } from '../../src/versions/kubernetes.ts';
 import type { VersionSpec } from '../../src/versions/spec.ts';
 import { UsageError } from '../../src/errors.ts';
+import { forKubernetes } from '../../src/plan/build.ts';
 
 /** containerd RELEASES.md "Kubernetes Support" at 301026e5. */
 const RELEASES_MATRIX: Record<string, string> = {
@@ -133,6 +134,17 @@ describe('kubernetesSpecs', () => {
     const given: Record<string, VersionSpec> = { ...defaults, containerd: { kind: 'range', range: '~2.3' } };
     const { specs } = kubernetesSpecs(given, kubernetesSet('1.36'));
     expect(specs.runc).toEqual({ kind: 'exact', version: '1.4.3' });
+  });
+});
+
+describe('forKubernetes', () => {
+  const defaults: Record<string, VersionSpec> = { containerd: { kind: 'default' }, runc: { kind: 'default' } };
+
+  it('replaces built-in defaults, and keeps the versions an offline bundle holds (they are judged instead)', () => {
+    expect(forKubernetes(defaults, '1.36', undefined)).toMatchObject({ picked: ['containerd', 'runc'], specs: { containerd: { kind: 'exact', version: '2.3.4' } } });
+    const bundled = forKubernetes(defaults, '1.36', { containerd: '2.1.9', runc: '1.3.6' });
+    expect(bundled).toMatchObject({ picked: [], specs: defaults, set: { minor: '1.36' } });
+    expect(forKubernetes(defaults, undefined, undefined)).toEqual({ specs: defaults, set: undefined, picked: [] });
   });
 });
 
