@@ -13,9 +13,9 @@ const VERSIONS = [
     const def = c.defaultVersion === 'none' ? 'not installed unless asked' : `default ${c.defaultVersion}`;
     return `${flag}${c.help}${c.required ? '' : ', optional'} (${def})`;
   }),
-  '  --kubernetes VERSION     the set for this Kubernetes (1.36, v1.36.2): containerd, runc, crictl and',
-  "                           the pause image it was tested with; a component flag wins, one outside",
-  '                           the set warns (an error under --verify strict)',
+  '  --kubernetes VERSION     the containerd, runc, crictl and pause image for this Kubernetes (1.36,',
+  '                           v1.36.2); a component flag wins, one outside the set warns (an error',
+  '                           under --verify strict)',
 ].join('\n');
 
 const FETCH = `Downloads:

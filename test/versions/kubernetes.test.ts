@@ -15,6 +15,7 @@ import {
 import type { VersionSpec } from '../../src/versions/spec.ts';
 import { UsageError } from '../../src/errors.ts';
 import { forKubernetes } from '../../src/plan/build.ts';
+import table from '../../src/data/kubernetes.json' with { type: 'json' };
 
 /** containerd RELEASES.md "Kubernetes Support" at 301026e5. */
 const RELEASES_MATRIX: Record<string, string> = {
@@ -71,6 +72,10 @@ describe('the --kubernetes table, row by row, against the upstream tables', () =
     it('is inside its own table', () => {
       expect(outsideTable(set, { containerd: set.containerd, runc: set.runc, crictl: set.crictl })).toEqual([]);
     });
+  });
+
+  it('says which lines are past their end of life as the support table does', () => {
+    expect(table.endOfLife).toEqual(END_OF_LIFE);
   });
 
   it('knows the runc every picked containerd tests with, as the runc-version files say', () => {
