@@ -24,10 +24,10 @@ esac
 # What the guest holds. systemd as PID 1 with dbus; libseccomp2 and kmod for containerd and runc;
 # busybox-static for the smoke test's container. Then, with apt inside the root (debootstrap's own
 # ordering cannot configure cloud-init's Python dependencies): openssh-server and python3 for
-# Ansible (sudo for its become), cloud-init, curl and ca-certificates for the cloud-init recipe
+# Ansible (sudo for its become), cloud-init, locales, curl and ca-certificates for the cloud-init recipe
 # (cloud-init is disabled unless a boot names a NoCloud seed).
 packages="$kernel_pkg,systemd,systemd-sysv,dbus,libseccomp2,kmod,busybox-static,udev,iproute2,procps"
-extra="openssh-server python3 cloud-init curl ca-certificates sudo"
+extra="openssh-server python3 cloud-init locales curl ca-certificates sudo"
 
 work=$(mktemp -d "${out%/}.build.XXXXXX")
 trap 'umount -R "$work/root/proc" "$work/root/sys" 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT

@@ -13,6 +13,9 @@ const VERSIONS = [
     const def = c.defaultVersion === 'none' ? 'not installed unless asked' : `default ${c.defaultVersion}`;
     return `${flag}${c.help}${c.required ? '' : ', optional'} (${def})`;
   }),
+  '  --kubernetes VERSION     the containerd, runc, crictl and pause image for this Kubernetes (1.36,',
+  '                           v1.36.2); a component flag wins, one outside the set warns (an error',
+  '                           under --verify strict)',
 ].join('\n');
 
 const FETCH = `Downloads:
@@ -20,8 +23,9 @@ const FETCH = `Downloads:
   --github-api URL         replaces https://api.github.com                [NODE_PREP_GITHUB_API]
   --checksums FILE         extra pinned digests (sha256sum lines), win over built-in pins [NODE_PREP_CHECKSUMS]
   --cache-dir DIR          download cache (default /var/cache/node-prep)  [NODE_PREP_CACHE_DIR]
-  --verify default|strict  strict: fail when a published signature cannot be verified, or when a
-                           digest comes only from the --mirror that serves the download
+  --verify default|strict  strict: fail when a published signature cannot be verified, when a
+                           digest comes only from the --mirror that serves the download, or when a
+                           version is outside the --kubernetes set
   --keyring FILE           trust these OpenPGP keys too
   --timeout SECONDS        give up on a silent connection after this long [NODE_PREP_TIMEOUT]
   --deadline SECONDS       give up on one download after this long, retries included (default 1800;
@@ -191,10 +195,12 @@ Remove exactly the files node-prep installed and restore the files it backed up.
   --dry-run                print what would be removed
 
 ${OUTPUT}`,
-  versions: `Usage: node-prep versions [COMPONENT] [--mirror URL] [--github-api URL]
+  versions: `Usage: node-prep versions [COMPONENT] [--kubernetes VERSION] [--mirror URL] [--github-api URL]
 
 List the versions that can be installed: the built-in defaults and pinned versions, and the releases
 the GitHub API lists. COMPONENT is one of ${COMPONENT_NAMES.join(', ')}.
+  --kubernetes VERSION     also the set node-prep picks for this Kubernetes (1.36 or v1.36.2), and
+                           the containerd versions RELEASES.md recommends for it
   --mirror URL             replaces https://github.com                    [NODE_PREP_MIRROR]
   --github-api URL         replaces https://api.github.com                [NODE_PREP_GITHUB_API]
   --arch amd64|arm64       which arch's pins to list (default: this machine's)

@@ -10,6 +10,7 @@ import { checkMirror } from '../config/hosts.ts';
 import { checkNoProxy, checkProxyUrl, type ContainerdProxy } from '../config/proxy.ts';
 import { COMMANDS, type Command, type Options } from '../commands/options.ts';
 import { UsageError } from '../errors.ts';
+import { parseKubernetesVersion } from '../versions/kubernetes.ts';
 import { parseVersionSpec, type VersionSpec } from '../versions/spec.ts';
 
 /** The environment variables node-prep reads; documented in the README's reference. */
@@ -33,6 +34,7 @@ export const ENV_VARS = [
 
 const FLAGS = {
   arch: { type: 'string' },
+  kubernetes: { type: 'string' },
   root: { type: 'string' },
   prefix: { type: 'string' },
   mirror: { type: 'string' },
@@ -75,7 +77,7 @@ const COMPONENT_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(C
 
 type Flag = keyof typeof FLAGS | (typeof COMPONENTS)[ComponentName]['flag'];
 
-const VERSION_FLAGS: Flag[] = COMPONENT_NAMES.map((n) => COMPONENTS[n].flag);
+const VERSION_FLAGS: Flag[] = [...COMPONENT_NAMES.map((n) => COMPONENTS[n].flag), 'kubernetes'];
 const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout', 'deadline'];
 const PLAN_FLAGS: Flag[] = [
   ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
@@ -91,7 +93,7 @@ export const COMMAND_FLAGS: Record<Command, Flag[]> = {
   smoke: ['root', 'busybox'],
   status: ['root', 'check'],
   uninstall: ['root', 'purge', 'force', 'stop-containers', 'dry-run'],
-  versions: ['mirror', 'github-api', 'timeout', 'deadline', 'arch'],
+  versions: ['mirror', 'github-api', 'timeout', 'deadline', 'arch', 'kubernetes'],
   doctor: ['root', 'arch'],
 };
 
@@ -178,6 +180,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       command,
       positionals: rest,
       specs,
+      kubernetes: parseKubernetesVersion(values.kubernetes),
       arch,
       arches,
       // `//`, `/.`, `/tmp//r/`: one spelling each, so `/` always means the live host.

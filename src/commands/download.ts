@@ -13,7 +13,9 @@ import type { Emit } from '../events.ts';
 import { HttpError, UsageError } from '../errors.ts';
 import { fetchAll } from '../fetch/fetch-all.ts';
 import { planArtifact, refuseSameHostDigests, toTarget } from '../plan/artifact.ts';
-import { resolveAll } from '../plan/build.ts';
+import { forKubernetes, resolveAll } from '../plan/build.ts';
+import { outsideTable } from '../versions/kubernetes.ts';
+import { refuseOutsideKubernetes } from './plan.ts';
 import type { ReleaseSignatureResult } from '../verify/signatures.ts';
 import { VERSION } from '../version.ts';
 
@@ -22,7 +24,13 @@ export async function downloadCommand(ctx: Context, emit: Emit): Promise<{ lock:
   if (!dir) throw new UsageError('`node-prep download` needs --bundle DIR: the folder to write the bundle to.');
   const bundleDir = path.resolve(dir);
   const arches: Arch[] = ctx.options.arches ?? [ctx.arch];
-  const resolved = (await resolveAll(ctx.options.specs, ctx)).filter((r) => r !== undefined);
+  const k8s = forKubernetes(ctx.options.specs, ctx.options.kubernetes, undefined);
+  const resolved = (await resolveAll(k8s.specs, ctx)).filter((r) => r !== undefined);
+  if (k8s.set) {
+    const outside = outsideTable(k8s.set, Object.fromEntries(resolved.map((r) => [r.component, r.version])));
+    if (ctx.options.verify === 'strict') refuseOutsideKubernetes(k8s.set.minor, outside);
+    for (const o of outside) emit({ type: 'warn', message: o.message });
+  }
   // A bundle is made for other machines: no libc to look at, so `auto` means the dynamic build.
   const asStatic = ctx.options.containerdFlavor === 'static';
   const artifacts = (

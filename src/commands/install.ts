@@ -94,6 +94,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
       run: timed('plan', async () => {
         plan = (await planCommand(ctx)).plan;
         refuseBlockedPlan(plan);
+        for (const o of plan.kubernetes?.outside ?? []) emit({ type: 'warn', message: o.message });
         run = new InstallRun({ http: ctx.http, cache: ctx.cache }, plan, emit);
         for (const a of plan.artifacts) {
           // A bundle's own checksum file cannot vouch for the bundle: say so where nothing else does.

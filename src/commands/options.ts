@@ -11,6 +11,8 @@ export interface Options {
   command: Command;
   positionals: string[];
   specs: Record<ComponentName, VersionSpec>;
+  /** --kubernetes: the Kubernetes minor (`1.36`) whose component set the defaults come from. */
+  kubernetes: string | undefined;
   /** undefined: detect from the machine. */
   arch: Arch | undefined;
   /** `download --arch amd64,arm64` */

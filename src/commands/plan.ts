@@ -16,6 +16,7 @@ import { readRegularFile } from '../util/read-regular.ts';
 import { readManifest } from '../state/manifest.ts';
 import { renderPlan } from '../plan/render.ts';
 import type { Plan } from '../plan/types.ts';
+import type { OutsideTable } from '../versions/kubernetes.ts';
 import { VERSION } from '../version.ts';
 
 /** `withChanges`: compare with the disk (for `plan`); install makes the same comparison in its compare phase. */
@@ -25,6 +26,7 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
   const plan = await buildPlan(
     {
       specs: o.specs,
+      kubernetes: o.kubernetes,
       arch: ctx.arch,
       root: o.root,
       prefix: o.prefix,
@@ -46,6 +48,7 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
   );
   // Install would refuse these before downloading; plan says so the same way.
   if (o.verify === 'strict') refuseSameHostDigests(plan.artifacts);
+  if (o.verify === 'strict') refuseOutsideKubernetes(plan.kubernetes?.minor, plan.kubernetes?.outside ?? []);
   if (withChanges) {
     const manifest = await readManifest(o.root).catch(() => undefined);
     const changes = await planChanges(plan, manifest, { showPrivate: ctx.options.showPrivate });
@@ -69,6 +72,15 @@ async function readRegistries(file: string): Promise<{ spec: RegistriesSpec; nam
   const read = await readRegularFile(file, { maxBytes: MAX_REGISTRIES_BYTES, followLinks: true });
   if (read.kind !== 'text') throw new UsageError(`--registries ${file}: cannot be read: ${read.why}.`, 'Give a registries.yaml file (docs/recipes/private-registry.md).');
   return { spec: parseRegistries(read.text, file), name: file };
+}
+
+/** `--verify strict`: a version outside the --kubernetes table is an error, before anything is downloaded. */
+export function refuseOutsideKubernetes(minor: string | undefined, outside: OutsideTable[]): void {
+  if (minor === undefined || outside.length === 0) return;
+  throw new NodePrepError('KUBERNETES_SKEW', `--verify strict: ${outside.map((o) => o.message).join(' ')}`, {
+    hint: `Leave ${outside.map((o) => `--${o.component}`).join(' and ')} out to get the set for Kubernetes ${minor}, or drop --verify strict to install it with a warning.`,
+    fields: { kubernetes: minor, components: outside.map((o) => o.component) },
+  });
 }
 
 /** Install stops here, before any download, when containerd would refuse to start. */

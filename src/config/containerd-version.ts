@@ -14,18 +14,19 @@ export function containerdLine(version: string): { major: number; minor: number 
 }
 
 /**
- * The config file version to write. 1.x reads version 2. 2.x reads version 3; 2.3 added version 4
- * but still reads 3 and migrates it in memory at every start (one log line), and the CRI tables we
- * write are the same in 3 and 4. The installed config.toml holds no listener settings; v4 moved
- * those ([grpc]/[ttrpc]/[metrics]/[debug] address) into `io.containerd.server.v1.*` plugin
- * sections, so anything that does write them (the smoke test's temporary config, a site drop-in)
- * must use the layout of the version it is in (layout.ts). We stay on 3 for 2.3+: containerd
- * 2.0–2.2 refuse a version 4 file ("expected containerd config version equal to or less than
- * `3`"), so version 3 survives a rollback. Migration logic:
+ * The config file version to write: containerd's own current version for its line. 1.x reads
+ * version 2, 2.0–2.2 read 3, and 2.3 made 4 current: it still reads 3, but migrates it in memory at
+ * every start and logs a WARN ("Configuration migrated from version 3, use `containerd config
+ * migrate` to avoid migration"). The CRI tables are the same in 3 and 4; the listeners moved into
+ * `io.containerd.server.v1.*` plugin sections (layout.ts). A rollback restores config.toml with the
+ * binaries it belongs to, and a later install of 2.2 or older writes version 3 again (2.0–2.2 refuse
+ * a version 4 file). Migration logic:
  * https://github.com/containerd/containerd/blob/v2.3.0/cmd/containerd/server/config/config.go
  */
-export function containerdConfigVersion(containerdVersion: string): 2 | 3 {
-  return containerdLine(containerdVersion).major === 1 ? 2 : 3;
+export function containerdConfigVersion(containerdVersion: string): 2 | 3 | 4 {
+  const { major, minor } = containerdLine(containerdVersion);
+  if (major === 1) return 2;
+  return major === 2 && minor < 3 ? 3 : 4;
 }
 
 /**

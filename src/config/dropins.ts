@@ -50,7 +50,8 @@ export async function readDropIns(root: string, dir = NODE_PATHS.containerdDropI
   return out;
 }
 
-function declaredVersion(text: string): number | undefined {
+/** The `version` a config file declares; undefined when it has none or cannot be parsed. */
+export function declaredVersion(text: string): number | undefined {
   try {
     const v = parse(text).version;
     return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
@@ -66,12 +67,21 @@ export function refusedDropIns(containerdVersion: string, rootVersion: number, d
   return dropIns.flatMap((d) => (d.version !== undefined && d.version > rootVersion ? [{ ...d, version: d.version, rootVersion, containerdVersion }] : []));
 }
 
-/** What to tell people: the files, who refuses them, and the ways out. */
-export function explainRefusal(refused: RefusedDropIn[]): { message: string; hint: string } {
+/**
+ * What to tell people: the files, who refuses them, and the ways out. `rootFile` says which root
+ * file they are held to: the one node-prep writes, or the one on the node now (written by someone
+ * else, or by an older node-prep), which `install` replaces with `writes` when that is known.
+ */
+export function explainRefusal(refused: RefusedDropIn[], rootFile: { kind: 'written' } | { kind: 'current'; writes?: number | undefined } = { kind: 'written' }): { message: string; hint: string } {
   const first = refused[0]!;
   const files = refused.map((r) => `${r.path} (version ${r.version})`).join(', ');
+  const root = rootFile.kind === 'written' ? `the config.toml node-prep writes for it (version ${first.rootVersion})` : `${NODE_PATHS.containerdConfig} as it is now (version ${first.rootVersion})`;
+  const highest = Math.max(...refused.map((r) => r.version));
+  const install = rootFile.kind === 'current' && rootFile.writes !== undefined && rootFile.writes >= highest
+    ? `Run \`node-prep install\`: it writes config.toml as version ${rootFile.writes}. Or set`
+    : 'Set';
   return {
-    message: `containerd ${first.containerdVersion} will not start: ${files} ${refused.length === 1 ? 'declares' : 'declare'} a higher config version than the config.toml node-prep writes for it (version ${first.rootVersion}); containerd 2.3.0 to 2.3.4 refuse that ("drop-in config version ${first.version} higher than root config version ${first.rootVersion}").`,
-    hint: `Set \`version = ${first.rootVersion}\` in the drop-in (its keys mean the same there), or choose a containerd that accepts it (--containerd 2.2.x, or 2.3.5 and later).`,
+    message: `containerd ${first.containerdVersion} will not start: ${files} ${refused.length === 1 ? 'declares' : 'declare'} a higher config version than ${root}; containerd 2.3.0 to 2.3.4 refuse that ("drop-in config version ${first.version} higher than root config version ${first.rootVersion}").`,
+    hint: `${install} \`version = ${first.rootVersion}\` in the drop-in (its keys mean the same there), or choose a containerd that accepts it (--containerd 2.2.x, or 2.3.5 and later).`,
   };
 }

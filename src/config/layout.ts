@@ -78,7 +78,7 @@ export const CONFIG_LAYOUTS: Readonly<Record<2 | 3 | 4, ConfigLayout>> = {
   // https://github.com/containerd/containerd/blob/v2.3.0/cmd/containerd/server/config/config.go
   4: {
     version: 4,
-    template: undefined,
+    template: 'containerd/config-v4.toml',
     ...SPLIT_CRI,
     listeners: {
       grpc: { table: server('grpc'), key: 'address' },

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
-import { NODE_PATHS, UNIT_START_TIMEOUT_S } from '../node/paths.ts';
+import { NODE_PATHS, SOCKET, UNIT_START_TIMEOUT_S } from '../node/paths.ts';
 import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
 import { CONFIG_LAYOUTS } from './layout.ts';
 import {
@@ -38,7 +38,7 @@ export interface NodeConfigInputs {
 }
 
 /** containerd's default socket; crictl and nerdctl are pointed at it explicitly. */
-export const CONTAINERD_ADDRESS = 'unix:///run/containerd/containerd.sock';
+export const CONTAINERD_ADDRESS = `unix://${SOCKET}`;
 const MODE = 0o644;
 /** A file with registry credentials, a client key's path or proxy credentials: root only. */
 const PRIVATE_MODE = 0o600;
@@ -140,6 +140,7 @@ function containerdContext(inputs: NodeConfigInputs): TemplateContext {
     cniBinDirSingle: !binDirs,
     cniConfDir: NODE_PATHS.cniConfDir,
     certsDir: NODE_PATHS.certsDir,
+    grpcAddress: SOCKET,
   };
 }
 

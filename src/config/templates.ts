@@ -9,6 +9,7 @@ import { NodePrepError } from '../errors.ts';
 export type TemplateName =
   | 'containerd/config-v2.toml'
   | 'containerd/config-v3.toml'
+  | 'containerd/config-v4.toml'
   | 'containerd/containerd.service'
   | 'containerd/hosts.toml'
   | 'containerd/http-proxy.conf'

@@ -43,6 +43,7 @@ export function runChecks(facts: Facts): Finding[] {
     checkDistroContainerd(facts),
     checkMaskedUnit(facts),
     checkDropIns(facts),
+    checkCniBin(facts),
     ...(facts.socket ? [checkSocket(facts)] : []),
     checkDisk(facts),
   ];
@@ -251,19 +252,61 @@ export function checkDistroContainerd(f: Facts): Draft {
   return finding(id, 'ok', 'No other containerd installed', f.nodePrepBinary ? `Only node-prep's ${f.nodePrepBinary}.` : 'No containerd binary in /usr/bin, /usr/sbin, /usr/local/bin, /usr/local/sbin or /opt/bin.');
 }
 
-/** A drop-in whose config version is higher than config.toml's keeps containerd 2.3.0–2.3.4 from starting. */
+/**
+ * A drop-in whose config version is higher than config.toml's keeps containerd 2.3.0–2.3.4 from
+ * starting. Held to the config.toml node-prep writes for its containerd, and to the one on the node
+ * now for the containerds that read it today (node-prep's installed one, a package's).
+ */
 export function checkDropIns(f: Facts): Draft {
   const id = 'containerd.drop-in-version';
   const { version, source } = f.containerdVersion;
   const which = `containerd ${version} (${source === 'installed' ? 'installed by node-prep' : "node-prep's default"})`;
-  const refused = refusedDropIns(version, containerdConfigVersion(version), f.dropIns);
+  const writes = containerdConfigVersion(version);
+  const current = f.containerdConfig.exists ? f.containerdConfig.version : undefined;
+  if (current !== undefined) {
+    const readers = [
+      ...(source === 'installed' ? [{ version, who: 'installed by node-prep' }] : []),
+      ...f.packages.filter((p) => CONTAINERD_PACKAGES.includes(p.name)).map((p) => ({ version: p.version, who: `the ${p.name} package` })),
+    ];
+    for (const reader of readers) {
+      const refused = refusedDropIns(reader.version, current, f.dropIns);
+      if (refused.length === 0) continue;
+      const { message, hint } = explainRefusal(refused, { kind: 'current', writes: reader.who === 'installed by node-prep' ? writes : undefined });
+      return finding(id, 'blocker', `A drop-in in ${NODE_PATHS.containerdDropIns} keeps containerd ${reader.version} (${reader.who}) from starting with ${f.containerdConfig.path} as it is`, message, hint);
+    }
+  }
+  const refused = refusedDropIns(version, writes, f.dropIns);
   if (refused.length > 0) {
     const { message, hint } = explainRefusal(refused);
     return finding(id, 'blocker', `A drop-in in ${NODE_PATHS.containerdDropIns} keeps ${which} from starting`, message, hint);
   }
   const n = f.dropIns.length;
-  return finding(id, 'ok', `${n === 0 ? 'No' : n} drop-in${n === 1 ? '' : 's'} in ${NODE_PATHS.containerdDropIns}`, n === 0 ? `nothing for ${which} to refuse` : `${which} accepts ${f.dropIns.map((d) => d.path).join(', ')}`);
+  return finding(id, 'ok', `${n === 0 ? 'No' : n} drop-in${n === 1 ? '' : 's'} in ${NODE_PATHS.containerdDropIns}`, n === 0 ? `nothing for ${which} to refuse` : `${which} accepts ${f.dropIns.map((d) => d.path).join(', ')} beside the version ${writes} config.toml node-prep writes`);
 }
+
+/**
+ * A package that owns /opt/cni/bin (the kubelet's kubernetes-cni from pkgs.k8s.io): node-prep's CNI
+ * plugins would replace its files, and its next upgrade node-prep's. `--cni none` leaves the
+ * directory to the package.
+ */
+export function checkCniBin(f: Facts): Draft {
+  const id = 'cni.bin-owner';
+  const dir = NODE_PATHS.cniBinDir;
+  const { owners, nodePrepInstalled } = f.cniBin;
+  if (owners.length === 0) return finding(id, 'ok', `No package owns ${dir}`, nodePrepInstalled ? "node-prep's CNI plugins are the only ones there." : `node-prep's CNI plugins can go there.`);
+  const who = owners.map((o) => `${o.name} (${o.manager})`).join(', ');
+  if (nodePrepInstalled === false) return finding(id, 'ok', `${dir} belongs to ${who}`, 'node-prep installed no CNI plugins here (--cni none): the package keeps them.');
+  return finding(
+    id,
+    'warn',
+    `${dir} belongs to a package: ${who}`,
+    `${nodePrepInstalled ? "node-prep's CNI plugins replaced that package's files there" : "node-prep's CNI plugins would replace that package's files there"}, and the package's next upgrade puts its own back (\`node-prep status\` then reports them changed). The kubelet's packages bring kubernetes-cni for this directory.`,
+    'Install with --cni none: the package provides the CNI plugins.',
+  );
+}
+
+/** The packages whose containerd reads /etc/containerd/config.toml. */
+const CONTAINERD_PACKAGES = ['containerd', 'containerd.io', 'moby-containerd'];
 
 export function checkMaskedUnit(f: Facts): Draft {
   if (f.maskedUnits.length === 0) return finding('unit.masked', 'ok', 'containerd.service is not masked', 'No containerd.service link to /dev/null in /etc/systemd/system or /run/systemd/system.');

@@ -20,6 +20,7 @@ import {
   probeSocket,
   readContainerdBinaries,
   readContainerdConfig,
+  readCniBinOwners,
   readContainerdProcesses,
   readMaskedUnits,
   readPackages,
@@ -76,6 +77,7 @@ export async function readFacts(root: string, procDir = '/proc', sysDir = '/sys'
     containerdConfig: await readContainerdConfig(root),
     containerdVersion: await containerdToJudge(root),
     dropIns: await readDropIns(root),
+    cniBin: { owners: await readCniBinOwners(exec, root), nodePrepInstalled: await nodePrepInstalled(root, 'cni') },
     maskedUnits: await readMaskedUnits(root),
     socket: live ? await probeSocket(sources.socketPath ?? SOCKET) : undefined,
     processes: live ? await readContainerdProcesses(procDir) : [],
@@ -178,6 +180,12 @@ export async function readImageArch(root: string): Promise<{ arch: string; sourc
 async function containerdToJudge(root: string): Promise<Facts['containerdVersion']> {
   const installed = (await readManifest(root).catch(() => undefined))?.components.containerd?.version;
   return installed ? { version: installed, source: 'installed' } : { version: DEFAULT_VERSIONS.containerd, source: 'default' };
+}
+
+/** Whether node-prep's record has this component; undefined without a record (nothing installed yet). */
+async function nodePrepInstalled(root: string, component: 'cni'): Promise<boolean | undefined> {
+  const m = await readManifest(root).catch(() => undefined);
+  return m === undefined ? undefined : m.components[component] !== undefined;
 }
 
 async function nodePrepContainerd(root: string): Promise<string | undefined> {

@@ -7,10 +7,11 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { declaredVersion } from '../config/dropins.ts';
 import { criDisabledInText } from '../config/layout.ts';
 import type { Exec } from '../exec/exec.ts';
 import { readRegularFile } from '../util/read-regular.ts';
-import { inRoot } from '../node/paths.ts';
+import { inRoot, NODE_PATHS } from '../node/paths.ts';
 import type { ContainerdConfigFact, PackageFact, SocketFact } from './types.ts';
 
 /** The packages doctor has something to say about. */
@@ -39,6 +40,27 @@ export function parseApkInstalled(text: string): PackageFact[] {
     if (name && WANTED.has(name)) out.push({ manager: 'apk', name, version: /^V:(.*)$/m.exec(stanza)?.[1]?.trim() ?? '' });
   }
   return out;
+}
+
+/**
+ * The packages that own /opt/cni/bin or files in it, as the root's package database says: dpkg's
+ * /var/lib/dpkg/info/<package>[:<arch>].list (every path a package installed), or `rpm --root -qf`.
+ * The kubelet's packages from pkgs.k8s.io bring kubernetes-cni, which installs the CNI plugins there.
+ */
+export async function readCniBinOwners(exec: Exec, root: string, dir = NODE_PATHS.cniBinDir): Promise<Array<{ manager: 'dpkg' | 'rpm'; name: string }>> {
+  const owners: Array<{ manager: 'dpkg' | 'rpm'; name: string }> = [];
+  const info = '/var/lib/dpkg/info';
+  const lists = await readdir(inRoot(root, info)).catch(() => [] as string[]);
+  for (const list of lists.filter((n) => n.endsWith('.list')).sort()) {
+    const text = await readRootText(root, `${info}/${list}`);
+    if (text !== undefined && text.split('\n').some((l) => l === dir || l.startsWith(`${dir}/`))) owners.push({ manager: 'dpkg', name: list.slice(0, -'.list'.length).split(':')[0]! });
+  }
+  if ((await exists(inRoot(root, '/var/lib/rpm'))) || (await exists(inRoot(root, '/usr/lib/sysimage/rpm')))) {
+    // Not owned: "file /opt/cni/bin is not owned by any package", exit 1.
+    const r = await exec.run('rpm', ['--root', root, '-qf', '--qf', '%{NAME}\n', dir], { timeoutMs: 20_000 });
+    if (r.exitCode === 0) for (const name of r.stdout.split('\n').map((l) => l.trim()).filter((l) => /^[\w.+-]+$/.test(l))) owners.push({ manager: 'rpm', name });
+  }
+  return owners;
 }
 
 async function readText(file: string): Promise<string | undefined> {
@@ -75,7 +97,10 @@ export async function readContainerdConfig(root: string): Promise<ContainerdConf
   const nodePath = '/etc/containerd/config.toml';
   const text = await readRootText(root, nodePath);
   if (text === undefined) return { path: nodePath, exists: false, criDisabled: false };
-  return { path: nodePath, exists: true, ...criDisabledInText(text) };
+  // containerd's rule: a file without `version` is version 1.
+  const parsed = criDisabledInText(text);
+  const version = parsed.parseError === undefined ? (declaredVersion(text) ?? 1) : undefined;
+  return { path: nodePath, exists: true, ...parsed, ...(version !== undefined ? { version } : {}) };
 }
 
 /** Where a unit can be masked: /etc for good, /run until the next boot. */

@@ -62,6 +62,8 @@ export interface ContainerdConfigFact {
   /** `disabled_plugins` holds "cri" (or the full plugin id): Docker's containerd.io default. */
   criDisabled: boolean;
   parseError?: string | undefined;
+  /** The config version it declares (1 when it has none, containerd's rule); undefined when unparsable. */
+  version?: number | undefined;
 }
 
 export interface SocketFact {
@@ -110,6 +112,8 @@ export interface Facts {
   containerdVersion: { version: string; source: 'installed' | 'default' };
   /** /etc/containerd/conf.d/*.toml with their declared config versions. */
   dropIns: DropIn[];
+  /** Packages that own /opt/cni/bin (dpkg's info lists, rpm), and whether node-prep's record has its CNI plugins. */
+  cniBin: { owners: Array<{ manager: 'dpkg' | 'rpm'; name: string }>; nodePrepInstalled: boolean | undefined };
   /** containerd units that are masked (symlinked to /dev/null): node path -> link target. */
   maskedUnits: string[];
   /** Live host only. */

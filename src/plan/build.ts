@@ -6,6 +6,7 @@ import { containerdConfigVersion, defaultSandboxImage, renderNodeFiles, type Nod
 import type { RegistryMirror } from '../config/types.ts';
 import { NodePrepError } from '../errors.ts';
 import { sha256Data } from '../install/hash.ts';
+import { kubernetesSet, kubernetesSpecs, outsideTable, type KubernetesSet } from '../versions/kubernetes.ts';
 import { resolveVersion, type ResolvedVersion } from '../versions/resolve.ts';
 import type { VersionSpec } from '../versions/spec.ts';
 import { planArtifact, type ArtifactDeps } from './artifact.ts';
@@ -15,6 +16,8 @@ import type { Plan, PlannedArtifact, PlannedFile, PlannedService, PlannedSmoke }
 
 export interface PlanInputs {
   specs: Record<ComponentName, VersionSpec>;
+  /** --kubernetes: the minor whose component set replaces the built-in defaults. */
+  kubernetes?: string | undefined;
   arch: Arch;
   root: string;
   prefix: string;
@@ -39,8 +42,10 @@ export interface PlanInputs {
 
 /** Resolve every component, describe every artifact, list every file: no change to the host. */
 export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise<Plan> {
-  const resolved = await resolveAll(inputs.specs, deps);
+  const k8s = forKubernetes(inputs.specs, inputs.kubernetes, deps.defaults);
+  const resolved = await resolveAll(k8s.specs, deps);
   const chosen = resolved.filter((r): r is ResolvedVersion => r !== undefined);
+  const sandboxImage = inputs.sandboxImage ?? k8s.set?.sandboxImage;
   const artifacts = await Promise.all(
     chosen.map((r) => planArtifact(r, inputs.arch, inputs.prefix, deps, r.component === 'containerd' ? { static: inputs.containerdStatic.static } : {})),
   );
@@ -49,7 +54,7 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
     containerdVersion,
     prefix: inputs.prefix,
     cgroupDriver: inputs.cgroup.driver,
-    sandboxImage: inputs.sandboxImage,
+    sandboxImage,
     registryMirrors: inputs.registryMirrors,
     registries: inputs.registries,
     containerdProxy: inputs.containerdProxy,
@@ -64,21 +69,39 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
     root: inputs.root,
     prefix: inputs.prefix,
     mirror: inputs.mirror,
-    components: chosen.map((r) => ({ name: r.component, version: r.version, spec: r.spec, resolvedFrom: r.from })),
+    components: chosen.map((r) => (k8s.picked.includes(r.component)
+      ? { name: r.component, version: r.version, spec: `kubernetes ${k8s.set!.minor}`, resolvedFrom: 'kubernetes' as const }
+      : { name: r.component, version: r.version, spec: r.spec, resolvedFrom: r.from })),
     skipped: COMPONENT_NAMES.filter((c) => !chosen.some((r) => r.component === c)),
     artifacts,
     containerd: {
       configVersion: containerdConfigVersion(containerdVersion),
       cgroupDriver: inputs.cgroup.driver,
       cgroupDriverReason: inputs.cgroup.reason,
-      sandboxImage: inputs.sandboxImage ?? defaultSandboxImage(containerdVersion),
+      sandboxImage: sandboxImage ?? defaultSandboxImage(containerdVersion),
       build: inputs.containerdStatic.static ? 'static' : 'dynamic',
       buildReason: inputs.containerdStatic.reason,
       refusedDropIns: refusedDropIns(containerdVersion, containerdConfigVersion(containerdVersion), inputs.dropIns),
     },
+    ...(k8s.set ? { kubernetes: kubernetesSection(k8s.set, k8s.picked, chosen) } : {}),
     files: [...artifacts.flatMap(binaryFiles), ...nodeFiles.map(configFile)],
     ...serviceAndSmoke(inputs, chosen.map((r) => r.component)),
   };
+}
+
+/**
+ * --kubernetes: the table's versions for the components left at their default. An offline bundle
+ * holds the versions it holds: they are judged against the table, not replaced.
+ */
+export function forKubernetes<T extends Partial<Record<ComponentName, VersionSpec>>>(specs: T, minor: string | undefined, bundleDefaults: unknown): { specs: T; set: KubernetesSet | undefined; picked: ComponentName[] } {
+  if (minor === undefined) return { specs, set: undefined, picked: [] };
+  const set = kubernetesSet(minor);
+  return bundleDefaults === undefined ? { ...kubernetesSpecs(specs, set), set } : { specs, set, picked: [] };
+}
+
+function kubernetesSection(set: KubernetesSet, picked: ComponentName[], chosen: ResolvedVersion[]): NonNullable<Plan['kubernetes']> {
+  const versions = Object.fromEntries(chosen.map((r) => [r.component, r.version]));
+  return { minor: set.minor, picked, containerdSupport: set.containerdSupport, sandboxImage: set.sandboxImage, outside: outsideTable(set, versions) };
 }
 
 /** All components resolve at once; each resolution makes at most one request (or a paginated listing). */

@@ -28,7 +28,7 @@ export function renderPlan(plan: Plan): string {
   lines.push(`Plan for ${target} (linux/${plan.arch}, prefix ${plan.prefix})`, '');
   lines.push('Components:');
   for (const c of plan.components) {
-    const how = { default: 'built-in default', bundle: 'from the bundle', exact: 'as asked', range: `newest of ${c.spec}`, latest: 'latest release' }[c.resolvedFrom];
+    const how = { default: 'built-in default', bundle: 'from the bundle', exact: 'as asked', range: `newest of ${c.spec}`, latest: 'latest release', kubernetes: `for Kubernetes ${plan.kubernetes?.minor}` }[c.resolvedFrom];
     lines.push(`  ${COMPONENTS[c.name].title.padEnd(12)} ${c.version.padEnd(8)} (${how})`);
   }
   for (const s of plan.skipped) lines.push(`  ${COMPONENTS[s].title.padEnd(12)} -        (none: skipped)`);
@@ -36,6 +36,11 @@ export function renderPlan(plan: Plan): string {
   for (const a of plan.artifacts) {
     lines.push(`  ${a.name}`, `    url     ${a.url}`, `    sha256  ${a.sha256}`, `    from    ${describeDigestSource(a.digestSource)}`);
     if (a.digestSource.kind === 'published' && a.digestSource.sameHost) lines.push(`    warning: ${sameHostWarning(a.name, a.digestSource.sameHost)}`);
+  }
+  const k = plan.kubernetes;
+  if (k) {
+    lines.push('', `Kubernetes ${k.minor}:`, `  containerd recommended: ${k.containerdSupport.map((v) => `${v}+`).join(', ')}; pause image ${k.sandboxImage}`);
+    for (const o of k.outside) lines.push(`  warning: ${o.message}`);
   }
   const c = plan.containerd;
   lines.push(

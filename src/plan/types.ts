@@ -29,6 +29,17 @@ export interface Plan {
     /** Drop-ins this containerd refuses to start with (install stops before downloading). */
     refusedDropIns: RefusedDropIn[];
   };
+  /** --kubernetes: the set it picked from, and the versions outside it (warnings; errors under --verify strict). */
+  kubernetes?: {
+    minor: string;
+    /** The components whose version came from the table (the others were given, or come from a bundle). */
+    picked: ComponentName[];
+    /** The containerd versions RELEASES.md recommends for it (`2.3.0` means 2.3.0+). */
+    containerdSupport: string[];
+    /** kubeadm's pause image for it (the config's, unless --sandbox-image says otherwise). */
+    sandboxImage: string;
+    outside: import('../versions/kubernetes.ts').OutsideTable[];
+  } | undefined;
   files: PlannedFile[];
   /** From the comparison with the disk (plan only): files node-prep wrote earlier that install removes. */
   removals?: import('./changes.ts').Removal[] | undefined;

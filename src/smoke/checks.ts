@@ -16,7 +16,7 @@ import { NODE_PATHS } from '../node/paths.ts';
 import { checkVersion, installedBinaries, type InstalledBinaries, type VersionCheck } from './binaries.ts';
 import { privateBinaries } from './private-bin.ts';
 import { cleanupHost, CONTAINERD_RUN_DIR } from './cleanup.ts';
-import { configMismatches, criSettings, dumpConfig, dumpInstalledConfig, type DumpResult } from './config.ts';
+import { configMismatches, criSettings, dumpConfig, dumpInstalledConfig, explainMigration, migrationWarning, type DumpResult } from './config.ts';
 import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from './container.ts';
 import { startTemporary, stopTemporary, type TemporaryDaemon } from './daemon.ts';
 import { checkCriStatus, checkCriVersion, checkCtrImages, checkNerdctlPs, checkSocket } from './daemon-checks.ts';
@@ -99,6 +99,8 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
       if (dump.kind === 'failed') return fail(`\`containerd config dump\` of ${configFile}: ${dump.why}`);
       const mismatches = configMismatches(criSettings(dump.config), input.expect);
       if (mismatches.length > 0) return fail(`${configFile} does not have the intended values: ${mismatches.join('; ')}`);
+      const migrated = migrationWarning(dump.warnings);
+      if (migrated) return fail(explainMigration(migrated, configFile, Number(dump.config.version)));
       const warned = dump.warnings.length > 0 ? `; containerd warned: ${dump.warnings.slice(0, 2).join(' | ')}` : '';
       const e = input.expect;
       return pass(`${configFile}: SystemdCgroup = ${e.systemdCgroup}, sandbox ${e.sandboxImage}, config_path ${e.configPath}, CNI ${e.cniBinDir} + ${e.cniConfDir}, cri enabled${warned}`);

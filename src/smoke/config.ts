@@ -79,6 +79,27 @@ export function configMismatches(s: CriSettings, expect: SmokeExpect): string[] 
   return out;
 }
 
+/**
+ * What containerd logs when it loads a file of an older config version (the main file or a
+ * drop-in): it converts it in memory at every start, "Configuration migrated from version %d, use
+ * `containerd config migrate` to avoid migration" (cmd/containerd/server/config/config.go, 2.0+).
+ * A node-prep node has nothing to migrate: the file it writes is in the current version.
+ */
+export function migrationWarning(warnings: readonly string[]): { fromVersion: number; line: string } | undefined {
+  for (const line of warnings) {
+    const m = /Configuration migrated from version (\d+)/.exec(line);
+    if (m) return { fromVersion: Number(m[1]), line: line.trim() };
+  }
+  return undefined;
+}
+
+/** The failure for a migrated config: which file it can be and what to do. */
+export function explainMigration(m: { fromVersion: number }, configFile: string, effectiveVersion: number): string {
+  return `containerd migrates a version ${m.fromVersion} config in memory at every start ("Configuration migrated from version ${m.fromVersion}"): ` +
+    `it reads version ${effectiveVersion}, so ${configFile} or a drop-in it imports is older. Rewrite that file as version ${effectiveVersion} ` +
+    `(\`containerd config migrate\` prints it; it does not migrate drop-ins), or run \`node-prep install\` again for config.toml`;
+}
+
 export type DumpResult =
   | { kind: 'ok'; config: TomlTable; warnings: string[] }
   | { kind: 'failed'; why: string };

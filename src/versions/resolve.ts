@@ -7,7 +7,8 @@ import type { ReleaseIndex } from './index.ts';
 import { describeSpec, type VersionSpec } from './spec.ts';
 import { printable } from '../util/printable.ts';
 
-export type ResolvedFrom = 'default' | 'bundle' | 'exact' | 'range' | 'latest';
+/** `kubernetes`: the --kubernetes table's version (an exact one) for a component left at its default. */
+export type ResolvedFrom = 'default' | 'bundle' | 'exact' | 'range' | 'latest' | 'kubernetes';
 
 export interface ResolvedVersion {
   component: ComponentName;

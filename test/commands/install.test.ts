@@ -56,7 +56,7 @@ describe('install --root DIR', () => {
     expect(execFileSync(path.join(root, 'usr/local/bin/containerd'), { encoding: 'utf8' }).trim()).toBe(syntheticOutput('containerd', '2.3.4'));
     expect(execFileSync(path.join(root, 'usr/local/sbin/runc'), { encoding: 'utf8' }).trim()).toBe(syntheticOutput('runc', '1.4.3'));
     const config = await readFile(path.join(root, 'etc/containerd/config.toml'), 'utf8');
-    expect(config).toMatch(/^version = 3$/m);
+    expect(config).toMatch(/^version = 4$/m);
     expect(config).toContain('BinaryName = "/usr/local/sbin/runc"');
     // The image has no systemd init here, so the cgroup driver falls back to cgroupfs, and says why.
     expect(config).toContain('SystemdCgroup = false');
@@ -97,7 +97,7 @@ describe('install --root DIR', () => {
     const tree = await snapshot(root);
     expect(tree['usr/local/bin/containerd-shim-runc-v1']).toBeUndefined();
     expect(tree['usr/local/bin/containerd-shim']).toBeUndefined();
-    expect(await readFile(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toMatch(/^version = 3$/m);
+    expect(await readFile(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toMatch(/^version = 4$/m);
   });
 
   it('backs up a foreign config.toml, shows it in the plan as a diff, and uninstall puts everything back', async () => {
@@ -113,7 +113,7 @@ describe('install --root DIR', () => {
     expect(plan.stdout).toContain('/etc/containerd/config.toml: no diff shown: only its owner may read it');
     const shown = (await runCli(['plan', '--root', root, ...base(), '--show-private'])).stdout;
     expect(shown).toContain("-# the operator's own");
-    expect(shown).toContain('+version = 3');
+    expect(shown).toContain('+version = 4');
 
     const r = await install('--json');
     expect(r.code, r.stderr).toBe(0);

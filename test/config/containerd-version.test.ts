@@ -14,9 +14,9 @@ describe('per containerd version', () => {
     ['2.1.9+ds1', 3, '3.10', true],
     ['2.2.0', 3, '3.10.1', true],
     ['2.2.7', 3, '3.10.1', true],
-    ['2.3.0-rc.1', 3, '3.10.2', true],
-    ['2.3.4', 3, '3.10.2', true],
-    ['2.4.0', 3, '3.10.2', true],
+    ['2.3.0-rc.1', 4, '3.10.2', true],
+    ['2.3.4', 4, '3.10.2', true],
+    ['2.4.0', 4, '3.10.2', true],
   ] as const)('%s → version %i, pause:%s, bin_dirs %s', (version, configVersion, pause, binDirs) => {
     expect(containerdConfigVersion(version)).toBe(configVersion);
     expect(defaultSandboxImage(version)).toBe(`registry.k8s.io/pause:${pause}`);

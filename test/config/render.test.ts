@@ -43,7 +43,6 @@ describe('containerd config.toml', () => {
     ['2.0.11', 'registry.k8s.io/pause:3.10', { bin_dir: '/opt/cni/bin', conf_dir: '/etc/cni/net.d' }],
     ['2.1.4', 'registry.k8s.io/pause:3.10', { bin_dirs: ['/opt/cni/bin'], conf_dir: '/etc/cni/net.d' }],
     ['2.2.0', 'registry.k8s.io/pause:3.10.1', { bin_dirs: ['/opt/cni/bin'], conf_dir: '/etc/cni/net.d' }],
-    ['2.3.4', 'registry.k8s.io/pause:3.10.2', { bin_dirs: ['/opt/cni/bin'], conf_dir: '/etc/cni/net.d' }],
   ])('%s: version 3 with cri.v1.runtime / cri.v1.images', async (containerdVersion, sandbox, cni) => {
     const config = await toml('/etc/containerd/config.toml', { containerdVersion });
     const images = config.plugins['io.containerd.cri.v1.images'];
@@ -57,6 +56,23 @@ describe('containerd config.toml', () => {
     expect(runtime.containerd.runtimes.runc.options).toEqual({ BinaryName: '/usr/local/sbin/runc', SystemdCgroup: true });
     expect(runtime.cni).toEqual(cni);
     expect(Object.keys(config.plugins).sort()).toEqual(['io.containerd.cri.v1.images', 'io.containerd.cri.v1.runtime']);
+  });
+
+  it.each(['2.3.0', '2.3.4', '2.4.0'])('%s: version 4, the CRI tables of version 3 and the gRPC listener as a plugin section', async (containerdVersion) => {
+    const config = await toml('/etc/containerd/config.toml', { containerdVersion });
+    expect(config.version).toBe(4);
+    expect(config.imports).toEqual(['/etc/containerd/conf.d/*.toml']);
+    expect(config.plugins['io.containerd.server.v1.grpc']).toEqual({ address: '/run/containerd/containerd.sock' });
+    expect(config.plugins['io.containerd.cri.v1.images']).toEqual({
+      pinned_images: { sandbox: 'registry.k8s.io/pause:3.10.2' },
+      registry: { config_path: '/etc/containerd/certs.d' },
+    });
+    expect(config.plugins['io.containerd.cri.v1.runtime']).toEqual({
+      containerd: { default_runtime_name: 'runc', runtimes: { runc: { runtime_type: 'io.containerd.runc.v2', options: { BinaryName: '/usr/local/sbin/runc', SystemdCgroup: true } } } },
+      cni: { bin_dirs: ['/opt/cni/bin'], conf_dir: '/etc/cni/net.d' },
+    });
+    // Version 4 ignores these top-level tables without a word (layout.ts).
+    for (const ignored of ['grpc', 'ttrpc', 'metrics', 'debug']) expect(config).not.toHaveProperty(ignored);
   });
 
   it('follows --cgroup-driver, --sandbox-image and --prefix', async () => {

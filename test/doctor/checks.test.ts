@@ -6,7 +6,7 @@ import { healthyFacts } from './facts-fixture.ts';
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
-function levelOf(facts: Facts, id: string): { level: Level; title: string; hint?: string | undefined; scope: string } {
+function levelOf(facts: Facts, id: string): { level: Level; title: string; detail: string; hint?: string | undefined; scope: string } {
   const f = runChecks(facts).find((x) => x.id === id);
   if (!f) throw new Error(`no finding ${id}`);
   return f;
@@ -19,7 +19,7 @@ describe('a healthy node', () => {
     expect(findings.map((f) => f.id)).toEqual([
       'arch', 'os', 'kernel', 'libc', 'cgroup', 'systemd', 'module.overlay', 'module.br_netfilter',
       'sysctl.net.ipv4.ip_forward', 'sysctl.net.bridge.bridge-nf-call-iptables', 'sysctl.net.bridge.bridge-nf-call-ip6tables',
-      'swap', 'runtime.docker-containerd', 'runtime.distro-containerd', 'unit.masked', 'containerd.drop-in-version', 'socket', 'disk',
+      'swap', 'runtime.docker-containerd', 'runtime.distro-containerd', 'unit.masked', 'containerd.drop-in-version', 'cni.bin-owner', 'socket', 'disk',
     ]);
     expect(new Set(findings.map((f) => f.scope))).toEqual(new Set(['node']));
   });
@@ -108,6 +108,8 @@ describe('decisions on a live host', () => {
 });
 
 describe('decisions under --root', () => {
+  const nvidia4 = { path: '/etc/containerd/conf.d/99-nvidia.toml', version: 4 };
+  const config = (version: number) => ({ path: '/etc/containerd/config.toml', exists: true, criDisabled: false, version });
   const image = (over: Partial<Facts> = {}) => healthyFacts({ root: '/img', socket: undefined, arch: { host: 'x86_64', target: 'amd64', image: 'amd64', imageSource: 'the ELF header of /bin/sh' }, ...over });
 
   it('marks host facts as the build host and never lets them block', () => {
@@ -127,12 +129,26 @@ describe('decisions under --root', () => {
     ['image init is systemd', {}, 'systemd', 'ok', /image's init is systemd/],
     ['masked in the image', { maskedUnits: ['/etc/systemd/system/containerd.service'] }, 'unit.masked', 'blocker', /masked/],
     ['image too full', { disk: [{ path: '/var', measured: '/img/var', freeBytes: 100 * MiB }] }, 'disk', 'blocker', /Only 100 MiB free under \/img\/var/],
-    ['a version 4 drop-in beside the default 2.3.4', { dropIns: [{ path: '/etc/containerd/conf.d/99-nvidia.toml', version: 4 }] }, 'containerd.drop-in-version', 'blocker', /keeps containerd 2\.3\.4 \(node-prep's default\) from starting/],
+    ['a version 4 drop-in beside the default 2.3.4 (node-prep writes version 4)', { dropIns: [nvidia4] }, 'containerd.drop-in-version', 'ok', /1 drop-in in/],
+    ['kubernetes-cni owns /opt/cni/bin, before an install', { cniBin: { owners: [{ manager: 'dpkg', name: 'kubernetes-cni' }], nodePrepInstalled: undefined } }, 'cni.bin-owner', 'warn', /^\/opt\/cni\/bin belongs to a package: kubernetes-cni \(dpkg\)$/],
+    ['kubernetes-cni owns /opt/cni/bin, installed with --cni none', { cniBin: { owners: [{ manager: 'rpm', name: 'kubernetes-cni' }], nodePrepInstalled: false } }, 'cni.bin-owner', 'ok', /belongs to kubernetes-cni \(rpm\)/],
+    ['no package owns /opt/cni/bin', {}, 'cni.bin-owner', 'ok', /^No package owns \/opt\/cni\/bin$/],
+    ['a version 5 drop-in beside the default 2.3.4', { dropIns: [{ ...nvidia4, version: 5 }] }, 'containerd.drop-in-version', 'blocker', /keeps containerd 2\.3\.4 \(node-prep's default\) from starting$/],
+    ['a version 4 drop-in beside the version 3 config.toml an installed 2.3.4 reads now', { dropIns: [nvidia4], containerdVersion: { version: '2.3.4', source: 'installed' }, containerdConfig: config(3) }, 'containerd.drop-in-version', 'blocker', /keeps containerd 2\.3\.4 \(installed by node-prep\) from starting with \/etc\/containerd\/config\.toml as it is/],
+    ["a version 4 drop-in beside the version 2 config.toml of a containerd.io 2.3.1 package", { dropIns: [nvidia4], packages: [{ manager: 'dpkg', name: 'containerd.io', version: '2.3.1-1' }], containerdConfig: config(2) }, 'containerd.drop-in-version', 'blocker', /keeps containerd 2\.3\.1-1 \(the containerd\.io package\) from starting/],
+    ['a version 4 drop-in beside the version 2 config.toml of a containerd 1.7.28 package', { dropIns: [nvidia4], packages: [{ manager: 'dpkg', name: 'containerd', version: '1.7.28~ds1-1' }], containerdConfig: config(2) }, 'containerd.drop-in-version', 'ok', /1 drop-in in/],
     ['a version 4 drop-in beside an installed 2.2.0', { dropIns: [{ path: '/etc/containerd/conf.d/99-nvidia.toml', version: 4 }], containerdVersion: { version: '2.2.0', source: 'installed' } }, 'containerd.drop-in-version', 'ok', /1 drop-in in/],
     ['a version 3 drop-in beside 2.3.4', { dropIns: [{ path: '/etc/containerd/conf.d/50-site.toml', version: 3 }] }, 'containerd.drop-in-version', 'ok', /1 drop-in in/],
   ])('%s → %s %s', (_name, over, id, level, title) => {
     const f = levelOf(image(over), id);
     expect(f.level).toBe(level);
     expect(f.title).toMatch(title);
+  });
+
+  it('tells the node that is down now that install rewrites config.toml as version 4', () => {
+    const f = levelOf(image({ dropIns: [nvidia4], containerdVersion: { version: '2.3.4', source: 'installed' }, containerdConfig: config(3) }), 'containerd.drop-in-version');
+    expect(f.detail).toContain('/etc/containerd/config.toml as it is now (version 3)');
+    expect(f.detail).toContain('"drop-in config version 4 higher than root config version 3"');
+    expect(f.hint).toMatch(/^Run `node-prep install`: it writes config\.toml as version 4\. Or set `version = 3` in the drop-in/);
   });
 });

@@ -136,30 +136,47 @@ describe('node-prep doctor --root', () => {
 });
 
 describe('node-prep doctor and plan with a conf.d drop-in that containerd 2.3.0–2.3.4 refuse', () => {
-  it('doctor names the drop-in, the versions that refuse it and the fix, and exits 1', async () => {
-    const root = await busyboxImage('nvidia', { 'etc/containerd/conf.d/99-nvidia.toml': 'version = 4\n[plugins."io.containerd.cri.v1.runtime".containerd]\n  default_runtime_name = "nvidia"\n' });
+  const nvidia = 'version = 4\n[plugins."io.containerd.cri.v1.runtime".containerd]\n  default_runtime_name = "nvidia"\n';
+
+  it("doctor and plan accept a version 4 drop-in beside the version 4 config.toml node-prep writes for 2.3.4", async () => {
+    const root = await busyboxImage('nvidia-v4', { 'etc/containerd/conf.d/99-nvidia.toml': nvidia });
+    const f = (JSON.parse((await runCli(['doctor', '--root', root, '--json'])).stdout) as DoctorReport).findings.find((x) => x.id === 'containerd.drop-in-version')!;
+    expect(f).toMatchObject({ level: 'ok', scope: 'image' });
+    expect(f.detail).toContain('beside the version 4 config.toml node-prep writes');
+    const json = JSON.parse((await runCli(['plan', '--root', root, '--arch', 'amd64', '--json'])).stdout);
+    expect(json.containerd).toMatchObject({ configVersion: 4, refusedDropIns: [] });
+  });
+
+  it("doctor names the drop-in that the version 3 config.toml on the node cannot take, and the fix, and exits 1", async () => {
+    // A Debian containerd.io 2.3.1 package with its own version 3 config.toml, then a GPU toolkit's drop-in.
+    const root = await busyboxImage('nvidia', {
+      'etc/containerd/conf.d/99-nvidia.toml': nvidia,
+      'etc/containerd/config.toml': 'version = 3\n',
+      'var/lib/dpkg/status': 'Package: containerd.io\nStatus: install ok installed\nVersion: 2.3.1-1\n',
+    });
     const r = await runCli(['doctor', '--root', root, '--json']);
     expect(r.code).toBe(1);
     const f = (JSON.parse(r.stdout) as DoctorReport).findings.find((x) => x.id === 'containerd.drop-in-version')!;
     expect(f).toMatchObject({ level: 'blocker', scope: 'image' });
     expect(f.detail).toContain('/etc/containerd/conf.d/99-nvidia.toml (version 4)');
+    expect(f.detail).toContain('/etc/containerd/config.toml as it is now (version 3)');
     expect(f.detail).toContain('containerd 2.3.0 to 2.3.4 refuse that');
     expect(f.hint).toContain('Set `version = 3` in the drop-in');
   });
 
   it('plan says BLOCKED with the same words and exits 1; install stops before downloading anything', async () => {
-    const root = await busyboxImage('nvidia-plan', { 'etc/containerd/conf.d/99-nvidia.toml': 'version = 4\n' });
+    const root = await busyboxImage('nvidia-plan', { 'etc/containerd/conf.d/99-nvidia.toml': 'version = 5\n' });
     const plan = await runCli(['plan', '--root', root, '--arch', 'amd64']);
     expect(plan.code).toBe(1);
-    expect(plan.stdout).toMatch(/BLOCKED: containerd 2\.3\.4 will not start: \/etc\/containerd\/conf\.d\/99-nvidia\.toml \(version 4\)/);
+    expect(plan.stdout).toMatch(/BLOCKED: containerd 2\.3\.4 will not start: \/etc\/containerd\/conf\.d\/99-nvidia\.toml \(version 5\)/);
     const json = JSON.parse((await runCli(['plan', '--root', root, '--arch', 'amd64', '--json'])).stdout);
-    expect(json.containerd.refusedDropIns).toEqual([{ path: '/etc/containerd/conf.d/99-nvidia.toml', version: 4, rootVersion: 3, containerdVersion: '2.3.4' }]);
+    expect(json.containerd.refusedDropIns).toEqual([{ path: '/etc/containerd/conf.d/99-nvidia.toml', version: 5, rootVersion: 4, containerdVersion: '2.3.4' }]);
     // No mirror is reachable here (the tripwire proxy fails any request): a download attempt would say so.
     const install = await runCli(['install', '--root', root, '--arch', 'amd64', '--cache-dir', path.join(tmp, 'cache'), '--json']);
     expect(install.code).toBe(1);
     const err = JSON.parse(install.stdout).error;
     expect(err.code).toBe('DROP_IN_VERSION');
-    expect(err.message).toContain('/etc/containerd/conf.d/99-nvidia.toml (version 4)');
+    expect(err.message).toContain('/etc/containerd/conf.d/99-nvidia.toml (version 5)');
     expect(existsSync(path.join(tmp, 'cache'))).toBe(false);
     expect(existsSync(path.join(root, 'usr/local/bin/containerd'))).toBe(false);
   });

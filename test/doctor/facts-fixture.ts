@@ -19,6 +19,7 @@ export function healthyFacts(over: Partial<Facts> = {}): Facts {
     containerdConfig: { path: '/etc/containerd/config.toml', exists: false, criDisabled: false },
     containerdVersion: { version: '2.3.4', source: 'default' },
     dropIns: [],
+    cniBin: { owners: [], nodePrepInstalled: undefined },
     maskedUnits: [],
     socket: { path: '/run/containerd/containerd.sock', state: 'absent' },
     processes: [],

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecks } from '../../src/doctor/checks.ts';
 import { readFacts, readCgroup } from '../../src/doctor/facts.ts';
 import { criDisabledInText as criDisabledIn } from '../../src/config/layout.ts';
-import { parseApkInstalled, parseDpkgStatus } from '../../src/doctor/runtimes.ts';
+import { parseApkInstalled, parseDpkgStatus, readCniBinOwners } from '../../src/doctor/runtimes.ts';
+import { recordingExec } from '../support/recording-exec.ts';
 
 let tmp: string;
 beforeAll(async () => {
@@ -172,7 +173,7 @@ Version: 5.2.15-2+b7
     expect(facts.os).toEqual({ prettyName: 'Debian GNU/Linux 12 (bookworm)', id: 'debian', versionId: '12' });
     expect(facts.init.systemd).toBe(false);
     expect(facts.packages.map((p) => p.name)).toEqual(['containerd.io', 'docker-ce']);
-    expect(facts.containerdConfig).toEqual({ path: '/etc/containerd/config.toml', exists: true, criDisabled: true });
+    expect(facts.containerdConfig).toEqual({ path: '/etc/containerd/config.toml', exists: true, criDisabled: true, version: 1 });
     expect(facts.maskedUnits).toEqual(['/etc/systemd/system/containerd.service']);
     expect(facts.socket).toBeUndefined();
     expect(facts.disk.map((d) => d.measured)).toEqual([path.join(root, 'var'), path.join(root, 'usr')]);
@@ -182,6 +183,29 @@ Version: 5.2.15-2+b7
     expect(byId['unit.masked']).toMatchObject({ level: 'blocker', scope: 'image' });
     expect(byId.systemd).toMatchObject({ level: 'warn', scope: 'image' });
     expect(byId.arch).toMatchObject({ level: 'ok' });
+  });
+
+  it("sees the kubelet's kubernetes-cni package owning /opt/cni/bin in the image's dpkg lists", async () => {
+    const root = await tree({
+      'var/lib/dpkg/info/kubernetes-cni.list': '/.\n/opt\n/opt/cni\n/opt/cni/bin\n/opt/cni/bin/bridge\n/opt/cni/bin/loopback\n',
+      'var/lib/dpkg/info/kubelet.list': '/.\n/usr\n/usr/bin\n/usr/bin/kubelet\n',
+      'var/lib/dpkg/info/libc6:amd64.list': '/.\n/opt/cni-not-this\n',
+      'var/lib/dpkg/info/kubernetes-cni.md5sums': 'abc  opt/cni/bin/bridge\n',
+    });
+    const facts = await readFacts(root, await tree({}), await tree({}), { hostArch: 'x86_64', targetArch: 'amd64', statfs });
+    expect(facts.cniBin).toEqual({ owners: [{ manager: 'dpkg', name: 'kubernetes-cni' }], nodePrepInstalled: undefined });
+    const f = runChecks(facts).find((x) => x.id === 'cni.bin-owner')!;
+    expect(f).toMatchObject({ level: 'warn', scope: 'image', title: '/opt/cni/bin belongs to a package: kubernetes-cni (dpkg)', hint: 'Install with --cni none: the package provides the CNI plugins.' });
+    expect((await readFacts(await tree({ 'var/lib/dpkg/info/kubelet.list': '/usr/bin/kubelet\n' }), await tree({}), await tree({}), { hostArch: 'x86_64', targetArch: 'amd64', statfs })).cniBin.owners).toEqual([]);
+  });
+
+  it("asks the image's rpm database who owns /opt/cni/bin, inside the image", async () => {
+    const root = await tree({ 'var/lib/rpm/rpmdb.sqlite': '' });
+    const owned = recordingExec((file, args) => (file === 'rpm' && args.includes('-qf') ? { stdout: 'kubernetes-cni\n' } : { exitCode: 1 }));
+    expect(await readCniBinOwners(owned, root)).toEqual([{ manager: 'rpm', name: 'kubernetes-cni' }]);
+    expect(owned.calls).toEqual([`rpm --root ${root} -qf --qf %{NAME}\n /opt/cni/bin`]);
+    const notOwned = recordingExec(() => ({ exitCode: 1, stdout: 'file /opt/cni/bin is not owned by any package\n' }));
+    expect(await readCniBinOwners(notOwned, root)).toEqual([]);
   });
 
   it('an arm64 image with a target of amd64 is a blocker', async () => {

@@ -74,6 +74,9 @@ describe('--json documents validate against schemas/', () => {
       ['/etc/systemd/system/containerd.service.d/http-proxy.conf', undefined],
     ]);
     expect(withSecrets.stdout).not.toMatch(/secret-pw|proxy-pw/);
+    // --kubernetes, with a containerd and a crictl outside its set.
+    const k8s = expectDocument(await runCli(['plan', '--root', root, ...source(), '--kubernetes', 'v1.36.2', '--containerd', '1.7.34', '--crictl', '1.34.0', '--json']), 'plan');
+    expect((k8s.kubernetes as { outside: unknown[] }).outside).toHaveLength(2);
   });
 
   it('install prints an install report, and a second run one that says nothing changed', async () => {
@@ -151,6 +154,7 @@ describe('--json documents validate against schemas/', () => {
   it('versions prints the versions, also when the API cannot be asked', async () => {
     expectDocument(await runCli(['versions', '--mirror', gh.url, '--github-api', gh.apiUrl, '--json']), 'versions');
     expectDocument(await runCli(['versions', 'runc', '--mirror', gh.url, '--github-api', gh.apiUrl, '--json']), 'versions');
+    expect(expectDocument(await runCli(['versions', 'crictl', '--kubernetes', '1.36', '--mirror', gh.url, '--github-api', gh.apiUrl, '--json']), 'versions').kubernetes).toBeDefined();
     gh.setFault({ match: /^\/api\//, status: 503 });
     const down = expectDocument(await runCli(['versions', 'containerd', '--mirror', gh.url, '--github-api', gh.apiUrl, '--json']), 'versions');
     expect((down.components as Array<{ error?: string }>)[0]!.error).toBeTruthy();
