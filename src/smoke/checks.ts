@@ -171,11 +171,11 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
       const payload = await findPayload(busyboxCandidates(input.root, input.busybox), bins.runc);
       if (payload.kind === 'missing') return fail(payload.detail);
       const rootfs = path.join(scratch, 'rootfs');
-      await prepareRootfs(rootfs, payload);
+      const proof = await prepareRootfs(rootfs, payload);
       await mkdir(path.join(scratch, 'fifo'), { recursive: true });
       containerTried = true;
       return runContainer(exec, {
-        ctr: bins.ctr, socket: s, id: containerId, rootfs, payload, runc: bins.runc,
+        ctr: bins.ctr, socket: s, id: containerId, rootfs, proof, runc: bins.runc,
         runcRoot: path.join(scratch, 'runc-ctr'), fifoDir: path.join(scratch, 'fifo'),
         systemdCgroup: runcSystemdCgroup, timeoutMs: t.containerMs,
       });

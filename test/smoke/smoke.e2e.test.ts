@@ -7,7 +7,7 @@
 // "nothing left" assertions race.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -19,7 +19,7 @@ import { cleanupHost, shimSocketPath } from '../../src/smoke/cleanup.ts';
 import { dumpConfig } from '../../src/smoke/config.ts';
 import { listenersOutside } from '../../src/smoke/temp-config.ts';
 import { stringify } from 'smol-toml';
-import { prepareRootfs, SMOKE_NAMESPACE } from '../../src/smoke/container.ts';
+import { prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from '../../src/smoke/container.ts';
 import { stopTemporary } from '../../src/smoke/daemon.ts';
 import { cgroupMounts, cgroupProcs, findProcesses, mountsUnder } from '../../src/smoke/host.ts';
 import { ALL_CHECKS, check, expectNothingLeft, failures, requirePrerequisites, runnable, smoke, startDaemon, VERSIONS, writeTemporaryConfig } from './e2e.ts';
@@ -70,7 +70,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
         /listens only on (\/\S+)\/containerd\.sock, \1\/containerd\.sock\.ttrpc, tcp 127\.0\.0\.1:\d+ \(CRI streaming, ephemeral port on loopback\);/,
       );
       expect(check(report, 'cri status').detail).toMatch(/RuntimeReady=true, NetworkReady=false/);
-      expect(check(report, 'container run').detail).toMatch(/printed "node-prep-smoke-smoke-[\w-]+:42"/);
+      expect(check(report, 'container run').detail).toMatch(/ran as PID 1 of its own PID namespace and read this run's nonce from \/node-prep-smoke-[0-9a-f]{16}\/nonce in its rootfs \(printed "node-prep-smoke pid=1 nonce=[0-9a-f]{32}"\)/);
       expect(check(report, 'nerdctl ps').detail).toContain('stand-in');
       for (const c of report.checks) expect(c.durationMs).toBeGreaterThanOrEqual(0);
       await expectNothingLeft(run);
@@ -231,6 +231,40 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     } finally {
       await service.stop();
       await writeFile(config, configToml('2.1.9', true));
+    }
+  });
+
+  // Without a static busybox the container runs the installed runc: `runc spec` must write its file
+  // in the rootfs. Debian's runc is dynamically linked, so its loader and libraries go in too.
+  it('the runc payload in a real container writes its spec in the rootfs, and says what it cannot prove', async () => {
+    requirePrerequisites();
+    const img = await image('2.1.9');
+    const bins = installedBinaries(img.root, '/usr/local');
+    const service = await startDaemon(base, img);
+    const scratch = await mkdtemp(path.join(base, 'runc-'));
+    const id = `smoke-runc-${randomBytes(3).toString('hex')}`;
+    try {
+      const rootfs = path.join(scratch, 'rootfs');
+      const proof = await prepareRootfs(rootfs, { kind: 'runc', path: bins.runc });
+      for (const lib of (await execa('ldd', [bins.runc])).stdout.matchAll(/(\/\S+\.so[.\d]*)/g)) {
+        await mkdir(path.join(rootfs, path.dirname(lib[1]!)), { recursive: true });
+        await copyFile(lib[1]!, path.join(rootfs, lib[1]!));
+      }
+      await mkdir(path.join(scratch, 'fifo'));
+      const outcome = await runContainer(systemExec, {
+        ctr: bins.ctr, socket: service.paths.socket, id, rootfs, proof, runc: bins.runc,
+        runcRoot: path.join(scratch, 'runc-ctr'), fifoDir: path.join(scratch, 'fifo'), systemdCgroup: false, timeoutMs: 30_000,
+      });
+      expect(outcome.detail).toMatch(new RegExp(`^container of the static runc binary ${id} in namespace node-prep-smoke wrote ${proof.dir}/config.json \\(OCI 1\\.\\S+\\) inside its rootfs, a path that does not exist on this host; runc cannot show that it ran as PID 1`));
+      expect(outcome.ok).toBe(true);
+      expect(existsSync(proof.dir)).toBe(false);
+      expect(await removeContainer(systemExec, bins.ctr, service.paths.socket, id, 10_000)).toBeUndefined();
+    } finally {
+      await service.stop();
+      const { problems } = await cleanupHost(systemExec, {
+        scratchDir: scratch, containerIds: [id], temporary: { socket: service.paths.socket, runDirExisted: service.runDirExisted, shimSocketDir: service.shimSocketDir },
+      });
+      expect(problems).toEqual([]);
     }
   });
 
