@@ -3,6 +3,7 @@
  * program interpreter (the dynamic loader). Used to tell an image root's arch from its own binaries
  * and to pick a binary that can run alone in an empty container rootfs.
  */
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeArch, type Arch } from '../arch.ts';
@@ -20,9 +21,25 @@ export function elfMachine(header: Buffer): string | undefined {
   return ELF_MACHINES[machine] ?? `ELF machine ${machine}`;
 }
 
-/** The first `n` bytes of a file (fewer when it is shorter). */
+/**
+ * The first 20 bytes of a 64-bit little-endian ELF executable for `arch`: what a binfmt_misc entry
+ * matches on, so the handler for an arch is found without opening any file of an image root.
+ */
+export function elfHeaderFor(arch: Arch): Buffer {
+  const machine = Number(Object.entries(ELF_MACHINES).find(([, name]) => name === arch)![0]);
+  const b = Buffer.alloc(20);
+  b.writeUInt32BE(ELF_MAGIC, 0);
+  b[4] = 2; // ELFCLASS64
+  b[5] = 1; // little-endian
+  b[6] = 1; // EV_CURRENT
+  b.writeUInt16LE(2, 16); // ET_EXEC
+  b.writeUInt16LE(machine, 18);
+  return b;
+}
+
+/** The first `n` bytes of a file (fewer when it is shorter); a link is not followed and a FIFO does not block. */
 export async function readHead(file: string, n: number): Promise<Buffer> {
-  const fh = await open(file, 'r');
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   try {
     const head = Buffer.alloc(n);
     const { bytesRead } = await fh.read(head, 0, n, 0);

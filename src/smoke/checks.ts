@@ -21,6 +21,7 @@ import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runCont
 import { startTemporary, stopTemporary, type TemporaryDaemon } from './daemon.ts';
 import { checkCriStatus, checkCriVersion, checkCtrImages, checkNerdctlPs, checkSocket } from './daemon-checks.ts';
 import type { Exec } from '../exec/exec.ts';
+import type { BinfmtHandler } from '../node/binfmt.ts';
 import { runTool } from './exec.ts';
 import { isDirectory, sleep, systemdRunning as hostSystemdRunning } from './host.ts';
 import { ephemeralPorts, judgeListeners, listenersOf, type Listener } from './listeners.ts';
@@ -34,6 +35,7 @@ import {
   skipped,
   type CheckName,
   type CheckOutcome,
+  type NotRunCheck,
   type SmokeCheck,
   type SmokeDeps,
   type SmokeInput,
@@ -70,7 +72,12 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
     emit({ type: 'verify', artifact: 'smoke', check: check.name, ok: check.ok, detail: check.detail });
     return check;
   };
-  const run = async (name: CheckName, fn: () => Promise<CheckOutcome>) => add(await timed(name, fn));
+  const notRun: NotRunCheck[] = [];
+  const emulated = input.emulation !== undefined ? notUnderEmulation(input.emulation) : undefined;
+  const run = async (name: CheckName, fn: () => Promise<CheckOutcome>) => {
+    if (emulated !== undefined && name !== CHECK.config) return void notRun.push({ name, why: emulated });
+    add(await timed(name, fn));
+  };
 
   const scratch = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'np-smoke-'));
   // Under --root: verified private copies, never the image's files themselves (private-bin.ts).
@@ -218,7 +225,17 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
       return problems.length > 0 ? fail(`left behind: ${problems.join('; ')}`) : pass(done.join('; '));
     }));
   }
-  return { kind: 'smoke', ok: checks.every((c) => c.ok), mode: input.mode, adaptations, checks };
+  const emulatedBy = input.emulation ? { emulatedBy: `${input.emulation.name} (${input.emulation.interpreter})` } : {};
+  return { kind: 'smoke', ok: checks.every((c) => c.ok), mode: input.mode, adaptations, checks, notRun, ...emulatedBy };
+}
+
+/**
+ * Why the daemon checks do not run under a binfmt handler: qemu-user refuses the clone flags runc
+ * makes a container with, and a containerd emulated on this kernel says nothing about the one that
+ * runs when the image boots on its own arch.
+ */
+function notUnderEmulation(handler: BinfmtHandler): string {
+  return `not run under user-mode emulation (binfmt handler ${handler.name}): qemu-user cannot make runc's container namespaces, so containerd and its containers are checked only on a machine of the binaries' arch`;
 }
 
 type Timed = (name: CheckName, fn: () => Promise<CheckOutcome>) => Promise<SmokeCheck>;

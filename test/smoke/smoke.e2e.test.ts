@@ -14,7 +14,9 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemExec } from '../../src/exec/exec.ts';
 import { installedBinaries } from '../../src/smoke/binaries.ts';
-import { runSmoke } from '../../src/smoke/checks.ts';
+import { runSmoke, summarizeSmoke } from '../../src/smoke/checks.ts';
+import { plannedChecks } from '../../src/plan/smoke-checks.ts';
+import { smokeExitCode } from '../../src/commands/smoke.ts';
 import { cleanupHost, shimSocketPath } from '../../src/smoke/cleanup.ts';
 import { dumpConfig } from '../../src/smoke/config.ts';
 import { listenersOutside } from '../../src/smoke/temp-config.ts';
@@ -192,6 +194,23 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     } finally {
       await writeFile(config, configToml('2.1.9', true));
     }
+  });
+
+  // The handler is given, not found: these binaries are this machine's own and run natively. What
+  // is tested is what the smoke test runs when it knows the binaries run under qemu-user.
+  it('under a binfmt handler: runs the binaries and the config, lists containerd and the container as not run', async () => {
+    const handler = { name: 'qemu-aarch64', interpreter: '/usr/bin/qemu-aarch64-static', flags: 'F' };
+    const run = await smoke(base, '2.1.9', await image('2.1.9'), { emulation: handler });
+    const { report } = run;
+    expect(failures(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((c) => c.name)).toEqual(plannedChecks('emulated', ['containerd', 'runc', 'cni', 'nerdctl', 'crictl']));
+    expect(report.notRun.map((c) => c.name)).toEqual(['containerd start', 'socket', 'cri version', 'cri status', 'container run', 'nerdctl ps', 'ctr images']);
+    expect(report.notRun[0]!.why).toMatch(/^not run under user-mode emulation \(binfmt handler qemu-aarch64\): qemu-user cannot make runc's container namespaces/);
+    expect(report.emulatedBy).toBe('qemu-aarch64 (/usr/bin/qemu-aarch64-static)');
+    expect(summarizeSmoke(report)).toMatch(/^smoke test \(the binaries under qemu-aarch64 \(\/usr\/bin\/qemu-aarch64-static\)\): INCOMPLETE: 7 checks could not run here\n/);
+    expect(smokeExitCode(report)).toBe(3);
+    await expectNothingLeft(run);
   });
 
   it('service mode without a running containerd: fails the socket check at once and skips the rest', async () => {
