@@ -82,4 +82,3 @@ export async function archRun(arch: Arch, host: Arch = detectArch(), binfmtDir =
     why: `the binaries are for ${arch} and this machine is ${host}, with no binfmt_misc handler for ${arch} (qemu-user-static registers one): none of them can run here. Run \`node-prep smoke\` on an ${arch} machine, or in the image when it boots`,
   };
 }
-

@@ -93,7 +93,7 @@ export interface ImageArch {
 }
 
 /** The binaries whose ELF header tells an image's arch: its shell, else a busybox, else env. */
-export const IMAGE_ARCH_PROBES = ['/bin/sh', '/bin/busybox', '/usr/bin/env'];
+const IMAGE_ARCH_PROBES = ['/bin/sh', '/bin/busybox', '/usr/bin/env'];
 
 /** The arch of an image root from the ELF header of its shell (links followed inside the root). */
 export async function readImageArch(root: string): Promise<ImageArch | undefined> {
