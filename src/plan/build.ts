@@ -112,7 +112,7 @@ function serviceAndSmoke(inputs: PlanInputs, components: ComponentName[]): { ser
       : inputs.host.runs.kind === 'emulated'
       ? {
           mode: 'emulated',
-          reason: `the binaries and the config only, under user-mode emulation (binfmt handler ${inputs.host.runs.handler.name}); containerd and the container are checked on a ${inputs.arch} machine`,
+          reason: `the binaries and the config only, under user-mode emulation (binfmt handler ${inputs.host.runs.handler.name}); containerd and the container are checked on an ${inputs.arch} machine`,
           checks: plannedChecks('emulated', components),
         }
       : {
