@@ -10,9 +10,10 @@
  *   container's rootfs as its `/`, but runc has no way to print its PID: the check says so.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readRegularFile } from '../util/read-regular.ts';
+import { hostHas as hostHasPath } from './host.ts';
 import { fail, pass, type CheckOutcome } from './types.ts';
 
 export interface ContainerProof {
@@ -33,7 +34,7 @@ const MAX_SPEC_BYTES = 256 * 1024;
  * A fresh proof folder in `rootfs`, and for busybox the nonce file in it. `hostHas` says whether a
  * path exists on this host (a folder of that name here would let a command run on the host pass).
  */
-export async function writeProof(rootfs: string, kind: ContainerProof['kind'], hostHas: (p: string) => Promise<boolean> = exists): Promise<ContainerProof> {
+export async function writeProof(rootfs: string, kind: ContainerProof['kind'], hostHas: (p: string) => Promise<boolean> = hostHasPath): Promise<ContainerProof> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const dir = `/node-prep-smoke-${randomBytes(8).toString('hex')}`;
     if (await hostHas(dir)) continue;
@@ -88,13 +89,4 @@ async function judgeRunc(proof: ContainerProof, rootfs: string): Promise<CheckOu
   return pass(
     `wrote ${where} (OCI ${version}) inside its rootfs, a path that does not exist on this host; runc cannot show that it ran as PID 1 of its own PID namespace (a static busybox can: install busybox-static or pass --busybox)`,
   );
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
-  }
 }

@@ -7,7 +7,7 @@
 // "nothing left" assertions race.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -211,6 +211,33 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     expect(summarizeSmoke(report)).toMatch(/^smoke test \(the binaries under qemu-aarch64 \(\/usr\/bin\/qemu-aarch64-static\)\): INCOMPLETE: 7 checks could not run here\n/);
     expect(smokeExitCode(report)).toBe(3);
     await expectNothingLeft(run);
+  });
+
+  it('under a binfmt handler: a dynamically linked binary whose loader this machine lacks is not run, and neither is the config', async () => {
+    const img = await image('2.1.9');
+    const bin = path.join(img.root, 'usr/local/bin/containerd');
+    const original = await readFile(bin);
+    // The same binary asking for a loader that is not here, as an arm64 containerd asks for ld-linux-aarch64.so.1.
+    const at = original.indexOf('/lib64/ld-linux-x86-64.so.2\0');
+    expect(at).toBeGreaterThan(0);
+    const patched = Buffer.from(original);
+    patched.write('/lib64/ld-linux-x86-64.so.X', at);
+    await writeFile(bin, patched);
+    await recordBinaries(img.root);
+    try {
+      const run = await smoke(base, '2.1.9', img, { emulation: { name: 'qemu-aarch64', interpreter: '/usr/bin/qemu-aarch64-static', flags: 'F' } });
+      expect(failures(run.report)).toEqual([]);
+      expect(run.report.checks.map((c) => c.name)).toEqual(['ctr version', 'shim version', 'runc version', 'nerdctl version', 'crictl version', 'cleanup']);
+      expect(run.report.notRun.slice(0, 2)).toEqual([
+        { name: 'containerd version', why: 'containerd is dynamically linked and its loader /lib64/ld-linux-x86-64.so.X is not on this machine, so it cannot load under user-mode emulation (the smoke test does not run the image\'s own libraries)' },
+        { name: 'config', why: expect.stringMatching(/^containerd does not load here: containerd is dynamically linked/) },
+      ]);
+      expect(smokeExitCode(run.report)).toBe(3);
+      await expectNothingLeft(run);
+    } finally {
+      await writeFile(bin, original);
+      await recordBinaries(img.root);
+    }
   });
 
   it('service mode without a running containerd: fails the socket check at once and skips the rest', async () => {
