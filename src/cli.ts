@@ -116,8 +116,8 @@ async function run(options: Options, io: Io): Promise<{ data: unknown; text: str
       }
       case 'smoke': {
         const { smokeCommand } = await import('./commands/smoke.ts');
-        const { report, text, ok } = await smokeCommand(ctx);
-        return { data: report, text, exitCode: ok ? 0 : 1 };
+        const { report, text, exitCode } = await smokeCommand(ctx);
+        return { data: report, text, exitCode };
       }
       case 'doctor': {
         const { doctorCommand } = await import('./commands/doctor.ts');

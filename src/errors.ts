@@ -1,4 +1,12 @@
 /**
+ * node-prep's exit codes (docs/reference.md holds the table; a signal adds 128 + its number, see
+ * util/interrupt.ts). `smokeNotRun`: the smoke test could not run some or all of its checks here
+ * (the binaries are for another arch), and none that ran failed: nothing was proven broken, but
+ * nothing that did not run was proven to work either.
+ */
+export const EXIT = { success: 0, failure: 1, usage: 2, smokeNotRun: 3 } as const;
+
+/**
  * Errors are data: a stable code, a one-line message, a hint that says what to do, and the fields a
  * machine reader needs. The CLI prints message + hint; the stack only with --verbose.
  */
@@ -7,7 +15,7 @@ export class NodePrepError extends Error {
   readonly hint: string | undefined;
   readonly fields: Record<string, unknown>;
   /** 1 for failures, 2 for usage errors. */
-  readonly exitCode: number = 1;
+  readonly exitCode: number = EXIT.failure;
 
   constructor(code: string, message: string, opts: { hint?: string; fields?: Record<string, unknown>; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -24,7 +32,7 @@ export class NodePrepError extends Error {
 
 /** A bad flag, a bad version spec, an unknown arch: exit 2. */
 export class UsageError extends NodePrepError {
-  override readonly exitCode = 2;
+  override readonly exitCode = EXIT.usage;
   constructor(message: string, hint?: string) {
     super('USAGE', message, { hint: hint ?? 'Run `node-prep --help` for the flags each command takes.' });
     this.name = 'UsageError';

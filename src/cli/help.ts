@@ -32,7 +32,10 @@ const FETCH = `Downloads:
                            checksum files, signatures, API pages: 120 or this when shorter) [NODE_PREP_DEADLINE]`;
 
 const TARGET = `Target:
-  --arch amd64|arm64       target architecture (default: this machine's)
+  --arch amd64|arm64       target architecture (default: this machine's; under --root the image's,
+                           from the ELF header of its /bin/sh). Another than this machine's needs
+                           --root; another than the image's needs --force-arch
+  --force-arch             under --root: install --arch even though the image's binaries say otherwise
   --root DIR               install into an image root; starts nothing, changes nothing outside DIR
   --prefix DIR             where binaries go (default /usr/local)
   --bundle DIR             use an offline bundle made by \`node-prep download\`, no network`;
@@ -111,7 +114,7 @@ ${OUTPUT}
 
 ${ENV}
 
-Exit codes: 0 success, 1 failure, 2 usage error.
+Exit codes: 0 success, 1 failure, 2 usage error, 3 smoke test not run (or only in part) here.
 Run \`node-prep <command> --help\` for one command.
 `;
 
@@ -175,6 +178,12 @@ from the installed files with a temporary root, state and socket.
   --busybox FILE           a static busybox for the test container (default: found in the root or on
                            the host, else the installed runc, which upstream builds statically)
 
+The container proves it ran in a container: busybox prints that it is PID 1 of its own PID namespace
+and a per-run nonce it reads from its rootfs; runc writes its spec into its rootfs (it cannot show
+its PID). Binaries of another arch run only under a binfmt_misc handler (qemu-user): then the
+binaries and the config are checked, containerd and the container are not.
+Exit codes: 0 every check ran and passed, 1 a check failed, 3 some or all checks could not run here.
+
 ${OUTPUT}`,
   status: `Usage: node-prep status [--root DIR] [--check]
 
@@ -215,7 +224,8 @@ Preflight: arch, kernel, libc, cgroups, init system, kernel modules and sysctls,
 free disk. Exits 1 when a blocker is found.
   --root DIR               check an image root (its libc, init and runtimes; the kernel facts are
                            the build host's and do not block)
-  --arch amd64|arm64       the architecture the node will run
+  --arch amd64|arm64       the architecture the node will run (default: this machine's; under
+                           --root the image's, from the ELF header of its /bin/sh)
 
 ${OUTPUT}`,
 };

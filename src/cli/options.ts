@@ -60,6 +60,7 @@ const FLAGS = {
   verbose: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   force: { type: 'boolean' },
+  'force-arch': { type: 'boolean' },
   'stop-containers': { type: 'boolean' },
   purge: { type: 'boolean' },
   verify: { type: 'string' },
@@ -80,7 +81,7 @@ type Flag = keyof typeof FLAGS | (typeof COMPONENTS)[ComponentName]['flag'];
 const VERSION_FLAGS: Flag[] = [...COMPONENT_NAMES.map((n) => COMPONENTS[n].flag), 'kubernetes'];
 const FETCH_FLAGS: Flag[] = ['mirror', 'github-api', 'checksums', 'cache-dir', 'verify', 'keyring', 'timeout', 'deadline'];
 const PLAN_FLAGS: Flag[] = [
-  ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
+  ...VERSION_FLAGS, ...FETCH_FLAGS, 'arch', 'force-arch', 'root', 'prefix', 'bundle', 'sandbox-image', 'cgroup-driver', 'containerd-flavor',
   'registry-mirror', 'registries', 'containerd-proxy', 'containerd-no-proxy', 'containerd-proxy-from-env', 'namespace', 'show-private',
 ];
 const COMMON: Flag[] = ['json', 'verbose', 'quiet', 'help', 'yes'];
@@ -153,6 +154,8 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
     arch = arches[0];
   }
 
+  if (values['force-arch'] && arch === undefined) throw new UsageError('--force-arch needs --arch: it makes --arch win over the arch of the image root\'s binaries.');
+
   const cgroup = values['cgroup-driver'];
   if (cgroup !== undefined && cgroup !== 'systemd' && cgroup !== 'cgroupfs') {
     throw new UsageError(`--cgroup-driver ${JSON.stringify(cgroup)}: use systemd or cgroupfs.`);
@@ -208,6 +211,7 @@ export function parseArgv(argv: string[], env: Record<string, string | undefined
       verbose: Boolean(values.verbose),
       quiet: Boolean(values.quiet),
       force: Boolean(values.force),
+      forceArch: Boolean(values['force-arch']),
       stopContainers: Boolean(values['stop-containers']),
       purge: Boolean(values.purge),
       verify,

@@ -19,6 +19,9 @@ import { DEFAULT_HTTP, Http, MAX_DOCUMENT_BYTES } from '../net/http.ts';
 import type { ArtifactDeps } from '../plan/artifact.ts';
 import { NODE_PATHS } from '../node/paths.ts';
 import type { ReleaseIndex } from '../versions/index.ts';
+import { readImageArch } from '../node/elf.ts';
+import { readManifest } from '../state/manifest.ts';
+import { chooseArch, type TargetArch } from './target-arch.ts';
 import { printable } from '../util/printable.ts';
 import { readRegularFile } from '../util/read-regular.ts';
 import { USER_AGENT } from '../version.ts';
@@ -26,7 +29,10 @@ import type { Options } from './options.ts';
 
 export interface Context extends ArtifactDeps {
   options: Options;
+  /** What install and plan install for (target-arch.ts); doctor's target; otherwise --arch or this machine's. */
   arch: Arch;
+  /** Where `arch` came from, and a warning to give when it is a fallback or an override. */
+  archChoice: TargetArch;
   http: () => Http;
   cache: () => ArtifactCache;
   bundle: BundleLock | undefined;
@@ -79,10 +85,12 @@ export async function createContext(options: Options): Promise<Context> {
     : undefined;
 
   if (options.cacheDir !== undefined) await checkCacheDir(options.cacheDir);
+  const archChoice = await targetArch(options);
 
   return {
     options,
-    arch: options.arch ?? detectArch(),
+    arch: archChoice.arch,
+    archChoice,
     http: getHttp,
     github: getGitHub,
     index: (): ReleaseIndex => bundleIndex ?? getGitHub(),
@@ -99,6 +107,19 @@ export async function createContext(options: Options): Promise<Context> {
       await cache?.dispose();
     },
   };
+}
+
+/** install and plan: chooseArch's rules; doctor: the image's arch by default, and it judges a mismatch itself. */
+async function targetArch(o: Options): Promise<TargetArch> {
+  const readsImage = o.root !== '/' && (o.command === 'install' || o.command === 'plan' || o.command === 'doctor');
+  const image = readsImage ? await readImageArch(o.root) : undefined;
+  if (o.command === 'install' || o.command === 'plan') {
+    const recorded = o.root === '/' ? undefined : (await readManifest(o.root).catch(() => undefined))?.arch;
+    return chooseArch({ explicit: o.arch, force: o.forceArch, root: o.root, host: detectArch(), image, recorded });
+  }
+  if (o.arch !== undefined) return { arch: o.arch, reason: `--arch ${o.arch}` };
+  if (image?.installable !== undefined) return { arch: image.installable, reason: `the image's arch (${image.source})` };
+  return { arch: detectArch(), reason: "this machine's arch" };
 }
 
 async function readLocal(url: string): Promise<string> {

@@ -95,6 +95,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
         plan = (await planCommand(ctx)).plan;
         refuseBlockedPlan(plan);
         for (const o of plan.kubernetes?.outside ?? []) emit({ type: 'warn', message: o.message });
+        if (ctx.archChoice.warning) emit({ type: 'warn', message: ctx.archChoice.warning });
         run = new InstallRun({ http: ctx.http, cache: ctx.cache }, plan, emit);
         for (const a of plan.artifacts) {
           // A bundle's own checksum file cannot vouch for the bundle: say so where nothing else does.
@@ -103,7 +104,7 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
           }
           if (a.digestSource.kind === 'published' && a.digestSource.sameHost) emit({ type: 'warn', message: sameHostWarning(a.name, a.digestSource.sameHost) });
         }
-        return plan.components.map((c) => `${c.name} ${c.version}`).join(', ');
+        return `${plan.components.map((c) => `${c.name} ${c.version}`).join(', ')} for linux/${plan.arch}`;
       }),
     },
     {
@@ -218,7 +219,10 @@ export async function installCommand(ctx: Context, mode: OutputMode, forward: Em
             fields: { failed },
           });
         }
-        return 'checks' in result ? `${result.checks.length} checks passed` : result.skipped;
+        if (!('checks' in result)) return { skipped: result.skipped };
+        const passed = `${result.checks.length} checks passed`;
+        if (result.notRun.length === 0) return passed;
+        return `${passed} under ${result.emulatedBy}; not run there: ${result.notRun.map((c) => c.name).join(', ')}`;
       }),
     },
   ];
@@ -373,8 +377,10 @@ export function renderReport(r: InstallReport): string {
   lines.push(written.length === 0 ? 'No file changed.' : `${plural(written.length, 'file')} written, ${r.files.length - written.length} unchanged.`);
   for (const f of written) lines.push(`  ${f.outcome.kind.padEnd(9)} ${f.path}${f.backup ? ` (previous file kept at ${f.backup})` : ''}`);
   lines.push(`containerd service: ${describeService(r.service)}`);
-  if ('checks' in r.smoke) lines.push(`smoke test: ${r.smoke.ok ? 'passed' : 'FAILED'} (${r.smoke.checks.filter((c) => c.ok).length}/${r.smoke.checks.length} checks)`);
-  else lines.push(`smoke test: skipped (${r.smoke.skipped})`);
+  if ('checks' in r.smoke) {
+    const notRun = r.smoke.notRun.length > 0 ? `; ${r.smoke.notRun.length} could not run under ${r.smoke.emulatedBy}: ${r.smoke.notRun.map((c) => c.name).join(', ')}` : '';
+    lines.push(`smoke test: ${r.smoke.ok ? 'passed' : 'FAILED'} (${r.smoke.checks.filter((c) => c.ok).length}/${r.smoke.checks.length} checks${notRun})`);
+  } else lines.push(`smoke test: skipped (${r.smoke.skipped})`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   if (!r.changed) lines.push('Nothing changed: everything was already as planned.');
   return `${lines.join('\n')}\n`;

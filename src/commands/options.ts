@@ -44,6 +44,8 @@ export interface Options {
   verbose: boolean;
   quiet: boolean;
   force: boolean;
+  /** install, plan: --arch wins over the arch an image root's binaries say. */
+  forceArch: boolean;
   /** uninstall: stop the containers still running under node-prep's containerd (their shims), and unmount their rootfs. */
   stopContainers: boolean;
   purge: boolean;

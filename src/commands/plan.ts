@@ -5,6 +5,7 @@ import { detectArch } from '../arch.ts';
 import { NodePrepError, UsageError } from '../errors.ts';
 import { wantsLink } from '../apply/services.ts';
 import { systemdIsPid1 } from '../node/init.ts';
+import { archRun } from '../node/binfmt.ts';
 import { NODE_PATHS, WANTS_LINK } from '../node/paths.ts';
 import { decideContainerdBuild } from '../plan/libc.ts';
 import { refuseSameHostDigests } from '../plan/artifact.ts';
@@ -28,6 +29,7 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
       specs: o.specs,
       kubernetes: o.kubernetes,
       arch: ctx.arch,
+      archReason: ctx.archChoice.reason,
       root: o.root,
       prefix: o.prefix,
       mirror: redactUrl(o.mirror),
@@ -40,7 +42,7 @@ export async function planCommand(ctx: Context, withChanges = false): Promise<{ 
       sandboxImage: o.sandboxImage,
       namespace: o.namespace,
       dropIns: await readDropIns(o.root),
-      host: { systemdPid1: o.root === '/' && (await systemdIsPid1()), arch: detectArch() },
+      host: { systemdPid1: o.root === '/' && (await systemdIsPid1()), arch: detectArch(), runs: await archRun(ctx.arch) },
       start: o.start,
       smoke: o.smoke,
     },

@@ -4,10 +4,11 @@
  */
 import { systemdIsPid1 } from '../node/init.ts';
 import { NODE_PATHS, SOCKET } from '../node/paths.ts';
-import { detectArch } from '../arch.ts';
+import type { Arch } from '../arch.ts';
 import type { Context } from './context.ts';
 import { defaultSandboxImage } from '../config/render.ts';
-import { NodePrepError } from '../errors.ts';
+import { EXIT, NodePrepError } from '../errors.ts';
+import { archRun } from '../node/binfmt.ts';
 import type { Plan } from '../plan/types.ts';
 import { readManifest } from '../state/manifest.ts';
 import type { SmokeExpect, SmokeReport } from '../smoke/types.ts';
@@ -30,15 +31,23 @@ function installedVersions(v: Partial<Record<string, string>>): SmokeExpect['ver
   return { ...v, containerd: v.containerd!, runc: v.runc! };
 }
 
-async function runFor(ctx: Context, arch: string, prefix: string, mode: 'service' | 'temporary', expect: SmokeExpect): Promise<SmokeOutcome> {
-  const host = detectArch();
-  if (arch !== host) return { kind: 'smoke', skipped: `the binaries are for ${arch} and this machine is ${host}: they cannot run here` };
+async function runFor(ctx: Context, arch: Arch, prefix: string, mode: 'service' | 'temporary', expect: SmokeExpect): Promise<SmokeOutcome> {
+  const how = await archRun(arch);
+  if (how.kind === 'cannot') return { kind: 'smoke', skipped: how.why };
   const { runSmoke } = await import('../smoke/checks.ts');
-  return runSmoke({ root: ctx.options.root, prefix, mode, expect, socket: SOCKET, busybox: ctx.options.busybox }, { exec: ctx.exec });
+  const emulation = how.kind === 'emulated' ? how.handler : undefined;
+  return runSmoke({ root: ctx.options.root, prefix, mode, expect, socket: SOCKET, busybox: ctx.options.busybox, emulation }, { exec: ctx.exec });
+}
+
+/** 0 when every check ran and passed; 1 when one failed; 3 (EXIT.smokeNotRun) when some or all could not run here. */
+export function smokeExitCode(outcome: SmokeOutcome): number {
+  if (!('checks' in outcome)) return EXIT.smokeNotRun;
+  if (!outcome.ok) return EXIT.failure;
+  return outcome.notRun.length > 0 ? EXIT.smokeNotRun : EXIT.success;
 }
 
 /** `node-prep smoke`: against the running service when there is one, else a temporary containerd. */
-export async function smokeCommand(ctx: Context): Promise<{ report: SmokeOutcome; text: string; ok: boolean }> {
+export async function smokeCommand(ctx: Context): Promise<{ report: SmokeOutcome; text: string; exitCode: number }> {
   const m = await readManifest(ctx.options.root);
   if (!m) {
     throw new NodePrepError('NOT_INSTALLED', `node-prep has installed nothing in ${ctx.options.root === '/' ? 'this machine' : ctx.options.root}: nothing to test.`, {
@@ -55,6 +64,5 @@ export async function smokeCommand(ctx: Context): Promise<{ report: SmokeOutcome
     ...PATHS,
   });
   const { summarizeSmoke } = await import('../smoke/checks.ts');
-  const ok = !('checks' in report) || report.ok;
-  return { report, ok, text: 'checks' in report ? summarizeSmoke(report) : `smoke test skipped: ${report.skipped}\n` };
+  return { report, exitCode: smokeExitCode(report), text: 'checks' in report ? summarizeSmoke(report) : `smoke test NOT RUN: ${report.skipped}\n` };
 }

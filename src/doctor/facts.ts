@@ -3,7 +3,7 @@
  * the host's (procDir, sysDir); libc, init, OS, packages, config and units are the root's (`/` or
  * --root DIR). Tests point procDir, sysDir and the other sources at a fake tree.
  */
-import { lstat, open, readFile, statfs } from 'node:fs/promises';
+import { lstat, readFile, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { systemExec, type Exec } from '../exec/exec.ts';
@@ -11,7 +11,7 @@ import { normalizeArch, type Arch } from '../arch.ts';
 import { inRoot, MODULES, SOCKET, SYSCTLS } from '../node/paths.ts';
 import { DEFAULT_VERSIONS } from '../components/index.ts';
 import { detectCgroupDriver } from '../config/cgroup.ts';
-import { resolveInRoot } from '../node/resolve.ts';
+import { readImageArch } from '../node/elf.ts';
 import { readDropIns } from '../config/dropins.ts';
 import { moduleProvided } from '../node/kernel.ts';
 import { readManifest } from '../state/manifest.ts';
@@ -152,28 +152,6 @@ async function readOsRelease(root: string): Promise<Facts['os']> {
   if (text === undefined) return undefined;
   const get = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(text)?.[1]?.replace(/^["']|["']$/g, '');
   return { prettyName: get('PRETTY_NAME'), id: get('ID'), versionId: get('VERSION_ID') };
-}
-
-const ELF_MACHINES: Record<number, string> = { 62: 'amd64', 183: 'arm64', 3: '386', 40: 'arm', 243: 'riscv64', 22: 's390x', 21: 'ppc64' };
-
-/** The arch of an image from the ELF header of its shell: bytes 18-19 are e_machine. */
-export async function readImageArch(root: string): Promise<{ arch: string; source: string } | undefined> {
-  for (const candidate of ['/bin/sh', '/bin/busybox', '/usr/bin/env']) {
-    const r = await resolveInRoot(root, candidate);
-    if (r.kind !== 'found' || !r.stats.isFile()) continue;
-    const header = Buffer.alloc(20);
-    const handle = await open(path.join(root, r.path), 'r').catch(() => undefined);
-    if (!handle) continue;
-    try {
-      const { bytesRead } = await handle.read(header, 0, 20, 0);
-      if (bytesRead < 20 || header.readUInt32BE(0) !== 0x7f454c46) continue;
-      const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
-      return { arch: ELF_MACHINES[machine] ?? `ELF machine ${machine}`, source: `the ELF header of ${candidate}${r.path === candidate ? '' : ` (${r.path})`}` };
-    } finally {
-      await handle.close();
-    }
-  }
-  return undefined;
 }
 
 /** The containerd binary node-prep's own manifest records, if it installed one here. */

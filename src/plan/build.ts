@@ -1,4 +1,5 @@
 import type { Arch } from '../arch.ts';
+import type { ArchRun } from '../node/binfmt.ts';
 import { COMPONENT_NAMES, COMPONENTS, type ComponentName } from '../components/index.ts';
 import type { CgroupDecision } from '../config/cgroup.ts';
 import { refusedDropIns, type DropIn } from '../config/dropins.ts';
@@ -19,6 +20,7 @@ export interface PlanInputs {
   /** --kubernetes: the minor whose component set replaces the built-in defaults. */
   kubernetes?: string | undefined;
   arch: Arch;
+  archReason: string;
   root: string;
   prefix: string;
   mirror: string;
@@ -33,8 +35,8 @@ export interface PlanInputs {
   namespace: string;
   /** The drop-ins in the root's conf.d, which the config node-prep writes imports. */
   dropIns: DropIn[];
-  /** This machine: whether systemd is PID 1 (live host only) and its arch. */
-  host: { systemdPid1: boolean; arch: Arch };
+  /** This machine: whether systemd is PID 1 (live host only), its arch, and how it runs binaries of the plan's arch. */
+  host: { systemdPid1: boolean; arch: Arch; runs: ArchRun };
   /** --no-start, --skip-smoke. */
   start: boolean;
   smoke: boolean;
@@ -66,6 +68,7 @@ export async function buildPlan(inputs: PlanInputs, deps: ArtifactDeps): Promise
     schemaVersion: 1,
     nodePrepVersion: inputs.nodePrepVersion,
     arch: inputs.arch,
+    archReason: inputs.archReason,
     root: inputs.root,
     prefix: inputs.prefix,
     mirror: inputs.mirror,
@@ -131,8 +134,14 @@ function serviceAndSmoke(inputs: PlanInputs, components: ComponentName[]): { ser
   const mode = systemd && inputs.start ? 'service' : 'temporary';
   const smoke: PlannedSmoke = !inputs.smoke
     ? { mode: 'skipped', reason: '--skip-smoke', checks: [] }
-    : inputs.arch !== inputs.host.arch
-      ? { mode: 'skipped', reason: `the binaries are for ${inputs.arch} and this machine is ${inputs.host.arch}: they cannot run here`, checks: [] }
+    : inputs.host.runs.kind === 'cannot'
+      ? { mode: 'skipped', reason: inputs.host.runs.why, checks: [] }
+      : inputs.host.runs.kind === 'emulated'
+      ? {
+          mode: 'emulated',
+          reason: `the binaries and the config only, under user-mode emulation (binfmt handler ${inputs.host.runs.handler.name}); containerd and the container are checked on an ${inputs.arch} machine`,
+          checks: plannedChecks('emulated', components),
+        }
       : {
           mode,
           reason: mode === 'service' ? 'against the containerd service' : 'a containerd of its own from the installed files, with a temporary root, state and sockets',

@@ -25,7 +25,7 @@ export function publicPlan(plan: Plan, showPrivate = false): Plan {
 export function renderPlan(plan: Plan): string {
   const lines: string[] = [];
   const target = plan.root === '/' ? 'this machine' : `image root ${plan.root}`;
-  lines.push(`Plan for ${target} (linux/${plan.arch}, prefix ${plan.prefix})`, '');
+  lines.push(`Plan for ${target} (linux/${plan.arch}, prefix ${plan.prefix})`, `  arch: ${plan.archReason}`, '');
   lines.push('Components:');
   for (const c of plan.components) {
     const how = { default: 'built-in default', bundle: 'from the bundle', exact: 'as asked', range: `newest of ${c.spec}`, latest: 'latest release', kubernetes: `for Kubernetes ${plan.kubernetes?.minor}` }[c.resolvedFrom];

@@ -25,8 +25,10 @@ export const CHECK = {
 export type CheckName = (typeof CHECK)[keyof typeof CHECK];
 
 /** The checks in the order they run, for a smoke test in `mode` of these components (catalog order). */
-export function plannedChecks(mode: 'service' | 'temporary', components: readonly ComponentName[]): string[] {
+export function plannedChecks(mode: 'service' | 'temporary' | 'emulated', components: readonly ComponentName[]): string[] {
   const installed = COMPONENT_NAMES.filter((n) => components.includes(n));
+  // Under user-mode emulation only the binaries and the config run (smoke/checks.ts).
+  if (mode === 'emulated') return [...installed.flatMap((n) => COMPONENTS[n].versionChecks.map((v) => v.check)), CHECK.config, CHECK.cleanup];
   return [
     ...installed.flatMap((n) => COMPONENTS[n].versionChecks.map((v) => v.check)),
     CHECK.config,

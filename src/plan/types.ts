@@ -12,6 +12,8 @@ export interface Plan {
   schemaVersion: 1;
   nodePrepVersion: string;
   arch: Arch;
+  /** Where the arch came from: this machine, the image root's own binaries, --arch (target-arch.ts). */
+  archReason: string;
   root: string;
   prefix: string;
   mirror: string;
@@ -64,8 +66,11 @@ export interface PlannedService {
 }
 
 export interface PlannedSmoke {
-  /** service: against the running containerd; temporary: a containerd of its own from the installed files. */
-  mode: 'service' | 'temporary' | 'skipped';
+  /**
+   * service: against the running containerd; temporary: a containerd of its own from the installed
+   * files; emulated: binaries of another arch under a binfmt_misc handler, the binaries and the config only.
+   */
+  mode: 'service' | 'temporary' | 'emulated' | 'skipped';
   reason: string;
   /** The checks it runs, by name. */
   checks: string[];

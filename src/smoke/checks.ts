@@ -21,8 +21,10 @@ import { busyboxCandidates, findPayload, prepareRootfs, removeContainer, runCont
 import { startTemporary, stopTemporary, type TemporaryDaemon } from './daemon.ts';
 import { checkCriStatus, checkCriVersion, checkCtrImages, checkNerdctlPs, checkSocket } from './daemon-checks.ts';
 import type { Exec } from '../exec/exec.ts';
+import type { BinfmtHandler } from '../node/binfmt.ts';
+import { elfKind } from '../node/elf.ts';
 import { runTool } from './exec.ts';
-import { isDirectory, sleep, systemdRunning as hostSystemdRunning } from './host.ts';
+import { hostHas, isDirectory, sleep, systemdRunning as hostSystemdRunning } from './host.ts';
 import { ephemeralPorts, judgeListeners, listenersOf, type Listener } from './listeners.ts';
 import { formatDuration } from './summary.ts';
 import { listenersOutside, temporaryConfig, tempPaths, type TempPaths } from './temp-config.ts';
@@ -34,6 +36,7 @@ import {
   skipped,
   type CheckName,
   type CheckOutcome,
+  type NotRunCheck,
   type SmokeCheck,
   type SmokeDeps,
   type SmokeInput,
@@ -70,7 +73,15 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
     emit({ type: 'verify', artifact: 'smoke', check: check.name, ok: check.ok, detail: check.detail });
     return check;
   };
-  const run = async (name: CheckName, fn: () => Promise<CheckOutcome>) => add(await timed(name, fn));
+  const notRun: NotRunCheck[] = [];
+  let versions: Awaited<ReturnType<typeof versionChecks>> = [];
+  const emulated = input.emulation !== undefined ? notUnderEmulation(input.emulation) : undefined;
+  const run = async (name: CheckName, fn: () => Promise<CheckOutcome>) => {
+    if (emulated !== undefined && name !== CHECK.config) return void notRun.push({ name, why: emulated });
+    const containerd = versions.find((v) => v.check.name === CHECK.containerdVersion);
+    if (name === CHECK.config && containerd?.unloadable !== undefined) return void notRun.push({ name, why: `containerd does not load here: ${containerd.unloadable}` });
+    add(await timed(name, fn));
+  };
 
   const scratch = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'np-smoke-'));
   // Under --root: verified private copies, never the image's files themselves (private-bin.ts).
@@ -87,8 +98,11 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
   let containerTried = false;
   try {
     // 1. The binaries, concurrently (each is a --version call).
-    const versions = await versionChecks(exec, input, bins, priv?.problems ?? [], t.commandMs, timed);
-    versions.forEach((v) => add(v.check));
+    versions = await versionChecks(exec, input, bins, priv?.problems ?? [], t.commandMs, timed);
+    for (const v of versions) {
+      if (v.unloadable === undefined) add(v.check);
+      else notRun.push({ name: v.check.name, why: v.unloadable });
+    }
     const runnable = (name: CheckName) => versions.find((v) => v.check.name === name)?.result.runnable ?? false;
     const why = (name: CheckName) => versions.find((v) => v.check.name === name)?.check.detail ?? name;
 
@@ -173,11 +187,11 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
       const payload = await findPayload(busyboxCandidates(input.root, input.busybox), bins.runc);
       if (payload.kind === 'missing') return fail(payload.detail);
       const rootfs = path.join(scratch, 'rootfs');
-      await prepareRootfs(rootfs, payload);
+      const proof = await prepareRootfs(rootfs, payload);
       await mkdir(path.join(scratch, 'fifo'), { recursive: true });
       containerTried = true;
       return runContainer(exec, {
-        ctr: bins.ctr, socket: s, id: containerId, rootfs, payload, runc: bins.runc,
+        ctr: bins.ctr, socket: s, id: containerId, rootfs, proof, runc: bins.runc,
         runcRoot: path.join(scratch, 'runc-ctr'), fifoDir: path.join(scratch, 'fifo'),
         systemdCgroup: runcSystemdCgroup, timeoutMs: t.containerMs,
       });
@@ -220,10 +234,33 @@ export async function runSmoke(input: SmokeInput, deps: SmokeDeps): Promise<Smok
       return problems.length > 0 ? fail(`left behind: ${problems.join('; ')}`) : pass(done.join('; '));
     }));
   }
-  return { kind: 'smoke', ok: checks.every((c) => c.ok), mode: input.mode, adaptations, checks };
+  const emulatedBy = input.emulation ? { emulatedBy: `${input.emulation.name} (${input.emulation.interpreter})` } : {};
+  return { kind: 'smoke', ok: checks.every((c) => c.ok), mode: input.mode, adaptations, checks, notRun, ...emulatedBy };
+}
+
+/**
+ * Why the daemon checks do not run under a binfmt handler: qemu-user refuses the clone flags runc
+ * makes a container with, and a containerd emulated on this kernel says nothing about the one that
+ * runs when the image boots on its own arch.
+ */
+function notUnderEmulation(handler: BinfmtHandler): string {
+  return `not run under user-mode emulation (binfmt handler ${handler.name}): qemu-user cannot make runc's container namespaces, so containerd and its containers are checked only on a machine of the binaries' arch`;
 }
 
 type Timed = (name: CheckName, fn: () => Promise<CheckOutcome>) => Promise<SmokeCheck>;
+
+/**
+ * Under emulation, why a binary cannot load here: qemu-user loads a dynamically linked binary's
+ * interpreter (the other arch's ld.so) from this machine, which has none unless that arch's libc is
+ * installed (multiarch). The image's own libraries are not used: the smoke test runs no code of the
+ * image's but the binaries it verified.
+ */
+async function loaderMissing(file: string): Promise<string | undefined> {
+  const kind = await elfKind(file).catch(() => undefined);
+  if (kind?.kind !== 'dynamic' || (await hostHas(kind.interpreter))) return undefined;
+  return `${path.basename(file)} is dynamically linked and its loader ${kind.interpreter} is not on this machine, so it cannot load under user-mode emulation (the smoke test does not run the image's own libraries)`;
+}
+
 
 /** Every installed component's binaries, as its catalog entry says, concurrently (each is a --version call). */
 async function versionChecks(exec: Exec, input: SmokeInput, bins: InstalledBinaries, problems: string[], timeoutMs: number, timed: Timed) {
@@ -238,14 +275,16 @@ async function versionChecks(exec: Exec, input: SmokeInput, bins: InstalledBinar
   return Promise.all(jobs.map(async (job) => {
     const tool = path.posix.basename(job.binary);
     let result: VersionCheck = { outcome: fail(`${tool}: not checked`), runnable: false };
+    // A binary that is not as node-prep installed it is not run (as root) to find out.
+    const problem = problems.find((p) => p.startsWith(`${job.nodePath} `));
+    const unloadable = input.emulation === undefined || problem ? undefined : await loaderMissing(job.file);
     const check = await timed(job.check as CheckName, async () => {
-      // A binary that is not as node-prep installed it is not run (as root) to find out.
-      const problem = problems.find((p) => p.startsWith(`${job.nodePath} `));
       if (problem) return (result = { outcome: fail(`${tool}: ${problem}; not run`), runnable: false }).outcome;
+      if (unloadable !== undefined) return fail(unloadable);
       result = await checkVersion(exec, tool, job.file, job.args, job.expected, timeoutMs);
       return result.outcome;
     });
-    return { check, result };
+    return { check, result, unloadable };
   }));
 }
 

@@ -3,7 +3,7 @@
  * Read from /proc directly; every function here is best effort and says what it did.
  */
 import { readFileSync } from 'node:fs';
-import { readdir, readFile, rmdir, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, rmdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Exec } from '../exec/exec.ts';
@@ -146,6 +146,16 @@ export async function removeCgroupDirs(relatives: string[]): Promise<{ removed: 
     }
   }
   return { removed, left };
+}
+
+/** Whether anything is at `p` on this host (a dangling link too); an error other than ENOENT counts as something. */
+export async function hostHas(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
 }
 
 export async function isDirectory(p: string): Promise<boolean> {

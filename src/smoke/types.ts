@@ -5,6 +5,7 @@
  */
 import type { Emit } from '../events.ts';
 import type { Exec } from '../exec/exec.ts';
+import type { BinfmtHandler } from '../node/binfmt.ts';
 
 export { CHECK, type CheckName } from '../plan/smoke-checks.ts';
 import type { CheckName } from '../plan/smoke-checks.ts';
@@ -43,6 +44,12 @@ export interface SmokeInput {
   busybox?: string | undefined;
   /** Where the installed config is, as a node path (default /etc/containerd/config.toml). */
   configFile?: string | undefined;
+  /**
+   * The binaries are for another arch and this kernel runs them through a binfmt_misc handler
+   * (qemu-user): only what emulation allows runs (the binaries and the config); the daemon and
+   * container checks are listed in `notRun`.
+   */
+  emulation?: BinfmtHandler | undefined;
 }
 
 export interface SmokeCheck {
@@ -60,6 +67,15 @@ export interface SmokeReport {
   /** Settings the temporary run had to change from the installed config, and why. */
   adaptations: string[];
   checks: SmokeCheck[];
+  /** Checks that could not run here at all (under emulation), and why; then `ok` covers only those that ran. */
+  notRun: NotRunCheck[];
+  /** The binfmt_misc handler the binaries ran under, e.g. `qemu-aarch64 (/usr/bin/qemu-aarch64-static)`. */
+  emulatedBy?: string | undefined;
+}
+
+export interface NotRunCheck {
+  name: CheckName;
+  why: string;
 }
 
 export interface SmokeTimeouts {

@@ -9,8 +9,11 @@ export type OutputMode = 'tree' | 'lines' | 'silent';
 
 export interface Phase {
   title: string;
-  /** Returns a short result for the title ("3 downloaded, 2 from cache"). */
-  run: (update: (text: string) => void) => Promise<string | void>;
+  /**
+   * Returns a short result for the title ("3 downloaded, 2 from cache"), or `{ skipped }` when the
+   * phase found it could not do its work here: shown as skipped, not as done.
+   */
+  run: (update: (text: string) => void) => Promise<string | void | { skipped: string }>;
   skip?: () => string | false;
 }
 
@@ -28,7 +31,8 @@ export async function runPhases(phases: Phase[], mode: OutputMode): Promise<void
       const result = await p.run((text) => {
         task.output = text;
       });
-      if (result) task.title = `${p.title}: ${result}`;
+      if (typeof result === 'object') task.skip(result.skipped);
+      else if (result) task.title = `${p.title}: ${result}`;
     },
   }));
   const list = new Listr(tasks, {

@@ -48,9 +48,11 @@ describe('node-prep plan', () => {
   });
 
   it('prints a readable plan that says nothing changed', async () => {
-    const r = await runCli(['plan', '--arch', 'arm64', '--root', '/tmp/image']);
+    const image = await mkdtemp(path.join(os.tmpdir(), 'np-plan-image-'));
+    const r = await runCli(['plan', '--arch', 'arm64', '--root', image]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('Plan for image root /tmp/image (linux/arm64');
+    expect(r.stdout).toContain(`Plan for image root ${image} (linux/arm64`);
+    expect(r.stdout).toContain('  arch: --arch arm64 (the image has no ELF binary that names its arch)');
     expect(r.stdout).toContain('runc.arm64');
     // Paths are node paths: where the file goes in the image.
     expect(r.stdout).toMatch(/^  \/usr\/local\/sbin\/ +runc\n/m);
@@ -166,7 +168,8 @@ describe('node-prep plan', () => {
   });
 
   it('a release without an asset for the arch says so', async () => {
-    const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'arm64', ...mirror()]);
+    const image = await mkdtemp(path.join(os.tmpdir(), 'np-plan-image-'));
+    const r = await runCli(['plan', '--containerd', '2.2.5', '--arch', 'arm64', '--root', image, ...mirror()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('containerd 2.2.5 publishes no linux/arm64 asset');
   });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { helpFor } from '../../src/cli/help.ts';
 import { COMMAND_FLAGS, ENV_VARS, parseArgv } from '../../src/cli/options.ts';
 import { COMMANDS, type Command } from '../../src/commands/options.ts';
+import { EXIT } from '../../src/errors.ts';
 import { REPO } from '../support/cli.ts';
 
 const REFERENCE = readFileSync(path.join(REPO, 'docs/reference.md'), 'utf8');
@@ -100,8 +101,10 @@ describe('docs/reference.md', () => {
     expect(sorted(mentioned).filter((n) => !(ENV_VARS as readonly string[]).includes(n))).toEqual([]);
   });
 
-  it('documents the exit codes 0, 1, 2 and those of a signal', () => {
-    expect(tableRows(section('## Exit codes')).map((r) => r[0])).toEqual(['0', '1', '2', '129, 130, 143']);
+  it('documents every exit code of EXIT and those of a signal, and --help names them', () => {
+    const codes = Object.values(EXIT).map(String);
+    expect(tableRows(section('## Exit codes')).map((r) => r[0])).toEqual([...codes, '129, 130, 143']);
+    expect(helpFor(undefined)).toMatch(new RegExp(`Exit codes: ${codes.map((c) => `${c} [^,]+`).join(', ')}\\.`));
   });
 });
 

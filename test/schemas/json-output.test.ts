@@ -6,6 +6,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { archRun } from '../../src/node/binfmt.ts';
 import { runCli, type CliResult } from '../support/cli.ts';
 import { testSigner } from '../support/fixtures.ts';
 import type { ReleaseServer } from '../support/release-server.ts';
@@ -131,11 +132,12 @@ describe('--json documents validate against schemas/', () => {
     expectDocument(r, 'smoke', report.ok ? 0 : 1);
   });
 
-  it('smoke of an image for another arch says it was skipped', async () => {
+  it('smoke of an image for another arch says it was not run, and exits 3', async ({ skip }) => {
+    if ((await archRun('arm64')).kind !== 'cannot') skip('this machine runs arm64 binaries');
     const arm = await runCli(['install', '--root', root, '--no-start', '--skip-smoke', ...source(), '--arch', 'arm64']);
     expect(arm.code, arm.stderr).toBe(0);
-    const doc = expectDocument(await runCli(['smoke', '--root', root, '--json']), 'smoke');
-    expect(doc.skipped).toMatch(/arm64/);
+    const doc = expectDocument(await runCli(['smoke', '--root', root, '--json']), 'smoke', 3);
+    expect(doc.skipped).toMatch(/the binaries are for arm64/);
   });
 
   it('smoke with nothing installed prints the error document', async () => {
@@ -221,8 +223,8 @@ describe('the schemas are strict enough to catch a regression', () => {
     ['an unknown file outcome', 'install', { ...install, files: [{ path: '/etc/crictl.yaml', component: 'crictl', outcome: { kind: 'moved' } }] }],
     ['a replaced file without its previous digest', 'install', { ...install, files: [{ path: '/etc/crictl.yaml', component: 'crictl', outcome: { kind: 'replaced' } }] }],
     ['an unknown service state', 'install', { ...install, service: { kind: 'started' } }],
-    ['an unknown smoke check', 'smoke', { kind: 'smoke', ok: true, mode: 'temporary', adaptations: [], checks: [{ name: 'vibes', ok: true, durationMs: 1, detail: '' }] }],
-    ['ok with a failed check', 'smoke', { kind: 'smoke', ok: true, mode: 'temporary', adaptations: [], checks: [{ name: 'socket', ok: false, durationMs: 1, detail: 'no' }] }],
+    ['an unknown smoke check', 'smoke', { kind: 'smoke', ok: true, mode: 'temporary', adaptations: [], checks: [{ name: 'vibes', ok: true, durationMs: 1, detail: '' }], notRun: [] }],
+    ['ok with a failed check', 'smoke', { kind: 'smoke', ok: true, mode: 'temporary', adaptations: [], checks: [{ name: 'socket', ok: false, durationMs: 1, detail: 'no' }], notRun: [] }],
     ['a doctor ok with a blocker', 'doctor', { kind: 'doctor', root: '/', ok: true, findings: [{ id: 'arch', level: 'blocker', scope: 'node', title: 't', detail: 'd' }] }],
     ['a doctor finding without its scope', 'doctor', { kind: 'doctor', root: '/', ok: true, findings: [{ id: 'arch', level: 'ok', title: 't', detail: 'd' }] }],
     ['a doctor level that does not exist', 'doctor', { kind: 'doctor', root: '/', ok: true, findings: [{ id: 'arch', level: 'info', scope: 'node', title: 't', detail: 'd' }] }],

@@ -63,7 +63,7 @@ export async function expectNothingLeft(run: Run): Promise<void> {
   expect(await mountsUnder(run.tmp)).toEqual([]);
   expect(await mountsUnder(run.image.root)).toEqual([]);
   expect(await readdir(run.tmp)).toEqual([]);
-  const id = /container (smoke-\S+) in namespace/.exec(check(run.report, 'container run').detail)?.[1];
+  const id = /container (smoke-\S+) in namespace/.exec(run.report.checks.find((c) => c.name === 'container run')?.detail ?? '')?.[1];
   if (id !== undefined) {
     for (const mount of await cgroupMounts()) expect(existsSync(path.join(mount, 'node-prep-smoke', id)), `${mount}/node-prep-smoke/${id}`).toBe(false);
   }

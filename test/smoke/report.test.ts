@@ -33,12 +33,31 @@ describe('summarizeSmoke', () => {
         { name: 'runc version', ok: true, durationMs: 12.4, detail: 'runc 1.1.5+ds1 at /usr/local/sbin/runc' },
         { name: 'container run', ok: false, durationMs: 1500, detail: 'skipped: runc cannot run' },
       ],
+      notRun: [],
     });
     expect(text).toBe([
       'smoke test (temporary containerd): FAILED',
       '  ! SystemdCgroup = true → false ...',
       '  ✓ runc version     12 ms  runc 1.1.5+ds1 at /usr/local/sbin/runc',
       '  ✗ container run    1.5 s  skipped: runc cannot run',
+      '',
+    ].join('\n'));
+  });
+
+  it('under emulation: says which checks could not run, and why, once per reason', () => {
+    const text = summarizeSmoke({
+      kind: 'smoke',
+      ok: true,
+      mode: 'temporary',
+      adaptations: [],
+      checks: [{ name: 'runc version', ok: true, durationMs: 40, detail: 'runc 1.1.5 at /usr/local/sbin/runc' }],
+      notRun: [{ name: 'socket', why: 'emulated' }, { name: 'container run', why: 'emulated' }],
+      emulatedBy: 'qemu-aarch64 (/usr/bin/qemu-aarch64-static)',
+    });
+    expect(text).toBe([
+      'smoke test (the binaries under qemu-aarch64 (/usr/bin/qemu-aarch64-static)): INCOMPLETE: 2 checks could not run here',
+      '  ✓ runc version    40 ms  runc 1.1.5 at /usr/local/sbin/runc',
+      '  - not run: socket, container run: emulated',
       '',
     ].join('\n'));
   });

@@ -7,19 +7,21 @@
 // "nothing left" assertions race.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemExec } from '../../src/exec/exec.ts';
 import { installedBinaries } from '../../src/smoke/binaries.ts';
-import { runSmoke } from '../../src/smoke/checks.ts';
+import { runSmoke, summarizeSmoke } from '../../src/smoke/checks.ts';
+import { plannedChecks } from '../../src/plan/smoke-checks.ts';
+import { smokeExitCode } from '../../src/commands/smoke.ts';
 import { cleanupHost, shimSocketPath } from '../../src/smoke/cleanup.ts';
 import { dumpConfig } from '../../src/smoke/config.ts';
 import { listenersOutside } from '../../src/smoke/temp-config.ts';
 import { stringify } from 'smol-toml';
-import { prepareRootfs, SMOKE_NAMESPACE } from '../../src/smoke/container.ts';
+import { prepareRootfs, removeContainer, runContainer, SMOKE_NAMESPACE } from '../../src/smoke/container.ts';
 import { stopTemporary } from '../../src/smoke/daemon.ts';
 import { cgroupMounts, cgroupProcs, findProcesses, mountsUnder } from '../../src/smoke/host.ts';
 import { ALL_CHECKS, check, expectNothingLeft, failures, requirePrerequisites, runnable, smoke, startDaemon, VERSIONS, writeTemporaryConfig } from './e2e.ts';
@@ -70,7 +72,7 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
         /listens only on (\/\S+)\/containerd\.sock, \1\/containerd\.sock\.ttrpc, tcp 127\.0\.0\.1:\d+ \(CRI streaming, ephemeral port on loopback\);/,
       );
       expect(check(report, 'cri status').detail).toMatch(/RuntimeReady=true, NetworkReady=false/);
-      expect(check(report, 'container run').detail).toMatch(/printed "node-prep-smoke-smoke-[\w-]+:42"/);
+      expect(check(report, 'container run').detail).toMatch(/ran as PID 1 of its own PID namespace and read this run's nonce from \/node-prep-smoke-[0-9a-f]{16}\/nonce in its rootfs \(printed "node-prep-smoke pid=1 nonce=[0-9a-f]{32}"\)/);
       expect(check(report, 'nerdctl ps').detail).toContain('stand-in');
       for (const c of report.checks) expect(c.durationMs).toBeGreaterThanOrEqual(0);
       await expectNothingLeft(run);
@@ -194,6 +196,50 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     }
   });
 
+  // The handler is given, not found: these binaries are this machine's own and run natively. What
+  // is tested is what the smoke test runs when it knows the binaries run under qemu-user.
+  it('under a binfmt handler: runs the binaries and the config, lists containerd and the container as not run', async () => {
+    const handler = { name: 'qemu-aarch64', interpreter: '/usr/bin/qemu-aarch64-static', flags: 'F' };
+    const run = await smoke(base, '2.1.9', await image('2.1.9'), { emulation: handler });
+    const { report } = run;
+    expect(failures(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((c) => c.name)).toEqual(plannedChecks('emulated', ['containerd', 'runc', 'cni', 'nerdctl', 'crictl']));
+    expect(report.notRun.map((c) => c.name)).toEqual(['containerd start', 'socket', 'cri version', 'cri status', 'container run', 'nerdctl ps', 'ctr images']);
+    expect(report.notRun[0]!.why).toMatch(/^not run under user-mode emulation \(binfmt handler qemu-aarch64\): qemu-user cannot make runc's container namespaces/);
+    expect(report.emulatedBy).toBe('qemu-aarch64 (/usr/bin/qemu-aarch64-static)');
+    expect(summarizeSmoke(report)).toMatch(/^smoke test \(the binaries under qemu-aarch64 \(\/usr\/bin\/qemu-aarch64-static\)\): INCOMPLETE: 7 checks could not run here\n/);
+    expect(smokeExitCode(report)).toBe(3);
+    await expectNothingLeft(run);
+  });
+
+  it('under a binfmt handler: a dynamically linked binary whose loader this machine lacks is not run, and neither is the config', async () => {
+    const img = await image('2.1.9');
+    const bin = path.join(img.root, 'usr/local/bin/containerd');
+    const original = await readFile(bin);
+    // The same binary asking for a loader that is not here, as an arm64 containerd asks for ld-linux-aarch64.so.1.
+    const at = original.indexOf('/lib64/ld-linux-x86-64.so.2\0');
+    expect(at).toBeGreaterThan(0);
+    const patched = Buffer.from(original);
+    patched.write('/lib64/ld-linux-x86-64.so.X', at);
+    await writeFile(bin, patched);
+    await recordBinaries(img.root);
+    try {
+      const run = await smoke(base, '2.1.9', img, { emulation: { name: 'qemu-aarch64', interpreter: '/usr/bin/qemu-aarch64-static', flags: 'F' } });
+      expect(failures(run.report)).toEqual([]);
+      expect(run.report.checks.map((c) => c.name)).toEqual(['ctr version', 'shim version', 'runc version', 'nerdctl version', 'crictl version', 'cleanup']);
+      expect(run.report.notRun.slice(0, 2)).toEqual([
+        { name: 'containerd version', why: 'containerd is dynamically linked and its loader /lib64/ld-linux-x86-64.so.X is not on this machine, so it cannot load under user-mode emulation (the smoke test does not run the image\'s own libraries)' },
+        { name: 'config', why: expect.stringMatching(/^containerd does not load here: containerd is dynamically linked/) },
+      ]);
+      expect(smokeExitCode(run.report)).toBe(3);
+      await expectNothingLeft(run);
+    } finally {
+      await writeFile(bin, original);
+      await recordBinaries(img.root);
+    }
+  });
+
   it('service mode without a running containerd: fails the socket check at once and skips the rest', async () => {
     const tmp = await mkdtemp(path.join(base, 't-'));
     const socket = path.join(tmp, 'no-such.sock');
@@ -231,6 +277,40 @@ describe.skipIf(!runnable && !E2E)('smoke test in a temporary containerd (real b
     } finally {
       await service.stop();
       await writeFile(config, configToml('2.1.9', true));
+    }
+  });
+
+  // Without a static busybox the container runs the installed runc: `runc spec` must write its file
+  // in the rootfs. Debian's runc is dynamically linked, so its loader and libraries go in too.
+  it('the runc payload in a real container writes its spec in the rootfs, and says what it cannot prove', async () => {
+    requirePrerequisites();
+    const img = await image('2.1.9');
+    const bins = installedBinaries(img.root, '/usr/local');
+    const service = await startDaemon(base, img);
+    const scratch = await mkdtemp(path.join(base, 'runc-'));
+    const id = `smoke-runc-${randomBytes(3).toString('hex')}`;
+    try {
+      const rootfs = path.join(scratch, 'rootfs');
+      const proof = await prepareRootfs(rootfs, { kind: 'runc', path: bins.runc });
+      for (const lib of (await execa('ldd', [bins.runc])).stdout.matchAll(/(\/\S+\.so[.\d]*)/g)) {
+        await mkdir(path.join(rootfs, path.dirname(lib[1]!)), { recursive: true });
+        await copyFile(lib[1]!, path.join(rootfs, lib[1]!));
+      }
+      await mkdir(path.join(scratch, 'fifo'));
+      const outcome = await runContainer(systemExec, {
+        ctr: bins.ctr, socket: service.paths.socket, id, rootfs, proof, runc: bins.runc,
+        runcRoot: path.join(scratch, 'runc-ctr'), fifoDir: path.join(scratch, 'fifo'), systemdCgroup: false, timeoutMs: 30_000,
+      });
+      expect(outcome.detail).toMatch(new RegExp(`^container of the static runc binary ${id} in namespace node-prep-smoke wrote ${proof.dir}/config.json \\(OCI 1\\.\\S+\\) inside its rootfs, a path that does not exist on this host; runc cannot show that it ran as PID 1`));
+      expect(outcome.ok).toBe(true);
+      expect(existsSync(proof.dir)).toBe(false);
+      expect(await removeContainer(systemExec, bins.ctr, service.paths.socket, id, 10_000)).toBeUndefined();
+    } finally {
+      await service.stop();
+      const { problems } = await cleanupHost(systemExec, {
+        scratchDir: scratch, containerIds: [id], temporary: { socket: service.paths.socket, runDirExisted: service.runDirExisted, shimSocketDir: service.shimSocketDir },
+      });
+      expect(problems).toEqual([]);
     }
   });
 
