@@ -56,6 +56,9 @@ mount -t proc proc "$root/proc"
 if ! chroot "$root" env DEBIAN_FRONTEND=noninteractive sh -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends $extra" > "$work/apt.log" 2>&1; then
   umount "$root/proc"; failed "$work/apt.log"
 fi
+# The locale cloud-init sets by default (en_US.UTF-8) exists, as on a distribution's cloud image.
+sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' "$root/etc/locale.gen"
+chroot "$root" locale-gen > "$work/locale-gen.log" 2>&1 || { umount "$root/proc"; failed "$work/locale-gen.log"; }
 umount "$root/proc"
 rm -f "$root/usr/sbin/policy-rc.d"
 echo "build-image: guest packages in $(( $(date +%s) - t0 )) s"
