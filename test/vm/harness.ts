@@ -83,7 +83,7 @@ export async function ensureRootTar(arch: VmArch): Promise<string> {
   await stage(`build the ${arch} guest root`, async () => {
     await mkdir(VM_CACHE, { recursive: true });
     await rm(dir, { recursive: true, force: true });
-    const r = spawnSync('bash', [BUILDER, '--tar', arch, dir], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NODE_PREP_VM_KEY: key }, timeout: 40 * 60_000 });
+    const r = spawnSync('bash', [BUILDER, '--tar', arch, dir], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NODE_PREP_VM_KEY: key }, timeout: 90 * 60_000 });
     if (r.status !== 0) throw new Error(`scripts/vm/build-image.sh --tar ${arch} failed (exit ${r.status ?? r.signal})`);
   });
   return tarball;
