@@ -117,7 +117,9 @@ ln -sf /etc/systemd/system/node-prep-vm.service "$root/etc/systemd/system/multi-
 ln -sf /lib/systemd/system/systemd-networkd.service "$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
 # No password for root on the console (the guest has no network beyond the harness's forwards).
 sed -i 's/^root:[^:]*:/root::/' "$root/etc/shadow"
-printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' > "$root/etc/ssh/sshd_config.d/node-prep-vm.conf"
+if [ -d "$root/etc/ssh/sshd_config.d" ]; then
+  printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' > "$root/etc/ssh/sshd_config.d/node-prep-vm.conf"
+fi
 # Keep the image small: no apt lists or package cache.
 rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
 
