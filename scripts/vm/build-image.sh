@@ -62,7 +62,9 @@ binfmt_on() {
   IFS=: read -r _ _ type offset magic mask _ _ < "$conf"
   printf ':%s:%s:%s:%s:%s:%s:PF' "$binfmt_entry" "$type" "$offset" "$magic" "$mask" "$interp" > "$binfmt/register"
 }
-trap 'binfmt_off; umount -R "$work/root/proc" "$work/root/sys" 2>/dev/null; rm -rf --one-file-system "$work"' EXIT
+# Each step `|| true`: under set -e a failing step (umount of what is not mounted) would end the trap
+# before the rest, and its status would become the script's.
+trap 'binfmt_off || true; umount -R "$work/root/proc" "$work/root/sys" 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT
 root="$work/root"
 mkdir -p "$root"
 
