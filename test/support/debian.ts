@@ -24,8 +24,8 @@ interface Manifest {
   releases: Array<{ repo: string; tag: string; version: string; assets: Array<{ name: string; path: string }> }>;
 }
 
-export function debianRelease(): DebianRelease | undefined {
-  const dir = process.env.NODE_PREP_DEBIAN_RELEASE ?? path.join(REPO, '.cache/debian-release');
+/** The fixtures in dir: this machine's arch by default, another's from `debian-release.mjs --arch`. */
+export function debianRelease(dir = process.env.NODE_PREP_DEBIAN_RELEASE ?? path.join(REPO, '.cache/debian-release')): DebianRelease | undefined {
   const manifestFile = path.join(dir, 'manifest.json');
   if (!existsSync(manifestFile)) {
     if (E2E_REQUIRED) throw new Error(`NODE_PREP_E2E=1 but ${manifestFile} is missing: run node scripts/fixtures/debian-release.mjs`);

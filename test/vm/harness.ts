@@ -15,7 +15,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -45,8 +45,8 @@ export async function stage<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function imageKey(arch: VmArch): string {
-  const h = createHash('sha256').update(arch).update(readFileSync(BUILDER));
+export function imageKey(arch: VmArch, form: 'disk' | 'tar' = 'disk'): string {
+  const h = createHash('sha256').update(arch).update(form === 'tar' ? 'tar' : '').update(readFileSync(BUILDER));
   for (const f of readdirSync(GUEST_FILES).sort()) h.update(f).update(readFileSync(path.join(GUEST_FILES, f)));
   return h.digest('hex').slice(0, 24);
 }
@@ -68,6 +68,25 @@ export async function ensureImage(arch: VmArch): Promise<VmImage> {
     if (r.status !== 0) throw new Error(`scripts/vm/build-image.sh ${arch} failed (exit ${r.status ?? r.signal})`);
   });
   return image;
+}
+
+/**
+ * The cached guest root of this arch as a tarball (build-image.sh --tar), with its kernel and initrd
+ * in its /boot: what a bake test unpacks afresh for every run, installs into and boots.
+ */
+export async function ensureRootTar(arch: VmArch): Promise<string> {
+  const dir = path.join(VM_CACHE, `${arch}-root`);
+  const key = imageKey(arch, 'tar');
+  const tarball = path.join(dir, 'root.tar');
+  const have = existsSync(path.join(dir, 'key')) ? readFileSync(path.join(dir, 'key'), 'utf8').trim() : '';
+  if (existsSync(tarball) && (have === key || process.env.NODE_PREP_VM_REUSE === '1')) return tarball;
+  await stage(`build the ${arch} guest root`, async () => {
+    await mkdir(VM_CACHE, { recursive: true });
+    await rm(dir, { recursive: true, force: true });
+    const r = spawnSync('bash', [BUILDER, '--tar', arch, dir], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NODE_PREP_VM_KEY: key }, timeout: 90 * 60_000 });
+    if (r.status !== 0) throw new Error(`scripts/vm/build-image.sh --tar ${arch} failed (exit ${r.status ?? r.signal})`);
+  });
+  return tarball;
 }
 
 const QEMU: Record<VmArch, string> = { amd64: 'qemu-system-x86_64', arm64: 'qemu-system-aarch64' };
@@ -215,6 +234,47 @@ export interface GuestCheck {
 export async function readChecks(resultsDir: string): Promise<GuestCheck[]> {
   const text = await readFile(path.join(resultsDir, 'results.jsonl'), 'utf8').catch(() => '');
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as GuestCheck);
+}
+
+/**
+ * A payload that runs a checks script with Node: node-prep as users get it (`npm pack`, as
+ * node-prep.tgz), the Node binary given (the guest's arch), the script, and a run.sh that unpacks both
+ * into /opt/np-test on the first boot and runs the script with the boot count on every boot.
+ */
+export async function nodePayload(dir: string, o: { node: string; checks: string }): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const out = spawnSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (out.status !== 0) throw new Error(`npm pack failed (exit ${out.status ?? out.signal})`);
+  await rename(path.join(dir, out.stdout.trim().split('\n').at(-1)!), path.join(dir, 'node-prep.tgz'));
+  await copyFile(o.node, path.join(dir, 'node'));
+  const script = path.basename(o.checks);
+  await copyFile(o.checks, path.join(dir, script));
+  await writeFile(path.join(dir, 'run.sh'), [
+    '#!/bin/sh',
+    '# Unpacks node-prep and Node into /opt/np-test once, then runs the checks of this boot.',
+    'set -eu',
+    'T=/opt/np-test',
+    'if [ ! -x "$T/node" ]; then',
+    '  mkdir -p "$T" && cp /mnt/payload/node "$T/node" && chmod 0755 "$T/node"',
+    '  tar -xzf /mnt/payload/node-prep.tgz -C "$T"',
+    'fi',
+    `exec "$T/node" /mnt/payload/${script} "$1"`,
+    '',
+  ].join('\n'), { mode: 0o755 });
+}
+
+/** How a checks script runs node-prep in a guest with a nodePayload. */
+export const GUEST_NODE_PREP = ['/opt/np-test/node', '/opt/np-test/package/bin/node-prep.js'];
+
+/** One line for the run and one per check, on stderr; a failed check with its detail. */
+export function printRun(result: BootResult, checks: GuestCheck[], arch: VmArch): void {
+  process.stderr.write(`vm: ${arch}: ${result.boots} boot(s) with ${result.accel.toUpperCase()} in ${(result.ms / 1000).toFixed(0)} s; ${checks.length} checks\n`);
+  for (const c of checks) process.stderr.write(`vm:   boot ${c.boot} ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${(c.ms / 1000).toFixed(1)} s)${c.ok ? '' : `: ${c.detail.slice(0, 400)}`}\n`);
+}
+
+/** Every stage's time in one line, for the end of a run. */
+export function printStages(): void {
+  process.stderr.write(`vm: stages: ${stages.map((s) => `${s.stage} ${(s.ms / 1000).toFixed(1)} s`).join('; ')}\n`);
 }
 
 /** The last lines of the console, for a failure message. */

@@ -6,7 +6,6 @@
  * break on purpose, pinned like the rest through --checksums: a runc that runs no container (the
  * smoke test fails), a containerd that exits at start and one that hangs at start.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,7 +17,7 @@ import { debianRelease, type DebianRelease } from '../support/debian.ts';
 import { startProxy, type TestProxy } from '../support/proxy.ts';
 import { busyboxImage, pushImage, startRegistry, type TestRegistry } from '../support/registry.ts';
 import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
-import { bootGuest, consoleTail, ensureImage, readChecks, stage, stages, VM_CACHE, type BootResult, type GuestCheck } from './harness.ts';
+import { bootGuest, consoleTail, ensureImage, GUEST_NODE_PREP, nodePayload, printRun, printStages, readChecks, stage, VM_CACHE, type BootResult, type GuestCheck } from './harness.ts';
 
 const fx = debianRelease() as DebianRelease;
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -51,27 +50,9 @@ async function brokenContainerd(version: string, script: string): Promise<{ file
 }
 
 async function payload(dir: string): Promise<void> {
-  await mkdir(path.join(dir, 'debs'), { recursive: true });
   // node-prep as users get it: the packed tarball, run by Node 24's own binary.
-  execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
-  const tgz = (await readdir(dir)).find((f) => f.endsWith('.tgz'))!;
-  await copyFile(path.join(dir, tgz), path.join(dir, 'node-prep.tgz'));
-  await rm(path.join(dir, tgz));
-  await copyFile(process.execPath, path.join(dir, 'node'));
-  await copyFile(path.join(REPO, 'test/vm/guest/checks.mjs'), path.join(dir, 'checks.mjs'));
-  await writeFile(path.join(dir, 'run.sh'), [
-    '#!/bin/sh',
-    '# Unpacks node-prep and Node into /opt/np-test once, then runs the checks of this boot.',
-    'set -eu',
-    'T=/opt/np-test',
-    'if [ ! -x "$T/node" ]; then',
-    '  mkdir -p "$T" && cp /mnt/payload/node "$T/node" && chmod 0755 "$T/node"',
-    '  tar -xzf /mnt/payload/node-prep.tgz -C "$T"',
-    'fi',
-    'exec "$T/node" /mnt/payload/checks.mjs "$1"',
-    '',
-  ].join('\n'));
-  await chmod(path.join(dir, 'run.sh'), 0o755);
+  await nodePayload(dir, { node: process.execPath, checks: path.join(REPO, 'test/vm/guest/checks.mjs') });
+  await mkdir(path.join(dir, 'debs'), { recursive: true });
   // Debian's own containerd and runc packages, for the takeover.
   const debs = path.join(REPO, '.cache/debian/bookworm/debs');
   for (const f of await readdir(debs)) if (/^(containerd|runc)_/.test(f)) await copyFile(path.join(debs, f), path.join(dir, 'debs', f));
@@ -92,7 +73,7 @@ async function payload(dir: string): Promise<void> {
   await writeFile(path.join(dir, 'registries.yaml'), `mirrors:\n  "${host}":\n    endpoint:\n      - "http://${host}"\n`);
 
   await writeFile(path.join(dir, 'config.json'), JSON.stringify({
-    nodePrep: ['/opt/np-test/node', '/opt/np-test/package/bin/node-prep.js'],
+    nodePrep: GUEST_NODE_PREP,
     mirror: 'http://10.0.2.100',
     apiUrl: 'http://10.0.2.100/api',
     versions: {
@@ -133,15 +114,14 @@ beforeAll(async () => {
       ],
     }));
   checks = await readChecks(resultsDir);
-  process.stderr.write(`vm: ${result.boots} boots with ${result.accel.toUpperCase()} in ${(result.ms / 1000).toFixed(0)} s; ${checks.length} checks\n`);
-  for (const c of checks) process.stderr.write(`vm:   boot ${c.boot} ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${(c.ms / 1000).toFixed(1)} s)\n`);
+  printRun(result, checks, 'amd64');
 }, 30 * 60_000);
 
 afterAll(async () => {
   await gh?.close();
   await proxy?.close();
   await registry?.close();
-  process.stderr.write(`vm: stages: ${stages.map((s) => `${s.stage} ${(s.ms / 1000).toFixed(1)} s`).join('; ')}\n`);
+  printStages();
   if (work && process.env.NODE_PREP_VM_KEEP !== '1') await rm(work, { recursive: true, force: true });
 });
 
