@@ -142,7 +142,7 @@ beforeAll(async () => {
 
   const sshPort = await freePort();
   const boot = bootGuest({
-    image, payloadDir, resultsDir, timeoutMs: 20 * 60_000,
+    image, payloadDir, resultsDir, timeoutMs: 25 * 60_000,
     append: `ds=nocloud-net;s=${SEED}/`,
     guestForwards: [
       { guest: '10.0.2.100:80', hostPort: Number(new URL(gh.url).port) },
@@ -163,7 +163,8 @@ beforeAll(async () => {
       await writeFile(path.join(work, 'node-prep.yml'), await fenced('docs/recipes/ansible.md', 'yaml'));
       const extra = JSON.stringify({
         node_prep: ['/usr/local/bin/node-prep'],
-        node_prep_args: [...fixtureVersions(), '--mirror', MIRROR, '--github-api', `${MIRROR}/api`, '--checksums', '/mnt/payload/pins.txt'],
+        // --timeout: an emulated guest on a busy 2-core host can go more than 30 s without reading.
+        node_prep_args: [...fixtureVersions(), '--mirror', MIRROR, '--github-api', `${MIRROR}/api`, '--checksums', '/mnt/payload/pins.txt', '--timeout', '120'],
       });
       const sshArgs = ['-i', key, '-p', String(sshPort), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', 'root@127.0.0.1'];
       const identity = () => spawnSync('ssh', [...sshArgs, 'systemctl', 'show', 'containerd', '-p', 'MainPID,InvocationID'], { encoding: 'utf8', timeout: 120_000 }).stdout.trim();
@@ -184,7 +185,7 @@ beforeAll(async () => {
   checks = await readChecks(resultsDir);
   process.stderr.write(`vm: recipes guest: ${result.boots} boot with ${result.accel.toUpperCase()} in ${(result.ms / 1000).toFixed(0)} s\n`);
   for (const c of checks) process.stderr.write(`vm:   ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}\n`);
-}, 30 * 60_000);
+}, 40 * 60_000);
 
 afterAll(async () => {
   await gh?.close();

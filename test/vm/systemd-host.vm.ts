@@ -106,7 +106,7 @@ beforeAll(async () => {
   const cdnPort = Number(new URL(gh.cdnUrl).port);
   result = await stage('boot, checks, reboot, checks', () =>
     bootGuest({
-      image, payloadDir, resultsDir, timeoutMs: 14 * 60_000,
+      image, payloadDir, resultsDir, timeoutMs: 25 * 60_000,
       guestForwards: [
         { guest: '10.0.2.100:80', hostPort: ghPort },
         { guest: '10.0.2.101:80', hostPort: cdnPort },
@@ -115,7 +115,7 @@ beforeAll(async () => {
     }));
   checks = await readChecks(resultsDir);
   printRun(result, checks, 'amd64');
-}, 30 * 60_000);
+}, 40 * 60_000);
 
 afterAll(async () => {
   await gh?.close();

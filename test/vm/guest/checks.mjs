@@ -40,7 +40,8 @@ function np(args, opts = {}) {
   const [cmd, ...pre] = cfg.nodePrep;
   return run(cmd, [...pre, ...args], opts);
 }
-const source = () => ['--mirror', cfg.mirror, '--github-api', cfg.apiUrl, '--checksums', path.join(PAYLOAD, 'checksums.txt')];
+// --timeout: an emulated guest on a busy host can go more than the default 30 s without reading.
+const source = () => ['--mirror', cfg.mirror, '--github-api', cfg.apiUrl, '--checksums', path.join(PAYLOAD, 'checksums.txt'), '--timeout', '120'];
 const versions = (containerd, over = {}) => [
   '--containerd', containerd, '--runc', over.runc ?? cfg.versions.runc, '--cni', cfg.versions.cni,
   '--nerdctl', cfg.versions.nerdctl, '--crictl', cfg.versions.crictl,
