@@ -91,16 +91,19 @@ describe.skipIf(noQemu !== undefined)('the arm64 executable under qemu-user', ()
     expect(await qemu(['--version'])).toMatchObject({ code: 0, stdout: version });
   }, 60_000);
 
-  it('plan --arch arm64 --json: a valid plan, the same as the npm package makes but for the smoke test', async () => {
+  it('plan --arch arm64 --json: a valid plan for arm64 on what it takes for an arm64 machine', async () => {
     const r = await qemu(['plan', '--arch', 'arm64', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const { smoke, ...plan } = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(violations('plan', { smoke, ...plan })).toEqual([]);
+    const plan = JSON.parse(r.stdout) as { arch: string; archReason?: string; artifacts: Array<{ name: string; arch: string }>; smoke: { mode: string } };
+    expect(violations('plan', plan)).toEqual([]);
     expect(plan.arch).toBe('arm64');
-    const { smoke: amd64Smoke, ...expected } = await npmPackage(['plan', '--arch', 'arm64', '--json']);
-    expect(plan).toEqual(expected);
-    // On amd64 the npm package cannot run arm64 binaries; the executable, on "arm64", plans to.
-    expect([(amd64Smoke as { mode: string }).mode, (smoke as { mode: string }).mode]).toEqual(['skipped', 'temporary']);
+    // Under qemu-user the executable is on "arm64": --arch arm64 is this machine's, and the smoke
+    // test would run against a temporary containerd. The npm package here (amd64) refuses --arch
+    // arm64 without --root, so the two are not compared.
+    expect(plan.archReason).toMatch(/this machine/);
+    expect(plan.artifacts.length).toBeGreaterThan(0);
+    for (const a of plan.artifacts) expect([a.arch, a.name]).toEqual(['arm64', expect.stringMatching(/arm64/)]);
+    expect(plan.smoke.mode).toBe('temporary');
   }, 60_000);
 
   it('doctor --json: a valid doctor document that finds itself on linux/arm64', async () => {
