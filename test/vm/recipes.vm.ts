@@ -10,7 +10,8 @@
  *   same guest (a loopback hostfwd to its port 22), twice, after the guest has uninstalled what
  *   cloud-init installed: the first run reports changed, the second ok with nothing restarted.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import http from 'node:http';
@@ -167,14 +168,17 @@ beforeAll(async () => {
         node_prep_args: [...fixtureVersions(), '--mirror', MIRROR, '--github-api', `${MIRROR}/api`, '--checksums', '/mnt/payload/pins.txt', '--timeout', '120'],
       });
       const sshArgs = ['-i', key, '-p', String(sshPort), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', 'root@127.0.0.1'];
-      const identity = () => spawnSync('ssh', [...sshArgs, 'systemctl', 'show', 'containerd', '-p', 'MainPID,InvocationID'], { encoding: 'utf8', timeout: 120_000 }).stdout.trim();
+      // Never a synchronous child here: the release and seed servers the guest downloads from run in
+      // this process, and would stop answering while it waits.
+      const identity = async () => String((await execa('ssh', [...sshArgs, 'systemctl', 'show', 'containerd', '-p', 'MainPID,InvocationID'], { reject: false, timeout: 120_000 })).stdout).trim();
       for (let i = 0; i < 2; i++) {
-        const r = spawnSync('ansible-playbook', ['-i', path.join(work, 'inventory.ini'), '-e', extra, path.join(work, 'node-prep.yml')], {
-          encoding: 'utf8', timeout: 600_000, cwd: work,
-          env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_SSH_ARGS: '-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no', ANSIBLE_NOCOLOR: '1', ANSIBLE_LOCAL_TEMP: path.join(work, 'ansible-tmp') },
+        const r = await execa('ansible-playbook', ['-i', path.join(work, 'inventory.ini'), '-e', extra, path.join(work, 'node-prep.yml')], {
+          reject: false, timeout: 600_000, cwd: work,
+          env: { ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_SSH_ARGS: '-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no', ANSIBLE_NOCOLOR: '1', ANSIBLE_LOCAL_TEMP: path.join(work, 'ansible-tmp') },
         });
-        const recap = /^node\s+:.*$/m.exec(r.stdout)?.[0] ?? '';
-        ansibleRuns.push({ code: r.status, recap, out: `${r.stdout}\n${r.stderr}`.slice(-4000), identity: identity() });
+        const stdout = String(r.stdout);
+        const recap = /^node\s+:.*$/m.exec(stdout)?.[0] ?? '';
+        ansibleRuns.push({ code: r.exitCode ?? null, recap, out: `${stdout}\n${String(r.stderr)}`.slice(-4000), identity: await identity() });
       }
     } finally {
       await writeFile(path.join(resultsDir, 'ansible-done'), '');
