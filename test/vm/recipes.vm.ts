@@ -16,13 +16,13 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.ts';
 import { debianRelease, type DebianRelease } from '../support/debian.ts';
 import { startReleaseServer, type ReleaseServer } from '../support/release-server.ts';
-import { bootGuest, consoleTail, ensureImage, readChecks, stage, stages, VM_CACHE, type BootResult, type GuestCheck } from './harness.ts';
+import { freePort } from '../support/registry.ts';
+import { bootGuest, consoleTail, ensureImage, printStages, readChecks, stage, VM_CACHE, type BootResult, type GuestCheck } from './harness.ts';
 
 const fx = debianRelease() as DebianRelease;
 const SEA = path.join(REPO, 'dist/sea/node-prep-linux-amd64');
@@ -58,14 +58,6 @@ async function userData(): Promise<string> {
     .replaceAll('https://github.com', MIRROR)
     .replace(/^(\s*)(curl -sfL .*install\.sh.*)$/m, `$1export NODE_PREP_MIRROR=${MIRROR} NODE_PREP_GITHUB_API=${MIRROR}/api\n$1curl -sfL -o /run/node-prep-pins.txt ${SEED}/pins.txt\n$1$2`)
     .replace(installLine, (_, nerdctl: string) => `sh /run/node-prep-install.sh install ${nerdctl.replace(/\S+$/, fx.versions.nerdctl)} ${fixtureVersions().filter((_a, i, all) => all[i - 1] !== '--nerdctl' && _a !== '--nerdctl').join(' ')} --checksums /run/node-prep-pins.txt`);
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 const GUEST_SCRIPT = String.raw`#!/bin/sh
@@ -194,7 +186,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gh?.close();
   await new Promise((r) => (seed ? seed.close(r) : r(undefined)));
-  process.stderr.write(`vm: stages: ${stages.map((s) => `${s.stage} ${(s.ms / 1000).toFixed(1)} s`).join('; ')}\n`);
+  printStages();
   if (work && process.env.NODE_PREP_VM_KEEP !== '1') await rm(work, { recursive: true, force: true });
 });
 
